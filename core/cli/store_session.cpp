@@ -1,0 +1,22 @@
+#include "cli/store_session.hpp"
+
+namespace tern::cli {
+
+LoadedConfig load_everything(const std::filesystem::path& config_file) {
+  auto config = std::make_shared<const config::ServerConfig>(config::load_config(config_file));
+  LoadedConfig loaded;
+  loaded.plugins = plugins::load_plugins(config->plugin_dirs, config->plugins_disabled);
+  loaded.generation = plugins::build_generation(loaded.plugins, config);
+  return loaded;
+}
+
+StoreSession::StoreSession(const std::filesystem::path& config_file) {
+  LoadedConfig loaded = load_everything(config_file);
+  plugins_ = std::move(loaded.plugins);
+  generation_ = std::move(loaded.generation);
+  const config::ServerConfig& config = *generation_->config;
+  std::filesystem::create_directories(config.data_dir);
+  store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
+}
+
+}  // namespace tern::cli

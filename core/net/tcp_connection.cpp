@@ -1,0 +1,144 @@
+#include "net/tcp_connection.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace tern::net {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+constexpr std::size_t kReadChunk = 16 * 1024;
+}
+
+TcpConnection::TcpConnection(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls,
+                             const std::atomic<bool>& stopping)
+    : socket_(std::move(socket)),
+      tls_context_(std::move(tls)),
+      stopping_(stopping),
+      deadline_(socket_.get_executor()) {}
+
+void TcpConnection::arm_deadline() {
+  timed_out_ = false;
+  deadline_.expires_after(timeout_);
+  deadline_.async_wait([weak = weak_from_this(), id = ++deadline_id_](const error_code& error) {
+    if (error) return;
+    auto self = weak.lock();
+    if (!self || self->deadline_id_ != id) return;
+    self->timed_out_ = true;
+    error_code ignored;
+    self->socket_.cancel(ignored);
+  });
+}
+
+void TcpConnection::disarm_deadline() {
+  ++deadline_id_;
+  deadline_.cancel();
+}
+
+sdk::Task<std::size_t> TcpConnection::read_some(char* data, std::size_t size, error_code& error) {
+  arm_deadline();
+  std::size_t count = 0;
+  if (tls_) {
+    count = co_await tls_->async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, error));
+  } else {
+    count =
+        co_await socket_.async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, error));
+  }
+  disarm_deadline();
+  co_return count;
+}
+
+sdk::Task<sdk::ReadStatus> TcpConnection::read_line(std::string& line, std::size_t max_length) {
+  return read(line, max_length, false);
+}
+
+sdk::Task<sdk::ReadStatus> TcpConnection::read_command(std::string& line, std::size_t max_length) {
+  return read(line, max_length, true);
+}
+
+sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t max_length, bool command) {
+  line.clear();
+  bool discarding = false;
+  std::size_t scanned = start_;
+  for (;;) {
+    std::size_t end = buffer_.find('\n', scanned);
+    if (end != std::string::npos) {
+      std::size_t length = end + 1 - start_;
+      bool too_long = discarding || length > max_length;
+      if (!too_long) line.assign(buffer_, start_, length);
+      start_ = end + 1;
+      co_return too_long ? sdk::ReadStatus::too_long : sdk::ReadStatus::ok;
+    }
+    if (buffer_.size() - start_ >= max_length) {
+      discarding = true;
+      start_ = buffer_.size();
+    }
+    if (start_ == buffer_.size()) {
+      buffer_.clear();
+      start_ = 0;
+    } else if (start_ > kReadChunk) {
+      buffer_.erase(0, start_);
+      start_ = 0;
+    }
+    scanned = buffer_.size();
+    const bool idle = command && !discarding && buffer_.size() == start_;
+    if (idle && stopping_.load()) co_return sdk::ReadStatus::stopping;
+
+    std::size_t old_size = buffer_.size();
+    buffer_.resize(old_size + kReadChunk);
+    error_code error;
+    waiting_for_command_ = idle;
+    interrupted_ = false;
+    std::size_t count = co_await read_some(buffer_.data() + old_size, kReadChunk, error);
+    waiting_for_command_ = false;
+    buffer_.resize(old_size + count);
+    if (error) {
+      if (interrupted_) co_return sdk::ReadStatus::stopping;
+      co_return timed_out_ ? sdk::ReadStatus::timeout : sdk::ReadStatus::closed;
+    }
+  }
+}
+
+sdk::Task<bool> TcpConnection::write(std::string_view data) {
+  error_code error;
+  arm_deadline();
+  if (tls_) {
+    co_await asio::async_write(*tls_, asio::buffer(data), asio::redirect_error(asio::use_awaitable, error));
+  } else {
+    co_await asio::async_write(socket_, asio::buffer(data), asio::redirect_error(asio::use_awaitable, error));
+  }
+  disarm_deadline();
+  co_return !error;
+}
+
+sdk::Task<bool> TcpConnection::start_tls() {
+  if (!can_start_tls()) co_return false;
+  // What the client sent after the command and before the handshake is dropped: no plaintext injection.
+  buffer_.clear();
+  start_ = 0;
+  tls_.emplace(socket_, *tls_context_);
+  error_code error;
+  arm_deadline();
+  co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, error));
+  disarm_deadline();
+  co_return !error;
+}
+
+void TcpConnection::close() {
+  disarm_deadline();
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+void TcpConnection::interrupt_idle_wait() {
+  if (!waiting_for_command_) return;
+  interrupted_ = true;
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+}  // namespace tern::net

@@ -1,0 +1,59 @@
+// A client connection: buffered line reads with a deadline and a length cap, writes with a deadline, and TLS
+// either from the first byte (implicit) or started in place (STARTTLS/STLS).
+#pragma once
+
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+
+#include "tern/sdk/protocol.hpp"
+
+namespace tern::net {
+
+class TcpConnection final : public sdk::Connection, public std::enable_shared_from_this<TcpConnection> {
+ public:
+  // `tls` may be null (no certificate): STARTTLS is then unavailable. `stopping` is the server's flag.
+  TcpConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<boost::asio::ssl::context> tls,
+                const std::atomic<bool>& stopping);
+
+  sdk::Task<sdk::ReadStatus> read_line(std::string& line, std::size_t max_length) override;
+  sdk::Task<sdk::ReadStatus> read_command(std::string& line, std::size_t max_length) override;
+  sdk::Task<bool> write(std::string_view data) override;
+  void set_read_timeout(std::chrono::seconds timeout) override { timeout_ = timeout; }
+  bool can_start_tls() const override { return tls_context_ != nullptr && !tls_; }
+  sdk::Task<bool> start_tls() override;
+  bool tls_active() const override { return tls_.has_value(); }
+
+  // On the connection's loop only.
+  void close();
+  // The server began shutting down: a wait for the next command ends now.
+  void interrupt_idle_wait();
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
+
+ private:
+  sdk::Task<sdk::ReadStatus> read(std::string& line, std::size_t max_length, bool command);
+  sdk::Task<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& error);
+  void arm_deadline();
+  void disarm_deadline();
+
+  boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  const std::atomic<bool>& stopping_;
+  boost::asio::steady_timer deadline_;
+  std::uint64_t deadline_id_ = 0;
+  bool timed_out_ = false;
+  bool waiting_for_command_ = false;
+  bool interrupted_ = false;
+  std::chrono::seconds timeout_{300};
+  std::string buffer_;
+  std::size_t start_ = 0;  // first unread octet of buffer_
+};
+
+}  // namespace tern::net

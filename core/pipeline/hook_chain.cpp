@@ -1,0 +1,143 @@
+#include "pipeline/hook_chain.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <exception>
+
+namespace tern::pipeline {
+namespace {
+
+using sdk::Stage;
+using sdk::Verdict;
+using sdk::VerdictKind;
+
+bool after_data(Stage stage) {
+  return stage == Stage::data || stage == Stage::message || stage == Stage::deliver || stage == Stage::route;
+}
+
+bool valid_enhanced(std::string_view enhanced, int code) {
+  // class.subject.detail, class matching the reply code's first digit (RFC 3463)
+  if (enhanced.size() < 5 || enhanced[0] != static_cast<char>('0' + code / 100) || enhanced[1] != '.') return false;
+  std::size_t dots = 0;
+  std::size_t digits = 0;
+  for (std::size_t i = 2; i < enhanced.size(); ++i) {
+    char c = enhanced[i];
+    if (c == '.') {
+      if (digits == 0 || digits > 3) return false;
+      ++dots;
+      digits = 0;
+    } else if (c >= '0' && c <= '9') {
+      ++digits;
+    } else {
+      return false;
+    }
+  }
+  return dots == 1 && digits > 0 && digits <= 3;
+}
+
+bool single_line(std::string_view text) {
+  return text.find_first_of("\r\n") == std::string_view::npos;
+}
+
+struct Default {
+  int code;
+  const char* enhanced;
+  const char* text;
+};
+
+Default default_for(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::reject: return {550, "5.7.1", "Rejected by policy"};
+    case VerdictKind::defer: return {451, "4.7.1", "Try again later"};
+    case VerdictKind::disconnect: return {421, "4.7.0", "Closing connection"};
+    default: return {250, "2.0.0", "OK"};
+  }
+}
+
+bool code_fits(VerdictKind kind, int code) {
+  switch (kind) {
+    case VerdictKind::reject: return code >= 500 && code <= 599;
+    case VerdictKind::defer: return code >= 400 && code <= 499;
+    case VerdictKind::disconnect: return code == 421 || (code >= 500 && code <= 599);
+    default: return code >= 200 && code <= 299;
+  }
+}
+
+}  // namespace
+
+Verdict hook_failure_verdict() {
+  return Verdict::defer(451, "4.3.0", "Temporary local problem, try again later");
+}
+
+Verdict complete_verdict(Stage stage, Verdict verdict, std::string& problem) {
+  problem.clear();
+  if (!verdict.decided()) return verdict;
+  if ((verdict.kind == VerdictKind::discard || verdict.kind == VerdictKind::quarantine) && !after_data(stage)) {
+    problem = fmt::format("answered {} at {}, which is only valid from data on",
+                          verdict.kind == VerdictKind::discard ? "discard" : "quarantine", sdk::stage_name(stage));
+    return hook_failure_verdict();
+  }
+  if (verdict.kind == VerdictKind::quarantine && verdict.folder.empty()) {
+    problem = "answered quarantine without a folder";
+    return hook_failure_verdict();
+  }
+  Default fallback = default_for(verdict.kind);
+  if (verdict.code == 0) {
+    verdict.code = fallback.code;
+    if (verdict.enhanced.empty()) verdict.enhanced = fallback.enhanced;
+  } else if (!code_fits(verdict.kind, verdict.code)) {
+    problem = fmt::format("supplied code {} that does not fit its verdict", verdict.code);
+    verdict.code = fallback.code;
+    verdict.enhanced = fallback.enhanced;
+  }
+  if (verdict.enhanced.empty()) {
+    verdict.enhanced = fmt::format("{}.{}", verdict.code / 100, verdict.kind == VerdictKind::accept ? "0.0" : "7.0");
+  } else if (!valid_enhanced(verdict.enhanced, verdict.code)) {
+    problem = fmt::format("supplied enhanced code \"{}\" that does not fit reply {}", verdict.enhanced, verdict.code);
+    verdict.enhanced = fmt::format("{}.{}", verdict.code / 100, verdict.kind == VerdictKind::accept ? "0.0" : "7.0");
+  }
+  if (!single_line(verdict.text)) {
+    problem = "supplied a reply text with a line break";
+    verdict.text.clear();
+  }
+  if (verdict.text.empty()) verdict.text = fallback.text;
+  return verdict;
+}
+
+void HookChain::add(sdk::HookSpec hook) {
+  auto& chain = chains_[index(hook.stage)];
+  auto position = std::upper_bound(chain.begin(), chain.end(), hook.priority,
+                                   [](int priority, const sdk::HookSpec& other) { return priority < other.priority; });
+  chain.insert(position, std::move(hook));
+}
+
+Verdict HookChain::run(Stage stage, sdk::HookContext& context, sdk::Log& log) const {
+  const bool run_all = stage == Stage::connect || stage == Stage::disconnect;
+  Verdict decision;
+  for (const sdk::HookSpec& hook : chains_[index(stage)]) {
+    Verdict verdict;
+    try {
+      verdict = hook.function(context);
+    } catch (const std::exception& error) {
+      log.error(fmt::format("hook {} failed at {}: {}", hook.name, sdk::stage_name(stage), error.what()));
+      verdict = hook_failure_verdict();
+    } catch (...) {
+      log.error(fmt::format("hook {} failed at {} with an unknown exception", hook.name, sdk::stage_name(stage)));
+      verdict = hook_failure_verdict();
+    }
+    if (!verdict.decided()) continue;
+    std::string problem;
+    verdict = complete_verdict(stage, std::move(verdict), problem);
+    if (!problem.empty()) log.error(fmt::format("hook {} {}", hook.name, problem));
+    if (stage == Stage::queued) {
+      log.warn(fmt::format("hook {} decided at queued, where the message is stored already; ignored", hook.name));
+      continue;
+    }
+    if (!decision.decided()) decision = std::move(verdict);
+    if (!run_all) break;
+  }
+  return decision;
+}
+
+}  // namespace tern::pipeline

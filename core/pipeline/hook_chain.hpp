@@ -1,0 +1,38 @@
+// The hook chains of the pipeline stages and the runner that asks them for a verdict.
+#pragma once
+
+#include <array>
+#include <string_view>
+#include <vector>
+
+#include "tern/sdk/hook.hpp"
+#include "tern/sdk/log.hpp"
+
+namespace tern::pipeline {
+
+class HookChain {
+ public:
+  // Keeps hooks of a stage ordered by priority, then by the order they were added.
+  void add(sdk::HookSpec hook);
+  std::size_t size(sdk::Stage stage) const { return chains_[index(stage)].size(); }
+
+  // Runs the stage's chain (DESIGN.md section 1): the first verdict other than `next` ends it, except at
+  // `connect` and `disconnect`, where every hook runs and the first decision is kept, and at `queued`, where
+  // decisions are logged and ignored (the message is durable already). A hook that throws or answers out of
+  // place becomes `defer 451 4.3.0` with a log line naming it. The verdict returned has its reply filled in.
+  sdk::Verdict run(sdk::Stage stage, sdk::HookContext& context, sdk::Log& log) const;
+
+ private:
+  static std::size_t index(sdk::Stage stage) { return static_cast<std::size_t>(stage); }
+  std::array<std::vector<sdk::HookSpec>, 12> chains_;
+};
+
+// Fills in the reply of a decided verdict and checks one a hook supplied (reject 5xx, defer 4xx, disconnect
+// 421 or 5xx, enhanced code of the same class, text on one line). A supplied reply that fails the check is
+// replaced by the stage's default and `problem` says why; `problem` is empty otherwise.
+sdk::Verdict complete_verdict(sdk::Stage stage, sdk::Verdict verdict, std::string& problem);
+
+// The verdict for a hook that failed: defer 451 4.3.0.
+sdk::Verdict hook_failure_verdict();
+
+}  // namespace tern::pipeline

@@ -1,0 +1,172 @@
+#include "plugins/generation.hpp"
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+
+#include "config/table_reader.hpp"
+
+namespace tern::plugins {
+namespace {
+
+// A plugin's config section: every getter goes through a TableReader, whose errors become ConfigError at
+// once so that the plugin's code stops where the bad value is.
+class PluginSection final : public sdk::ConfigSection {
+ public:
+  PluginSection(const toml::table* table, const std::string& file, const std::string& path)
+      : reader_(table, file, path, errors_) {}
+
+  std::optional<std::string> get_string(std::string_view key) const override { return checked(reader_.string(key)); }
+  std::optional<std::int64_t> get_integer(std::string_view key) const override { return checked(reader_.integer(key)); }
+  std::optional<bool> get_bool(std::string_view key) const override { return checked(reader_.boolean(key)); }
+  std::optional<std::vector<std::string>> get_strings(std::string_view key) const override {
+    return checked(reader_.strings(key));
+  }
+  [[noreturn]] void fail(std::string_view key, std::string_view what) const override {
+    reader_.error(key, what);
+    throw sdk::ConfigError(errors_.back());
+  }
+
+  std::vector<std::string> unknown_keys() {
+    std::vector<std::string> found;
+    std::swap(found, errors_);
+    reader_.report_unknown_keys();
+    std::swap(found, errors_);
+    return found;
+  }
+
+ private:
+  template <typename T>
+  T checked(T value) const {
+    if (!errors_.empty()) throw sdk::ConfigError(errors_.back());
+    return value;
+  }
+
+  mutable std::vector<std::string> errors_;
+  mutable config::TableReader reader_;
+};
+
+class GenerationRegistrar final : public sdk::Registrar {
+ public:
+  GenerationRegistrar(const LoadedPlugin& plugin, PluginSection& section, Generation& staged)
+      : plugin_(plugin), section_(section), staged_(staged) {}
+
+  const sdk::ConfigSection& config() const override { return section_; }
+  sdk::Log& log() override { return *plugin_.log; }
+  void add_hook(sdk::HookSpec hook) override {
+    if (!hook.function) {
+      failure_ = fmt::format("hook \"{}\" has no function", hook.name);
+      return;
+    }
+    hooks_.push_back(std::move(hook));
+  }
+  void add_protocol(std::shared_ptr<const sdk::Protocol> protocol) override {
+    if (protocol) protocols_.push_back(std::move(protocol));
+  }
+  void add_store(std::string name, std::shared_ptr<const sdk::StoreFactory> factory) override {
+    if (factory) stores_.emplace_back(std::move(name), std::move(factory));
+  }
+  void fail(std::string_view message) override { failure_ = message; }
+
+  // Moves what was registered into the generation, unless the plugin failed. Returns the errors.
+  std::vector<std::string> commit(const std::string& file) {
+    std::vector<std::string> errors;
+    if (!failure_.empty()) {
+      // A ConfigError already names file and line; any other failure is the plugin's own.
+      if (failure_.starts_with(file + ":")) {
+        errors.push_back(failure_);
+      } else {
+        errors.push_back(config::config_error(file, 0, "plugin." + plugin_.name, "refused: " + failure_));
+      }
+      return errors;
+    }
+    for (sdk::HookSpec& hook : hooks_) staged_.hooks.add(std::move(hook));
+    for (auto& protocol : protocols_) {
+      std::string name = protocol->name();
+      if (!staged_.protocols.emplace(name, std::move(protocol)).second) {
+        errors.push_back(config::config_error(file, 0, "plugin." + plugin_.name,
+                                              fmt::format("provides protocol \"{}\" a second time", name)));
+      }
+    }
+    for (auto& [name, factory] : stores_) {
+      if (!staged_.stores.emplace(name, std::move(factory)).second) {
+        errors.push_back(config::config_error(file, 0, "plugin." + plugin_.name,
+                                              fmt::format("provides store \"{}\" a second time", name)));
+      }
+    }
+    return errors;
+  }
+
+ private:
+  const LoadedPlugin& plugin_;
+  PluginSection& section_;
+  Generation& staged_;
+  std::string failure_;
+  std::vector<sdk::HookSpec> hooks_;
+  std::vector<std::shared_ptr<const sdk::Protocol>> protocols_;
+  std::vector<std::pair<std::string, std::shared_ptr<const sdk::StoreFactory>>> stores_;
+};
+
+std::int64_t line_of(const toml::node* node) {
+  return node != nullptr ? node->source().begin.line : 0;
+}
+
+}  // namespace
+
+std::shared_ptr<const Generation> build_generation(const PluginSet& plugins,
+                                                   std::shared_ptr<const config::ServerConfig> config) {
+  auto generation = std::make_shared<Generation>();
+  generation->config = config;
+  std::vector<std::string> errors;
+  const std::string file = config->file.string();
+  const toml::table* sections = nullptr;
+  if (config->document) {
+    if (const toml::node* node = config->document->get("plugin")) sections = node->as_table();
+  }
+
+  for (const LoadedPlugin& plugin : plugins.loaded) {
+    const toml::table* own = nullptr;
+    if (sections != nullptr) {
+      if (const toml::node* node = sections->get(plugin.name)) {
+        own = node->as_table();
+        if (own == nullptr) {
+          errors.push_back(config::config_error(file, line_of(node), "plugin." + plugin.name, "must be a table"));
+          continue;
+        }
+      }
+    }
+    PluginSection section(own, file, "plugin." + plugin.name);
+    GenerationRegistrar registrar(plugin, section, *generation);
+    plugin.entry(&registrar);
+    auto plugin_errors = registrar.commit(file);
+    if (plugin_errors.empty()) plugin_errors = section.unknown_keys();
+    errors.insert(errors.end(), plugin_errors.begin(), plugin_errors.end());
+  }
+
+  if (sections != nullptr) {
+    for (const auto& [name, node] : *sections) {
+      bool disabled = std::find(plugins.disabled.begin(), plugins.disabled.end(), name.str()) != plugins.disabled.end();
+      if (plugins.find(name.str()) == nullptr && !disabled) {
+        errors.push_back(config::config_error(file, line_of(&node), fmt::format("plugin.{}", name.str()),
+                                              "no plugin of that name is loaded"));
+      }
+    }
+  }
+  for (const config::Listener& listener : config->listeners) {
+    if (!generation->protocols.contains(listener.info.protocol)) {
+      errors.push_back(
+          config::config_error(file, listener.line, "listener.protocol",
+                               fmt::format("\"{}\" is not provided by any loaded plugin", listener.info.protocol)));
+    }
+  }
+  if (!generation->stores.contains(config->store_backend)) {
+    const toml::node* node = config->document ? config->document->at_path("store.backend").node() : nullptr;
+    errors.push_back(
+        config::config_error(file, line_of(node), "store.backend",
+                             fmt::format("\"{}\" is not provided by any loaded plugin", config->store_backend)));
+  }
+  if (!errors.empty()) throw config::ConfigInvalid(std::move(errors));
+  return generation;
+}
+
+}  // namespace tern::plugins

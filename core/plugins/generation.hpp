@@ -1,0 +1,29 @@
+// One generation of what the plugins registered from one reading of the config: hooks, protocols, stores.
+// A reload builds a new generation; sessions keep the one they started with.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/server_config.hpp"
+#include "pipeline/hook_chain.hpp"
+#include "plugins/plugin_loader.hpp"
+#include "tern/sdk/protocol.hpp"
+
+namespace tern::plugins {
+
+struct Generation {
+  std::shared_ptr<const config::ServerConfig> config;
+  pipeline::HookChain hooks;
+  std::map<std::string, std::shared_ptr<const sdk::Protocol>, std::less<>> protocols;
+  std::map<std::string, std::shared_ptr<const sdk::StoreFactory>, std::less<>> stores;
+};
+
+// Calls every loaded plugin's entry point with its [plugin.<name>] section, then checks that the config asks
+// only for what the plugins provide (listener protocols, store backend, plugin sections). Throws
+// config::ConfigInvalid with every error found.
+std::shared_ptr<const Generation> build_generation(const PluginSet& plugins,
+                                                   std::shared_ptr<const config::ServerConfig> config);
+
+}  // namespace tern::plugins

@@ -1,0 +1,84 @@
+#include "server/session_context.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "auth/password.hpp"
+
+namespace tern::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Runs `work` on the pool, then completes on the handler's own executor (the session's loop), handing over
+// the exception the work threw, if any.
+template <typename Token>
+auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& token) {
+  return asio::async_initiate<Token, void(std::exception_ptr)>(
+      [&pool](auto handler, std::function<void()> job) {
+        auto executor = asio::get_associated_executor(handler);
+        asio::post(pool, [job = std::move(job), handler = std::move(handler), executor]() mutable {
+          std::exception_ptr error;
+          try {
+            job();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          asio::post(executor, [handler = std::move(handler), error]() mutable { handler(error); });
+        });
+      },
+      token, std::move(work));
+}
+
+// A failed login answers only after this pause, so that guessing passwords is slow.
+constexpr auto kFailedLoginDelay = std::chrono::seconds(1);
+
+}  // namespace
+
+SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
+                               asio::thread_pool& workers, std::string session_id)
+    : generation_(std::move(generation)), store_(store), workers_(workers), log_(std::move(session_id)) {}
+
+sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {
+  co_return generation_->hooks.run(stage, context, log_);
+}
+
+sdk::Task<void> SessionContext::offload(std::function<void()> work) {
+  co_await async_run_on(workers_, std::move(work), asio::use_awaitable);
+}
+
+sdk::Task<std::optional<std::string>> SessionContext::authenticate(const sdk::ClientInfo& client, std::string_view user,
+                                                                   std::string_view password) {
+  std::string address(user);
+  std::string secret(password);
+  std::optional<std::string> hash;
+  bool matches = false;
+  try {
+    matches = co_await blocking([&] {
+      hash = store_.password_hash(address);
+      // An unknown user costs as much as a known one, so timing does not tell which addresses exist.
+      static const std::string decoy = auth::hash_password("decoy");
+      return auth::verify_password(hash ? *hash : decoy, secret) && hash.has_value();
+    });
+  } catch (const std::exception& error) {
+    log_.error(fmt::format("login check for {} failed: {}", address, error.what()));
+  }
+  if (matches) {
+    std::transform(address.begin(), address.end(), address.begin(), [](unsigned char c) { return std::tolower(c); });
+    co_return address;
+  }
+  log_.warn(fmt::format("authentication failed for {} from {}", address, client.address));
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer pause(executor, kFailedLoginDelay);
+  co_await pause.async_wait(asio::use_awaitable);
+  co_return std::nullopt;
+}
+
+}  // namespace tern::server

@@ -1,0 +1,36 @@
+// The server as one session sees it (sdk::ServerContext): the generation it started with, the store, the
+// worker pool and the login check.
+#pragma once
+
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+
+#include "log/logging.hpp"
+#include "plugins/generation.hpp"
+#include "tern/sdk/protocol.hpp"
+
+namespace tern::server {
+
+class SessionContext final : public sdk::ServerContext {
+ public:
+  SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
+                 boost::asio::thread_pool& workers, std::string session_id);
+
+  std::string_view hostname() const override { return generation_->config->hostname; }
+  sdk::MailStore& store() override { return store_; }
+  sdk::Log& log() override { return log_; }
+  sdk::Task<sdk::Verdict> run_hooks(sdk::Stage stage, sdk::HookContext& context) override;
+  sdk::Task<void> offload(std::function<void()> work) override;
+  sdk::Task<std::optional<std::string>> authenticate(const sdk::ClientInfo& client, std::string_view user,
+                                                     std::string_view password) override;
+
+ private:
+  std::shared_ptr<const plugins::Generation> generation_;
+  sdk::MailStore& store_;
+  boost::asio::thread_pool& workers_;
+  logging::NamedLog log_;
+};
+
+}  // namespace tern::server

@@ -1,0 +1,49 @@
+// Entry point of the smtp plugin: the "smtp" (MX) and "submission" protocols.
+#include "tern/sdk/plugin.hpp"
+#include "smtp_session.hpp"
+
+namespace {
+
+using tern::smtp::Role;
+using tern::smtp::SmtpSettings;
+
+class SmtpProtocol final : public tern::sdk::Protocol {
+ public:
+  SmtpProtocol(std::string name, Role role, SmtpSettings settings)
+      : name_(std::move(name)), role_(role), settings_(settings) {}
+
+  std::string name() const override { return name_; }
+  std::string busy_reply() const override { return "421 4.7.0 Too many connections, try again later\r\n"; }
+
+  tern::sdk::Task<void> serve(tern::sdk::Connection& connection, tern::sdk::ServerContext& server,
+                              const tern::sdk::ListenerInfo& listener, tern::sdk::ClientInfo client) const override {
+    tern::smtp::SmtpSession session(connection, server, listener, std::move(client), settings_, role_);
+    co_await session.run();
+  }
+
+ private:
+  std::string name_;
+  Role role_;
+  SmtpSettings settings_;
+};
+
+}  // namespace
+
+TERN_PLUGIN("smtp", "0.1.0", "protocol:smtp,protocol:submission") {
+  const auto& config = registrar.config();
+  SmtpSettings settings;
+  if (auto size = config.get_integer("max_message_size")) {
+    if (*size < 1024) config.fail("max_message_size", "must be at least 1024 octets");
+    settings.max_message_size = static_cast<std::size_t>(*size);
+  }
+  if (auto recipients = config.get_integer("max_recipients")) {
+    if (*recipients < 1) config.fail("max_recipients", "must be a positive integer");
+    settings.max_recipients = static_cast<std::size_t>(*recipients);
+  }
+  if (auto errors = config.get_integer("max_errors")) {
+    if (*errors < 1) config.fail("max_errors", "must be a positive integer");
+    settings.max_errors = static_cast<int>(*errors);
+  }
+  registrar.add_protocol(std::make_shared<SmtpProtocol>("smtp", Role::mx, settings));
+  registrar.add_protocol(std::make_shared<SmtpProtocol>("submission", Role::submission, settings));
+}

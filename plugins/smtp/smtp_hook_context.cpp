@@ -1,0 +1,36 @@
+#include "smtp_hook_context.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace tern::smtp {
+namespace {
+
+[[noreturn]] void not_here(std::string_view what, sdk::Stage stage) {
+  throw std::logic_error(std::string(what) + " is not available at stage " + std::string(sdk::stage_name(stage)));
+}
+
+}  // namespace
+
+std::string_view SmtpHookContext::recipient() const {
+  if (stage_ != sdk::Stage::rcpt) not_here("recipient()", stage_);
+  return recipient_;
+}
+
+std::string_view SmtpHookContext::message() const {
+  if (stage_ != sdk::Stage::message && stage_ != sdk::Stage::queued) not_here("message()", stage_);
+  return message_;
+}
+
+void SmtpHookContext::add_header(std::string_view name, std::string_view value) {
+  if (stage_ != sdk::Stage::message) not_here("add_header()", stage_);
+  if (name.empty() || name.find_first_of(": \t\r\n") != std::string_view::npos) {
+    throw std::invalid_argument("add_header(): bad header name \"" + std::string(name) + "\"");
+  }
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    throw std::invalid_argument("add_header(): the value of " + std::string(name) + " has a line break");
+  }
+  added_.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace tern::smtp

@@ -1,0 +1,38 @@
+// The smtp session's view for hooks (sdk::HookContext): what its stage knows, and headers added at `message`.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tern/sdk/hook.hpp"
+
+namespace tern::smtp {
+
+class SmtpHookContext final : public sdk::HookContext {
+ public:
+  SmtpHookContext(sdk::Stage stage, const sdk::ClientInfo& client, const sdk::Envelope* envelope)
+      : stage_(stage), client_(client), envelope_(envelope) {}
+
+  sdk::Stage stage() const override { return stage_; }
+  const sdk::ClientInfo& client() const override { return client_; }
+  const sdk::Envelope* envelope() const override { return envelope_; }
+  std::string_view recipient() const override;
+  std::string_view message() const override;
+  void add_header(std::string_view name, std::string_view value) override;
+
+  void set_recipient(std::string_view recipient) { recipient_ = recipient; }
+  void set_message(std::string_view message) { message_ = message; }
+  // The header fields hooks added, in order, each "Name: value\r\n".
+  const std::string& added_headers() const { return added_; }
+
+ private:
+  sdk::Stage stage_;
+  const sdk::ClientInfo& client_;
+  const sdk::Envelope* envelope_;
+  std::string_view recipient_;
+  std::string_view message_;
+  std::string added_;
+};
+
+}  // namespace tern::smtp

@@ -1,0 +1,18 @@
+// The smtp plugin's options, read once from [plugin.smtp] at registration and then shared read-only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tern::smtp {
+
+struct SmtpSettings {
+  std::size_t max_message_size = 25 * 1024 * 1024;  // octets, advertised with SIZE
+  std::size_t max_recipients = 100;                 // per message; 452 beyond
+  int max_errors = 10;                              // bad commands before 421
+};
+
+// The listener's role: MX intake, or submission (AUTH required before MAIL).
+enum class Role { mx, submission };
+
+}  // namespace tern::smtp

@@ -1,0 +1,144 @@
+#include "smtp_syntax.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace tern::smtp {
+namespace {
+
+bool atext(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos ||
+         static_cast<unsigned char>(c) >= 0x80;  // SMTPUTF8
+}
+
+bool valid_domain(std::string_view domain) {
+  if (domain.size() >= 2 && domain.front() == '[' && domain.back() == ']') {
+    std::string_view literal = domain.substr(1, domain.size() - 2);
+    return !literal.empty() && std::all_of(literal.begin(), literal.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':';
+    });
+  }
+  if (domain.empty() || domain.size() > 255 || domain.front() == '.' || domain.back() == '.') return false;
+  std::size_t label = 0;
+  for (char c : domain) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || static_cast<unsigned char>(c) >= 0x80) {
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_local_part(std::string_view local) {
+  if (local.empty() || local.size() > 64) return false;
+  if (local.front() == '"') {
+    if (local.size() < 2 || local.back() != '"') return false;
+    for (std::size_t i = 1; i + 1 < local.size(); ++i) {
+      char c = local[i];
+      if (c == '\\') {
+        if (++i + 1 >= local.size()) return false;
+      } else if (c == '"' || c == '\r' || c == '\n') {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (local.front() == '.' || local.back() == '.') return false;
+  char previous = 0;
+  for (char c : local) {
+    if (c == '.' && previous == '.') return false;
+    if (c != '.' && !atext(c)) return false;
+    previous = c;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string lower_ascii(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) { return std::tolower(c); });
+  return result;
+}
+
+std::pair<std::string, std::string_view> split_command(std::string_view line) {
+  std::size_t space = line.find(' ');
+  std::string verb(line.substr(0, space));
+  std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::toupper(c); });
+  std::string_view rest = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+  return {std::move(verb), rest};
+}
+
+bool valid_mailbox(std::string_view address) {
+  // The local part may be quoted and hold '@': the domain starts after the last '@'.
+  std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos) return false;
+  return valid_local_part(address.substr(0, at)) && valid_domain(address.substr(at + 1));
+}
+
+std::optional<PathArgument> parse_path_argument(std::string_view argument, std::string_view keyword) {
+  if (argument.size() < keyword.size() + 1) return std::nullopt;
+  for (std::size_t i = 0; i < keyword.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(argument[i])) != keyword[i]) return std::nullopt;
+  }
+  argument.remove_prefix(keyword.size());
+  if (argument.front() != ':') return std::nullopt;
+  argument.remove_prefix(1);
+  // Some clients put a space after the colon; Postfix and others accept it.
+  while (!argument.empty() && argument.front() == ' ') argument.remove_prefix(1);
+  if (argument.empty() || argument.front() != '<') return std::nullopt;
+
+  // Find the closing bracket outside a quoted string.
+  std::size_t close = std::string_view::npos;
+  bool quoted = false;
+  for (std::size_t i = 1; i < argument.size(); ++i) {
+    char c = argument[i];
+    if (quoted && c == '\\') {
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == '>' && !quoted) {
+      close = i;
+      break;
+    }
+  }
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view path = argument.substr(1, close - 1);
+  std::string_view rest = argument.substr(close + 1);
+
+  if (!path.empty() && path.front() == '@') {
+    std::size_t colon = path.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    path.remove_prefix(colon + 1);
+  }
+  PathArgument result;
+  if (!path.empty()) {
+    if (!valid_mailbox(path)) return std::nullopt;
+    result.address = std::string(path);
+  } else if (keyword != "FROM") {
+    return std::nullopt;
+  }
+
+  while (!rest.empty()) {
+    if (rest.front() != ' ') return std::nullopt;
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (rest.empty()) break;
+    std::size_t end = rest.find(' ');
+    std::string_view parameter = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    std::size_t equals = parameter.find('=');
+    std::string name(parameter.substr(0, equals));
+    if (name.empty()) return std::nullopt;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
+    std::string value = equals == std::string_view::npos ? std::string() : std::string(parameter.substr(equals + 1));
+    result.parameters.emplace_back(std::move(name), std::move(value));
+  }
+  return result;
+}
+
+}  // namespace tern::smtp

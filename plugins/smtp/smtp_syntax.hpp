@@ -1,0 +1,32 @@
+// SMTP command syntax (RFC 5321 section 4.1): the verb, and the paths and parameters of MAIL and RCPT.
+// Pure functions, so the parsing is tested and fuzzed apart from any connection.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tern::smtp {
+
+// Splits "MAIL FROM:<a@b> SIZE=10" into the upper-cased verb and the rest after one space.
+std::pair<std::string, std::string_view> split_command(std::string_view line);
+
+struct PathArgument {
+  std::string address;                                          // without angle brackets; empty for the null path <>
+  std::vector<std::pair<std::string, std::string>> parameters;  // keyword upper-cased, value as given
+};
+
+// Parses the argument of MAIL ("FROM:<path> params") or RCPT ("TO:<path> params"); `keyword` is "FROM" or
+// "TO". nullopt on a syntax error. A source route (<@a,@b:user@c>) is dropped as RFC 5321 says; the address
+// must then be local-part@domain (or empty, for MAIL only).
+std::optional<PathArgument> parse_path_argument(std::string_view argument, std::string_view keyword);
+
+// Whether `address` is local-part@domain with a dot-atom or quoted local part and a domain name or address
+// literal: the shape RCPT and MAIL accept.
+bool valid_mailbox(std::string_view address);
+
+std::string lower_ascii(std::string_view text);
+
+}  // namespace tern::smtp

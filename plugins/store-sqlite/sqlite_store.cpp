@@ -1,0 +1,421 @@
+#include "sqlite_store.hpp"
+
+#include <fmt/format.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <algorithm>
+#include <chrono>
+
+namespace tern::store_sqlite {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS domains (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  domain_id INTEGER NOT NULL REFERENCES domains(id),
+  password_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS aliases (
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  target TEXT NOT NULL,
+  domain_id INTEGER NOT NULL REFERENCES domains(id),
+  UNIQUE (source, target));
+CREATE TABLE IF NOT EXISTS mailboxes (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  uidvalidity INTEGER NOT NULL,
+  uidnext INTEGER NOT NULL DEFAULT 1,
+  UNIQUE (user_id, name));
+CREATE TABLE IF NOT EXISTS blobs (
+  hash TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  refs INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  blob TEXT NOT NULL REFERENCES blobs(hash),
+  size INTEGER NOT NULL,
+  received INTEGER NOT NULL,
+  UNIQUE (mailbox_id, uid));
+)sql";
+
+constexpr int kMaxAliasDepth = 8;
+
+std::string lower(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) { return std::tolower(c); });
+  return result;
+}
+
+std::string domain_of(const std::string& address) {
+  std::size_t at = address.rfind('@');
+  return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Every SQLite failure becomes a StoreError, which callers answer with a temporary failure.
+template <typename Work>
+auto guarded(const char* what, Work work) {
+  try {
+    return work();
+  } catch (const SQLite::Exception& error) {
+    throw sdk::StoreError(fmt::format("{}: {}", what, error.what()));
+  }
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs) : blobs_(blobs) {
+  guarded("open database", [&] {
+    db_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db_->setBusyTimeout(5000);
+    db_->exec("PRAGMA journal_mode = WAL");
+    // FULL: a commit is durable when it returns, which is what "250 OK" promises.
+    db_->exec("PRAGMA synchronous = FULL");
+    db_->exec("PRAGMA foreign_keys = ON");
+    db_->exec(kSchema);
+  });
+}
+
+SqliteStore::~SqliteStore() = default;
+
+std::int64_t SqliteStore::domain_id(const std::string& domain) {
+  SQLite::Statement query(*db_, "SELECT id FROM domains WHERE name = ?");
+  query.bind(1, domain);
+  return query.executeStep() ? query.getColumn(0).getInt64() : 0;
+}
+
+std::optional<std::int64_t> SqliteStore::user_id(const std::string& address) {
+  SQLite::Statement query(*db_, "SELECT id FROM users WHERE address = ?");
+  query.bind(1, address);
+  if (!query.executeStep()) return std::nullopt;
+  return query.getColumn(0).getInt64();
+}
+
+bool SqliteStore::is_local_domain(std::string_view domain) {
+  std::lock_guard lock(mutex_);
+  return guarded("look up domain", [&] { return domain_id(lower(domain)) != 0; });
+}
+
+void SqliteStore::add_domain(std::string_view domain) {
+  std::lock_guard lock(mutex_);
+  std::string name = lower(domain);
+  guarded("add domain", [&] {
+    if (domain_id(name) != 0) throw sdk::DirectoryError(fmt::format("domain {} exists already", name));
+    SQLite::Statement insert(*db_, "INSERT INTO domains (name) VALUES (?)");
+    insert.bind(1, name);
+    insert.exec();
+  });
+}
+
+void SqliteStore::remove_domain(std::string_view domain) {
+  std::lock_guard lock(mutex_);
+  std::string name = lower(domain);
+  guarded("remove domain", [&] {
+    std::int64_t id = domain_id(name);
+    if (id == 0) throw sdk::DirectoryError(fmt::format("domain {} does not exist", name));
+    SQLite::Statement users(*db_,
+                            "SELECT (SELECT count(*) FROM users WHERE domain_id = ?1) + "
+                            "(SELECT count(*) FROM aliases WHERE domain_id = ?1)");
+    users.bind(1, id);
+    users.executeStep();
+    if (users.getColumn(0).getInt64() > 0) {
+      throw sdk::DirectoryError(fmt::format("domain {} still has users or aliases; remove them first", name));
+    }
+    SQLite::Statement remove(*db_, "DELETE FROM domains WHERE id = ?");
+    remove.bind(1, id);
+    remove.exec();
+  });
+}
+
+std::vector<std::string> SqliteStore::list_domains() {
+  std::lock_guard lock(mutex_);
+  return guarded("list domains", [&] {
+    std::vector<std::string> names;
+    SQLite::Statement query(*db_, "SELECT name FROM domains ORDER BY name");
+    while (query.executeStep()) names.push_back(query.getColumn(0).getString());
+    return names;
+  });
+}
+
+void SqliteStore::add_user(std::string_view address, std::string_view password_hash) {
+  std::lock_guard lock(mutex_);
+  std::string name = lower(address);
+  guarded("add user", [&] {
+    std::int64_t domain = domain_id(domain_of(name));
+    if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(name)));
+    if (user_id(name)) throw sdk::DirectoryError(fmt::format("user {} exists already", name));
+    SQLite::Transaction transaction(*db_);
+    SQLite::Statement insert(*db_, "INSERT INTO users (address, domain_id, password_hash) VALUES (?, ?, ?)");
+    insert.bind(1, name);
+    insert.bind(2, domain);
+    insert.bind(3, std::string(password_hash));
+    insert.exec();
+    SQLite::Statement inbox(*db_, "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES (?, 'INBOX', ?)");
+    inbox.bind(1, db_->getLastInsertRowid());
+    inbox.bind(2, now_seconds());
+    inbox.exec();
+    transaction.commit();
+  });
+}
+
+void SqliteStore::set_password_hash(std::string_view address, std::string_view password_hash) {
+  std::lock_guard lock(mutex_);
+  std::string name = lower(address);
+  guarded("set password", [&] {
+    SQLite::Statement update(*db_, "UPDATE users SET password_hash = ? WHERE address = ?");
+    update.bind(1, std::string(password_hash));
+    update.bind(2, name);
+    if (update.exec() == 0) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
+  });
+}
+
+void SqliteStore::remove_user(std::string_view address) {
+  std::lock_guard lock(mutex_);
+  std::string name = lower(address);
+  std::vector<std::string> unused = guarded("remove user", [&] {
+    auto id = user_id(name);
+    if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
+    SQLite::Transaction transaction(*db_);
+    std::vector<std::string> hashes;
+    SQLite::Statement held(*db_,
+                           "SELECT m.blob FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.user_id = ?");
+    held.bind(1, *id);
+    while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
+    SQLite::Statement remove(*db_, "DELETE FROM users WHERE id = ?");
+    remove.bind(1, *id);
+    remove.exec();
+    std::vector<std::string> released = release_blobs(hashes);
+    transaction.commit();
+    return released;
+  });
+  for (const std::string& hash : unused) blobs_.remove(hash);
+}
+
+std::vector<std::string> SqliteStore::list_users(std::string_view domain) {
+  std::lock_guard lock(mutex_);
+  return guarded("list users", [&] {
+    std::vector<std::string> names;
+    SQLite::Statement query(*db_,
+                            "SELECT u.address FROM users u JOIN domains d ON u.domain_id = d.id "
+                            "WHERE ?1 = '' OR d.name = ?1 ORDER BY u.address");
+    query.bind(1, lower(domain));
+    while (query.executeStep()) names.push_back(query.getColumn(0).getString());
+    return names;
+  });
+}
+
+std::optional<std::string> SqliteStore::password_hash(std::string_view address) {
+  std::lock_guard lock(mutex_);
+  return guarded("look up user", [&]() -> std::optional<std::string> {
+    SQLite::Statement query(*db_, "SELECT password_hash FROM users WHERE address = ?");
+    query.bind(1, lower(address));
+    if (!query.executeStep()) return std::nullopt;
+    return query.getColumn(0).getString();
+  });
+}
+
+void SqliteStore::add_alias(std::string_view source, std::string_view target) {
+  std::lock_guard lock(mutex_);
+  std::string from = lower(source);
+  std::string to = lower(target);
+  guarded("add alias", [&] {
+    std::int64_t domain = domain_id(domain_of(from));
+    if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(from)));
+    if (from == to) throw sdk::DirectoryError("an alias cannot point to itself");
+    SQLite::Statement insert(*db_, "INSERT OR IGNORE INTO aliases (source, target, domain_id) VALUES (?, ?, ?)");
+    insert.bind(1, from);
+    insert.bind(2, to);
+    insert.bind(3, domain);
+    if (insert.exec() == 0) throw sdk::DirectoryError(fmt::format("alias {} -> {} exists already", from, to));
+  });
+}
+
+void SqliteStore::remove_alias(std::string_view source, std::string_view target) {
+  std::lock_guard lock(mutex_);
+  guarded("remove alias", [&] {
+    SQLite::Statement remove(*db_, "DELETE FROM aliases WHERE source = ? AND target = ?");
+    remove.bind(1, lower(source));
+    remove.bind(2, lower(target));
+    if (remove.exec() == 0) {
+      throw sdk::DirectoryError(fmt::format("no alias {} -> {}", lower(source), lower(target)));
+    }
+  });
+}
+
+std::vector<sdk::AliasEntry> SqliteStore::list_aliases(std::string_view domain) {
+  std::lock_guard lock(mutex_);
+  return guarded("list aliases", [&] {
+    std::vector<sdk::AliasEntry> entries;
+    SQLite::Statement query(*db_,
+                            "SELECT a.source, a.target FROM aliases a JOIN domains d ON a.domain_id = d.id "
+                            "WHERE ?1 = '' OR d.name = ?1 ORDER BY a.source, a.target");
+    query.bind(1, lower(domain));
+    while (query.executeStep()) entries.push_back({query.getColumn(0).getString(), query.getColumn(1).getString()});
+    return entries;
+  });
+}
+
+void SqliteStore::resolve_into(const std::string& address, int depth, std::vector<std::string>& users) {
+  if (depth > kMaxAliasDepth || domain_id(domain_of(address)) == 0) return;
+  std::vector<std::string> targets;
+  SQLite::Statement query(*db_, "SELECT target FROM aliases WHERE source = ?");
+  query.bind(1, address);
+  while (query.executeStep()) targets.push_back(query.getColumn(0).getString());
+  if (targets.empty()) targets.push_back(address);
+  for (const std::string& target : targets) {
+    if (target == address) {
+      // An alias that lists its own address keeps a copy for the user of that name, as Postfix's do.
+      if (user_id(address) && std::find(users.begin(), users.end(), address) == users.end()) users.push_back(address);
+    } else {
+      resolve_into(target, depth + 1, users);
+    }
+  }
+}
+
+std::vector<std::string> SqliteStore::resolve_recipient(std::string_view address) {
+  std::lock_guard lock(mutex_);
+  return guarded("resolve recipient", [&] {
+    std::vector<std::string> users;
+    resolve_into(lower(address), 0, users);
+    return users;
+  });
+}
+
+std::vector<std::string> SqliteStore::release_blobs(const std::vector<std::string>& hashes) {
+  std::vector<std::string> unused;
+  SQLite::Statement release(*db_, "UPDATE blobs SET refs = refs - 1 WHERE hash = ? RETURNING refs");
+  for (const std::string& hash : hashes) {
+    release.bind(1, hash);
+    if (release.executeStep() && release.getColumn(0).getInt64() <= 0) unused.push_back(hash);
+    release.reset();
+  }
+  SQLite::Statement drop(*db_, "DELETE FROM blobs WHERE hash = ? AND refs <= 0");
+  for (const std::string& hash : unused) {
+    drop.bind(1, hash);
+    drop.exec();
+    drop.reset();
+  }
+  return unused;
+}
+
+void SqliteStore::deliver(std::string_view message, const std::vector<std::string>& users,
+                          std::string_view mailbox_name) {
+  if (users.empty()) return;
+  std::lock_guard lock(mutex_);
+  std::string hash = blobs_.write(message);
+  guarded("deliver", [&] {
+    const std::int64_t received = now_seconds();
+    SQLite::Transaction transaction(*db_);
+    SQLite::Statement blob(*db_,
+                           "INSERT INTO blobs (hash, size, refs) VALUES (?1, ?2, ?3) "
+                           "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3");
+    blob.bind(1, hash);
+    blob.bind(2, static_cast<std::int64_t>(message.size()));
+    blob.bind(3, static_cast<std::int64_t>(users.size()));
+    blob.exec();
+    SQLite::Statement create(*db_,
+                             "INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
+                             "SELECT id, ?, ? FROM users WHERE address = ?");
+    SQLite::Statement mailbox(*db_,
+                              "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE name = ? AND "
+                              "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1");
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received) VALUES (?, ?, ?, ?, ?)");
+    const std::string folder(mailbox_name);
+    for (const std::string& user : users) {
+      const std::string address = lower(user);
+      if (folder != "INBOX") {
+        create.bind(1, folder);
+        create.bind(2, received);
+        create.bind(3, address);
+        create.exec();
+        create.reset();
+      }
+      mailbox.bind(1, folder);
+      mailbox.bind(2, address);
+      if (!mailbox.executeStep()) throw sdk::StoreError(fmt::format("deliver: no {} for {}", folder, user));
+      insert.bind(1, mailbox.getColumn(0).getInt64());
+      insert.bind(2, mailbox.getColumn(1).getInt64());
+      mailbox.reset();
+      insert.bind(3, hash);
+      insert.bind(4, static_cast<std::int64_t>(message.size()));
+      insert.bind(5, received);
+      insert.exec();
+      insert.reset();
+    }
+    transaction.commit();
+  });
+}
+
+std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  return guarded("list messages", [&] {
+    std::vector<sdk::MessageEntry> entries;
+    SQLite::Statement query(*db_,
+                            "SELECT m.id, m.uid, m.size, b.uidvalidity FROM messages m "
+                            "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+                            "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
+    query.bind(1, lower(user));
+    query.bind(2, std::string(mailbox));
+    while (query.executeStep()) {
+      sdk::MessageEntry entry;
+      entry.id = query.getColumn(0).getInt64();
+      entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
+      entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+      entry.unique_id = fmt::format("{}.{}", query.getColumn(3).getInt64(), entry.uid);
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  });
+}
+
+std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
+  std::string hash;
+  {
+    std::lock_guard lock(mutex_);
+    hash = guarded("read message", [&] {
+      SQLite::Statement query(*db_,
+                              "SELECT m.blob FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                              "JOIN users u ON b.user_id = u.id WHERE u.address = ? AND m.id = ?");
+      query.bind(1, lower(user));
+      query.bind(2, id);
+      if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
+      return query.getColumn(0).getString();
+    });
+  }
+  return blobs_.read(hash);
+}
+
+void SqliteStore::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> unused = guarded("remove messages", [&] {
+    SQLite::Transaction transaction(*db_);
+    std::vector<std::string> hashes;
+    SQLite::Statement remove(*db_,
+                             "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT b.id FROM mailboxes b "
+                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob");
+    for (std::int64_t id : ids) {
+      remove.bind(1, id);
+      remove.bind(2, lower(user));
+      while (remove.executeStep()) hashes.push_back(remove.getColumn(0).getString());
+      remove.reset();
+    }
+    std::vector<std::string> released = release_blobs(hashes);
+    transaction.commit();
+    return released;
+  });
+  for (const std::string& hash : unused) blobs_.remove(hash);
+}
+
+}  // namespace tern::store_sqlite

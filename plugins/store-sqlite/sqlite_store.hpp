@@ -1,0 +1,56 @@
+// The embedded default store: one SQLite database (WAL) for the directory and mailboxes, bodies as files.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "blob_files.hpp"
+#include "tern/sdk/store.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace tern::store_sqlite {
+
+class SqliteStore final : public sdk::MailStore {
+ public:
+  // Opens or creates the database at `database` and the blob folder at `blobs`. Throws sdk::StoreError.
+  SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs);
+  ~SqliteStore() override;
+
+  bool is_local_domain(std::string_view domain) override;
+  void add_domain(std::string_view domain) override;
+  void remove_domain(std::string_view domain) override;
+  std::vector<std::string> list_domains() override;
+  void add_user(std::string_view address, std::string_view password_hash) override;
+  void set_password_hash(std::string_view address, std::string_view password_hash) override;
+  void remove_user(std::string_view address) override;
+  std::vector<std::string> list_users(std::string_view domain) override;
+  std::optional<std::string> password_hash(std::string_view address) override;
+  void add_alias(std::string_view source, std::string_view target) override;
+  void remove_alias(std::string_view source, std::string_view target) override;
+  std::vector<sdk::AliasEntry> list_aliases(std::string_view domain) override;
+  std::vector<std::string> resolve_recipient(std::string_view address) override;
+
+  void deliver(std::string_view message, const std::vector<std::string>& users, std::string_view mailbox) override;
+  std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
+  std::string read_message(std::string_view user, std::int64_t id) override;
+  void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;
+
+ private:
+  std::int64_t domain_id(const std::string& domain);  // 0 when not local
+  std::optional<std::int64_t> user_id(const std::string& address);
+  void resolve_into(const std::string& address, int depth, std::vector<std::string>& users);
+  // Drops one reference from each blob; returns the blobs nobody references any more (rows deleted).
+  std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
+
+  // One connection, used by one thread at a time: SQLite writes one transaction at a time anyway, and the
+  // lock also orders blob writes and deletions so a body is never unlinked under a delivery that shares it.
+  std::mutex mutex_;
+  std::unique_ptr<SQLite::Database> db_;
+  BlobFiles blobs_;
+};
+
+}  // namespace tern::store_sqlite

@@ -1,0 +1,173 @@
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "sqlite_store.hpp"
+
+namespace {
+
+using tern::sdk::DirectoryError;
+using tern::store_sqlite::SqliteStore;
+
+struct TempDir {
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           ("tern-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::filesystem::path path;
+  static inline int counter = 0;
+};
+
+struct Store {
+  TempDir dir;
+  SqliteStore store{dir.path / "tern.db", dir.path / "blobs"};
+  Store() {
+    store.add_domain("example.test");
+    store.add_user("alice@example.test", "hash-a");
+    store.add_user("bob@example.test", "hash-b");
+  }
+  std::size_t blob_files() {
+    std::size_t count = 0;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path / "blobs")) {
+      if (entry.is_regular_file() && entry.path().parent_path().filename() != "incoming") ++count;
+    }
+    return count;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Domains are case-insensitive and listed once") {
+  Store s;
+  CHECK(s.store.is_local_domain("EXAMPLE.test"));
+  CHECK_FALSE(s.store.is_local_domain("other.test"));
+  CHECK_THROWS_AS(s.store.add_domain("Example.Test"), DirectoryError);
+  CHECK(s.store.list_domains() == std::vector<std::string>{"example.test"});
+}
+
+TEST_CASE("A user needs a local domain, and a domain with users cannot be removed") {
+  Store s;
+  CHECK_THROWS_AS(s.store.add_user("carol@other.test", "h"), DirectoryError);
+  CHECK_THROWS_AS(s.store.add_user("Alice@example.test", "h"), DirectoryError);
+  CHECK_THROWS_AS(s.store.remove_domain("example.test"), DirectoryError);
+  s.store.remove_user("alice@example.test");
+  s.store.remove_user("bob@example.test");
+  s.store.remove_domain("example.test");
+  CHECK(s.store.list_domains().empty());
+}
+
+TEST_CASE("Password hashes are stored and replaced") {
+  Store s;
+  CHECK(s.store.password_hash("ALICE@example.test") == "hash-a");
+  s.store.set_password_hash("alice@example.test", "hash-a2");
+  CHECK(s.store.password_hash("alice@example.test") == "hash-a2");
+  CHECK_FALSE(s.store.password_hash("nobody@example.test"));
+  CHECK_THROWS_AS(s.store.set_password_hash("nobody@example.test", "x"), DirectoryError);
+}
+
+TEST_CASE("Recipients resolve through aliases to local users, each once") {
+  Store s;
+  s.store.add_alias("team@example.test", "alice@example.test");
+  s.store.add_alias("team@example.test", "bob@example.test");
+  s.store.add_alias("all@example.test", "team@example.test");
+  s.store.add_alias("all@example.test", "alice@example.test");
+  s.store.add_alias("outside@example.test", "someone@elsewhere.test");
+  CHECK(s.store.resolve_recipient("Alice@Example.Test") == std::vector<std::string>{"alice@example.test"});
+  CHECK(s.store.resolve_recipient("team@example.test") ==
+        std::vector<std::string>{"alice@example.test", "bob@example.test"});
+  CHECK(s.store.resolve_recipient("all@example.test") ==
+        std::vector<std::string>{"alice@example.test", "bob@example.test"});
+  CHECK(s.store.resolve_recipient("nobody@example.test").empty());
+  CHECK(s.store.resolve_recipient("alice@other.test").empty());
+  CHECK(s.store.resolve_recipient("outside@example.test").empty());
+  CHECK(s.store.list_aliases("example.test").size() == 5);
+}
+
+TEST_CASE("Alias loops end instead of recursing forever") {
+  Store s;
+  s.store.add_alias("a@example.test", "b@example.test");
+  s.store.add_alias("b@example.test", "a@example.test");
+  CHECK(s.store.resolve_recipient("a@example.test").empty());
+}
+
+TEST_CASE("A delivered message is read back byte for byte, with UIDs in order") {
+  Store s;
+  std::string first = "Subject: one\r\n\r\nbody\r\n";
+  std::string second = "Subject: two\r\n\r\n\x00\xff binary\r\n";
+  s.store.deliver(first, {"alice@example.test"}, "INBOX");
+  s.store.deliver(second, {"alice@example.test"}, "INBOX");
+  auto messages = s.store.list_messages("alice@example.test", "INBOX");
+  REQUIRE(messages.size() == 2);
+  CHECK(messages[0].uid < messages[1].uid);
+  CHECK(messages[0].size == first.size());
+  CHECK(s.store.read_message("alice@example.test", messages[0].id) == first);
+  CHECK(s.store.read_message("alice@example.test", messages[1].id) == second);
+  CHECK(messages[0].unique_id != messages[1].unique_id);
+  CHECK(s.store.list_messages("bob@example.test", "INBOX").empty());
+}
+
+TEST_CASE("One stored copy is shared by every recipient and removed with the last reference") {
+  Store s;
+  s.store.deliver("Subject: shared\r\n\r\nx\r\n", {"alice@example.test", "bob@example.test"}, "INBOX");
+  CHECK(s.blob_files() == 1);
+  auto alice = s.store.list_messages("alice@example.test", "INBOX");
+  auto bob = s.store.list_messages("bob@example.test", "INBOX");
+  REQUIRE(alice.size() == 1);
+  REQUIRE(bob.size() == 1);
+  s.store.remove_messages("alice@example.test", {alice[0].id});
+  CHECK(s.blob_files() == 1);
+  CHECK(s.store.read_message("bob@example.test", bob[0].id) == "Subject: shared\r\n\r\nx\r\n");
+  s.store.remove_messages("bob@example.test", {bob[0].id});
+  CHECK(s.blob_files() == 0);
+}
+
+TEST_CASE("A user cannot remove or read another user's message") {
+  Store s;
+  s.store.deliver("Subject: private\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+  auto alice = s.store.list_messages("alice@example.test", "INBOX");
+  s.store.remove_messages("bob@example.test", {alice[0].id});
+  CHECK(s.store.list_messages("alice@example.test", "INBOX").size() == 1);
+  CHECK_THROWS_AS(s.store.read_message("bob@example.test", alice[0].id), tern::sdk::StoreError);
+}
+
+TEST_CASE("UIDs are never reused, and they survive reopening the database") {
+  TempDir dir;
+  std::vector<std::string> before;
+  {
+    SqliteStore store(dir.path / "tern.db", dir.path / "blobs");
+    store.add_domain("example.test");
+    store.add_user("alice@example.test", "h");
+    store.deliver("Subject: 1\r\n\r\n1\r\n", {"alice@example.test"}, "INBOX");
+    store.deliver("Subject: 2\r\n\r\n2\r\n", {"alice@example.test"}, "INBOX");
+    auto messages = store.list_messages("alice@example.test", "INBOX");
+    for (const auto& message : messages) before.push_back(message.unique_id);
+    store.remove_messages("alice@example.test", {messages[1].id});
+  }
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs");
+  auto kept = store.list_messages("alice@example.test", "INBOX");
+  REQUIRE(kept.size() == 1);
+  CHECK(kept[0].unique_id == before[0]);
+  store.deliver("Subject: 3\r\n\r\n3\r\n", {"alice@example.test"}, "INBOX");
+  auto after = store.list_messages("alice@example.test", "INBOX");
+  REQUIRE(after.size() == 2);
+  CHECK(after[1].unique_id != before[1]);
+  CHECK(after[1].uid > kept[0].uid + 1);
+}
+
+TEST_CASE("Delivery into a folder creates it for the user") {
+  Store s;
+  s.store.deliver("Subject: spam\r\n\r\nx\r\n", {"alice@example.test"}, "Junk");
+  CHECK(s.store.list_messages("alice@example.test", "Junk").size() == 1);
+  CHECK(s.store.list_messages("alice@example.test", "INBOX").empty());
+}
+
+TEST_CASE("Removing a user removes their mail and its bodies") {
+  Store s;
+  s.store.deliver("Subject: bye\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+  s.store.remove_user("alice@example.test");
+  CHECK(s.blob_files() == 0);
+  CHECK(s.store.list_users("") == std::vector<std::string>{"bob@example.test"});
+}

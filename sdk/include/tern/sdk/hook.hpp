@@ -1,0 +1,66 @@
+// What a hook sees and how it is registered. No Asio here: a filter plugin includes only this header,
+// verdict.hpp and plugin.hpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/sdk/stage.hpp"
+#include "tern/sdk/verdict.hpp"
+
+namespace tern::sdk {
+
+// The client of a session, as far as the session knows it so far.
+struct ClientInfo {
+  std::string session_id;  // unique per connection, also in every log line of the session
+  std::string protocol;    // the listener's protocol: "smtp", "submission", "pop3", ...
+  std::string address;     // the client's IP address, without port
+  std::uint16_t port = 0;
+  std::string helo;  // SMTP HELO/EHLO argument, empty before it
+  bool tls = false;
+  std::string user;  // the authenticated user's address, empty when not authenticated
+};
+
+// The SMTP envelope of the transaction under way.
+struct Envelope {
+  std::string sender;                   // reverse-path without brackets; empty for the null sender <>
+  std::vector<std::string> recipients;  // recipients accepted so far
+};
+
+// The view a hook has of the session and transaction at its stage. It lives only for the duration of the
+// hook call: a hook must not keep a pointer or reference to it, or to anything it returns.
+// Calling an accessor at a stage that does not know the answer throws std::logic_error naming the stage;
+// the runner turns that into a logged `defer`.
+class HookContext {
+ public:
+  virtual Stage stage() const = 0;
+  virtual const ClientInfo& client() const = 0;
+  // The envelope from `mail` up to `queued`; nullptr outside a transaction.
+  virtual const Envelope* envelope() const = 0;
+  // At `rcpt`: the recipient being decided on (not yet in envelope()->recipients).
+  virtual std::string_view recipient() const = 0;
+  // At `message` and `queued`: the message exactly as received (headers, blank line, body), CRLF line ends.
+  virtual std::string_view message() const = 0;
+  // At `message`: adds a header field on top of the message. Name and value must not contain CR or LF.
+  virtual void add_header(std::string_view name, std::string_view value) = 0;
+
+ protected:
+  ~HookContext() = default;
+};
+
+// A hook: called on the event loop of the session it judges, possibly on several loops at once, so it must
+// be thread-safe and must not block (no file or network I/O, no sleeping). An exception thrown from it is
+// caught by the runner, logged with the hook's name and becomes `defer 451 4.3.0`.
+using HookFunction = std::function<Verdict(HookContext&)>;
+
+struct HookSpec {
+  std::string name;  // shown in logs; conventionally "<plugin>.<what>"
+  Stage stage = Stage::connect;
+  int priority = 0;  // lower runs first; equal priorities run in registration order
+  HookFunction function;
+};
+
+}  // namespace tern::sdk

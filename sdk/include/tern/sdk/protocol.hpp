@@ -1,0 +1,134 @@
+// What a protocol plugin (SMTP, POP3, IMAP) implements and what the core gives it: a connection with
+// deadlines and TLS, the store, the hook pipeline and a pool for blocking work. This header brings in
+// Boost.Asio's coroutine types; only protocol plugins include it.
+#pragma once
+
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "tern/sdk/hook.hpp"
+#include "tern/sdk/log.hpp"
+#include "tern/sdk/store.hpp"
+
+namespace tern::sdk {
+
+template <typename T>
+using Task = boost::asio::awaitable<T>;
+
+enum class TlsMode { none, starttls, implicit };
+
+// A listener as configured: one [[listener]] table.
+struct ListenerInfo {
+  std::string protocol;  // "smtp", "submission", "pop3", "imap"
+  std::string address;   // "127.0.0.1:2525"
+  TlsMode tls = TlsMode::none;
+  // Password logins (SMTP AUTH, POP3 USER/PASS) without TLS. Off by default, loopback included.
+  bool allow_plaintext_auth = false;
+};
+
+enum class ReadStatus {
+  ok,        // a whole line, terminator included
+  too_long,  // the line exceeded the cap; the rest of it up to its end was discarded
+  timeout,   // the read deadline passed
+  closed,    // the peer closed, or the connection failed
+  stopping,  // read_command only: the server is shutting down and the client has no command under way
+};
+
+// One client connection, owned by the core and valid for the whole serve() call. Used from the session's
+// event loop only, one operation at a time.
+class Connection {
+ public:
+  // Reads one line ending in LF (a preceding CR stays part of it) into `line`, at most `max_length` octets
+  // counting the terminator. Each read has the deadline given to set_read_timeout (default five minutes).
+  virtual Task<ReadStatus> read_line(std::string& line, std::size_t max_length) = 0;
+  // read_line at a command boundary: when the server shuts down while the client has not started a new
+  // line, it returns `stopping` (at once, or by interrupting the wait) so the session can say goodbye.
+  virtual Task<ReadStatus> read_command(std::string& line, std::size_t max_length) = 0;
+  // Writes everything or fails; false when the connection is gone.
+  virtual Task<bool> write(std::string_view data) = 0;
+  virtual void set_read_timeout(std::chrono::seconds timeout) = 0;
+  // Whether this listener can start TLS in place (a certificate is configured and TLS is not on yet).
+  virtual bool can_start_tls() const = 0;
+  // Upgrades the connection to TLS. Anything the client sent before the handshake is discarded, so no
+  // plaintext command can be injected into the TLS session. False when the handshake failed; the connection
+  // must then be dropped.
+  virtual Task<bool> start_tls() = 0;
+  virtual bool tls_active() const = 0;
+
+ protected:
+  ~Connection() = default;
+};
+
+// The server as one session sees it. Valid for the whole serve() call; used from the session's loop.
+class ServerContext {
+ public:
+  virtual std::string_view hostname() const = 0;
+  virtual MailStore& store() = 0;
+  virtual Log& log() = 0;
+  // Runs the hook chain of a stage (DESIGN.md section 1) and returns the deciding verdict, with code,
+  // enhanced code and text filled in and checked. `next` when no hook decided.
+  virtual Task<Verdict> run_hooks(Stage stage, HookContext& context) = 0;
+  // Runs blocking work (store calls, hashing) on the server's worker pool; the coroutine resumes on the
+  // session's loop afterwards. An exception from `work` is rethrown here.
+  virtual Task<void> offload(std::function<void()> work) = 0;
+  // Checks a user's password, slowly, off the loop. The user's canonical address when it matches; nullopt
+  // for an unknown user or a wrong password (and the failure is logged and counted for its client address).
+  virtual Task<std::optional<std::string>> authenticate(const ClientInfo& client, std::string_view user,
+                                                        std::string_view password) = 0;
+
+  // offload() that hands back a failure as its message instead of throwing it, for callers that answer it
+  // with a protocol error (a coroutine cannot co_await inside a catch block). nullopt when the work succeeded.
+  template <typename Work>
+  Task<std::optional<std::string>> attempt(Work work) {
+    std::optional<std::string> failure;
+    co_await offload([&] {
+      try {
+        work();
+      } catch (const std::exception& error) {
+        failure = error.what();
+      }
+    });
+    co_return failure;
+  }
+
+  // offload() returning the work's result.
+  template <typename Work>
+  Task<std::invoke_result_t<Work&>> blocking(Work work) {
+    using Result = std::invoke_result_t<Work&>;
+    if constexpr (std::is_void_v<Result>) {
+      co_await offload(std::move(work));
+    } else {
+      std::optional<Result> result;
+      co_await offload([&] { result.emplace(work()); });
+      co_return std::move(*result);
+    }
+  }
+
+ protected:
+  ~ServerContext() = default;
+};
+
+// A protocol a plugin serves. One object serves every listener of its protocol and every session of them at
+// once, from several loops: it must keep no per-session state of its own (that lives in serve's frame).
+class Protocol {
+ public:
+  virtual ~Protocol() = default;
+  virtual std::string name() const = 0;
+  // The line sent, before closing, to a client refused because the server is at its connection limit.
+  virtual std::string busy_reply() const = 0;
+  // Serves one connection from greeting to goodbye. Must not throw: the core closes the connection when
+  // this returns.
+  virtual Task<void> serve(Connection& connection, ServerContext& server, const ListenerInfo& listener,
+                           ClientInfo client) const = 0;
+};
+
+}  // namespace tern::sdk

@@ -1,0 +1,89 @@
+// The mail store: directory (domains, users, aliases) and mailboxes. A store backend is a plugin that
+// registers a StoreFactory; the core opens the one named by `[store] backend`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/sdk/version.hpp"
+
+namespace tern::sdk {
+
+// Thrown by a store for a failure the caller should answer with a temporary error (disk, database).
+class TERN_SDK_VISIBLE StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown by the directory operations for a request that cannot succeed as given: a domain that exists
+// already, a user of an unknown domain, and the like. The message is meant for the administrator.
+class TERN_SDK_VISIBLE DirectoryError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct AliasEntry {
+  std::string source;  // local address
+  std::string target;  // address it delivers to, local or not
+};
+
+// One message of a mailbox, as a POP3 or IMAP session lists it.
+struct MessageEntry {
+  std::int64_t id = 0;    // the store's key for read() and remove()
+  std::uint32_t uid = 0;  // the mailbox's UID, ascending in delivery order, never reused
+  std::uint64_t size = 0;
+  std::string unique_id;  // stable across restarts and never reused: POP3 UIDL
+};
+
+// Addresses are "local@domain"; the store compares them case-insensitively and returns them lower-cased.
+//
+// Every method blocks (disk, database) and may be called from several threads at once; callers on an
+// event loop call it through ServerContext::blocking. Failures throw StoreError or DirectoryError.
+class MailStore {
+ public:
+  virtual ~MailStore() = default;
+
+  // Directory
+  virtual bool is_local_domain(std::string_view domain) = 0;
+  virtual void add_domain(std::string_view domain) = 0;
+  virtual void remove_domain(std::string_view domain) = 0;  // refuses while users or aliases remain
+  virtual std::vector<std::string> list_domains() = 0;
+  virtual void add_user(std::string_view address, std::string_view password_hash) = 0;
+  virtual void set_password_hash(std::string_view address, std::string_view password_hash) = 0;
+  virtual void remove_user(std::string_view address) = 0;  // removes the user's mailboxes and mail too
+  virtual std::vector<std::string> list_users(std::string_view domain) = 0;  // all domains when empty
+  virtual std::optional<std::string> password_hash(std::string_view address) = 0;
+  virtual void add_alias(std::string_view source, std::string_view target) = 0;
+  virtual void remove_alias(std::string_view source, std::string_view target) = 0;
+  virtual std::vector<AliasEntry> list_aliases(std::string_view domain) = 0;
+  // The local users mail for `address` is delivered to, aliases expanded (a loop or a depth over 8 ends
+  // the expansion). Addresses outside local domains are not returned. Empty when nobody receives it.
+  virtual std::vector<std::string> resolve_recipient(std::string_view address) = 0;
+
+  // Mail
+  // Stores one message in `mailbox` of each user ("INBOX", or a folder created when missing). When it
+  // returns, the message is durable: body written and fsynced with its folder, database committed. One stored
+  // copy is shared by every recipient.
+  virtual void deliver(std::string_view message, const std::vector<std::string>& users, std::string_view mailbox) = 0;
+  virtual std::vector<MessageEntry> list_messages(std::string_view user, std::string_view mailbox) = 0;
+  virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
+  // Removes messages from the user's mailboxes; ids that are gone already are skipped.
+  virtual void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) = 0;
+};
+
+// Opens a store. Called once, at start-up, on the main thread.
+class StoreFactory {
+ public:
+  virtual ~StoreFactory() = default;
+  // data_dir: the server's data folder, created already; the store keeps its files under it unless its
+  // own configuration says otherwise.
+  virtual std::unique_ptr<MailStore> open(const std::filesystem::path& data_dir) const = 0;
+};
+
+}  // namespace tern::sdk
