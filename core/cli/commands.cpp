@@ -59,12 +59,13 @@ std::string read_new_password() {
     return line;
   }
   auto prompt = [](const char* text) {
-    std::cerr << text << std::flush;
+    // Echo goes off before the prompt appears, so nothing typed after seeing it is ever shown.
     termios old{};
     ::tcgetattr(STDIN_FILENO, &old);
     termios silent = old;
     silent.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(STDIN_FILENO, TCSANOW, &silent);
+    std::cerr << text << std::flush;
     std::string line;
     std::getline(std::cin, line);
     ::tcsetattr(STDIN_FILENO, TCSANOW, &old);

@@ -1,5 +1,6 @@
 #include "plugins/plugin_loader.hpp"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -78,6 +79,9 @@ PluginSet load_plugins(const std::vector<std::filesystem::path>& dirs, const std
             {file, fmt::format("plugin \"{}\" is loaded already from {}", name, twin->path.string())});
         continue;
       }
+      // A plugin's code must outlive everything of it, including an exception object in flight or a hook
+      // kept by a generation: an accepted plugin is never unloaded before the process ends.
+      ::dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
       LoadedPlugin plugin;
       plugin.name = name;
       plugin.version = manifest.version != nullptr ? manifest.version : "";

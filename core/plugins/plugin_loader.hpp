@@ -27,7 +27,7 @@ struct LoadedPlugin {
   std::filesystem::path path;
   EntryPoint* entry = nullptr;
   std::unique_ptr<logging::NamedLog> log;
-  // Kept for the life of the process: hooks and objects of a plugin may live in any generation.
+  // The library is also pinned (RTLD_NODELETE): hooks, objects and exceptions of a plugin may outlive this.
   std::shared_ptr<boost::dll::shared_library> library;
 };
 

@@ -1,0 +1,173 @@
+"""Starts real `tern` processes on free loopback ports for the integration tests, and stops them by PID."""
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+TERN = os.environ.get("TERN_BIN", str(Path(__file__).resolve().parents[2] / "build" / "tern"))
+PLUGIN_DIR = os.environ.get("TERN_PLUGIN_DIR", str(Path(__file__).resolve().parents[2] / "build" / "plugins"))
+FIXTURE_PLUGINS = os.environ.get("TERN_FIXTURE_PLUGINS", str(Path(PLUGIN_DIR).parent / "test-plugins"))
+
+ALICE = "alice@example.test"
+ALICE_PASSWORD = "alice-secret"
+BOB = "bob@example.test"
+BOB_PASSWORD = "bob-secret"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def insecure_context():
+    """The server's certificate is self-signed: the tests check TLS works, not who signed it."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Tern:
+    """One server's folder, config and process. Listeners are named; each gets a free port."""
+
+    def __init__(self, root, listeners=None, extra="", plugin_dirs=None):
+        self.root = Path(root)
+        self.data = self.root / "var"
+        self.config = self.root / "tern.toml"
+        self.log = self.root / "tern.log"
+        self.listeners = listeners or {
+            "smtp": ("smtp", "starttls", False),
+            "submission": ("submission", "starttls", False),
+            "submissions": ("submission", "implicit", False),
+            "pop3": ("pop3", "starttls", False),
+            "pop3s": ("pop3", "implicit", False),
+            "pop3_plain": ("pop3", "none", True),
+        }
+        self.ports = {name: free_port() for name in self.listeners}
+        self.plugin_dirs = plugin_dirs or [PLUGIN_DIR]
+        self.extra = extra
+        self.process = None
+        self.write_config()
+
+    def write_config(self, extra=None):
+        if extra is not None:
+            self.extra = extra
+        lines = [
+            "[server]",
+            'hostname = "mx.example.test"',
+            f'data_dir = "{self.data}"',
+            "shutdown_grace = 5",
+            "[plugins]",
+            "dirs = [" + ", ".join(f'"{d}"' for d in self.plugin_dirs) + "]",
+            "[log]",
+            f'file = "{self.log}"',
+        ]
+        for name, (protocol, tls, plaintext) in self.listeners.items():
+            lines += [
+                "[[listener]]",
+                f'protocol = "{protocol}"',
+                f'address = "127.0.0.1:{self.ports[name]}"',
+                f'tls = "{tls}"',
+            ]
+            if plaintext:
+                lines.append("allow_plaintext_auth = true")
+        self.config.write_text("\n".join(lines) + "\n" + self.extra + "\n")
+
+    def cli(self, *args, input=None, check=True):
+        result = subprocess.run([TERN, "-c", str(self.config), *args], input=input, capture_output=True, text=True,
+                                timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"tern {' '.join(args)} exited {result.returncode}: {result.stderr}")
+        return result
+
+    def add_users(self):
+        self.cli("domain", "add", "example.test")
+        self.cli("user", "add", ALICE, input=ALICE_PASSWORD + "\n")
+        self.cli("user", "add", BOB, input=BOB_PASSWORD + "\n")
+
+    def start(self, attempts=3):
+        """Starts `tern serve` and waits for its first port. Ports are picked free but another test may take one
+        first: on a bind failure the ports are picked again."""
+        for _ in range(attempts):
+            self.process = subprocess.Popen([TERN, "-c", str(self.config), "serve"], stdout=subprocess.DEVNULL,
+                                            stderr=open(self.root / "stderr.log", "ab"))
+            if self._wait_listening():
+                return self
+            if "cannot listen on" not in self.log_text():
+                break
+            self.ports = {name: free_port() for name in self.listeners}
+            self.write_config()
+        raise AssertionError(f"tern serve did not start (exit {self.process.returncode}): {self.stderr()}\n"
+                             f"{self.log_text()}")
+
+    def _wait_listening(self):
+        deadline = time.monotonic() + 20
+        port = next(iter(self.ports.values()))
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
+        return False
+
+    def signal(self, number):
+        self.process.send_signal(number)
+
+    def stop(self, timeout=30):
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def log_text(self):
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stderr(self):
+        path = self.root / "stderr.log"
+        return path.read_text() if path.exists() else ""
+
+    def wait_for_log(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_text():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} never appeared in the log:\n{self.log_text()}")
+
+    def port(self, name):
+        return self.ports[name]
+
+
+@pytest.fixture
+def tern(tmp_path):
+    """A configured server with example.test, alice and bob, not started."""
+    server = Tern(tmp_path)
+    server.add_users()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def running(tern):
+    """The same server, started."""
+    return tern.start()

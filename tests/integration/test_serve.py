@@ -1,0 +1,150 @@
+"""`tern serve` as a process: TLS on first start, SIGTERM, SIGHUP, limits, logging."""
+
+import json
+import signal
+import smtplib
+import socket
+import stat
+import time
+
+from conftest import ALICE, Tern, insecure_context
+
+
+def read_reply(stream):
+    line = stream.readline()
+    while line[3:4] == b"-":
+        line = stream.readline()
+    return line
+
+
+def test_first_start_makes_a_self_signed_certificate_with_a_private_key(running):
+    cert = running.data / "tls" / "cert.pem"
+    key = running.data / "tls" / "key.pem"
+    assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    with smtplib.SMTP_SSL("127.0.0.1", running.port("submissions"), context=insecure_context(), timeout=30) as client:
+        assert client.noop()[0] == 250
+        assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_sigterm_says_goodbye_to_idle_sessions_and_exits_0(running):
+    with socket.create_connection(("127.0.0.1", running.port("smtp")), timeout=30) as raw:
+        stream = raw.makefile("rb")
+        assert stream.readline().startswith(b"220")
+        running.signal(signal.SIGTERM)
+        assert stream.readline().startswith(b"421 4.3.2")
+    assert running.process.wait(timeout=30) == 0
+    assert "tern stopped" in running.log_text()
+
+
+def test_sigterm_lets_a_transaction_under_way_finish(running):
+    with socket.create_connection(("127.0.0.1", running.port("smtp")), timeout=30) as raw:
+        stream = raw.makefile("rb")
+        stream.readline()
+        for command in (b"EHLO client.test\r\n", b"MAIL FROM:<carol@remote.test>\r\n", b"RCPT TO:<alice@example.test>\r\n"):
+            raw.sendall(command)
+            assert read_reply(stream).startswith(b"250")
+        raw.sendall(b"DATA\r\n")
+        assert read_reply(stream).startswith(b"354")
+        raw.sendall(b"Subject: in flight\r\n\r\nfirst half\r\n")
+        running.signal(signal.SIGTERM)
+        running.wait_for_log("shutting down")
+        assert running.process.poll() is None
+        raw.sendall(b"second half\r\n.\r\n")
+        assert read_reply(stream).startswith(b"250 2.0.0")
+        assert read_reply(stream).startswith(b"421")
+    assert running.process.wait(timeout=30) == 0
+    running.start()
+    import poplib
+    client = poplib.POP3_SSL("127.0.0.1", running.port("pop3s"), context=insecure_context(), timeout=30)
+    client.user(ALICE)
+    client.pass_("alice-secret")
+    assert client.stat()[0] == 1
+    client.quit()
+
+
+def size_offered(port):
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.test")
+        return int(client.esmtp_features["size"])
+
+
+def test_sighup_reloads_plugin_config_without_dropping_connections(running):
+    assert size_offered(running.port("smtp")) == 25 * 1024 * 1024
+    held = smtplib.SMTP("127.0.0.1", running.port("smtp"), timeout=30)
+    held.ehlo("held.test")
+    running.write_config("[plugin.smtp]\nmax_message_size = 100000\n")
+    running.signal(signal.SIGHUP)
+    running.wait_for_log("reload done")
+    assert size_offered(running.port("smtp")) == 100000
+    # The session that was open keeps working, on the generation it started with.
+    assert held.noop()[0] == 250
+    held.ehlo("held.test")
+    assert int(held.esmtp_features["size"]) == 25 * 1024 * 1024
+    held.quit()
+
+
+def test_sighup_with_a_broken_config_keeps_the_old_one(running):
+    running.write_config("[plugin.smtp]\nmax_message_size = -5\n")
+    running.signal(signal.SIGHUP)
+    running.wait_for_log("reload refused")
+    assert "plugin.smtp.max_message_size" in running.log_text()
+    assert size_offered(running.port("smtp")) == 25 * 1024 * 1024
+    assert running.process.poll() is None
+
+
+def test_connections_over_the_per_client_limit_are_refused_with_421(tmp_path):
+    server = Tern(tmp_path, extra="[limits]\nmax_connections_per_client = 2\n")
+    server.start()
+    server.wait_for_log("] disconnect")  # the start-up probe's connection is gone
+    try:
+        first = socket.create_connection(("127.0.0.1", server.port("smtp")), timeout=30)
+        second = socket.create_connection(("127.0.0.1", server.port("smtp")), timeout=30)
+        assert first.makefile("rb").readline().startswith(b"220")
+        assert second.makefile("rb").readline().startswith(b"220")
+        third = socket.create_connection(("127.0.0.1", server.port("smtp")), timeout=30)
+        assert third.makefile("rb").readline().startswith(b"421 4.7.0")
+        third.close()
+        first.close()
+        deadline = time.monotonic() + 10
+        while True:
+            fourth = socket.create_connection(("127.0.0.1", server.port("smtp")), timeout=30)
+            greeting = fourth.makefile("rb").readline()
+            fourth.close()
+            if greeting.startswith(b"220") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert greeting.startswith(b"220")
+        second.close()
+    finally:
+        server.stop()
+
+
+def test_json_log_lines(tmp_path):
+    server = Tern(tmp_path, extra="")
+    server.write_config()
+    text = server.config.read_text().replace("[log]\n", '[log]\nformat = "json"\n')
+    server.config.write_text(text)
+    server.start()
+    server.stop()
+    lines = server.log_text().splitlines()
+    assert lines
+    for line in lines:
+        record = json.loads(line)
+        assert {"time", "level", "message"} <= record.keys()
+    assert any("listening on" in json.loads(line)["message"] for line in lines)
+
+
+def test_a_port_in_use_is_a_clear_start_failure(tmp_path):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    server = Tern(tmp_path, listeners={"smtp": ("smtp", "none", False)})
+    server.ports["smtp"] = blocker.getsockname()[1]
+    server.write_config()
+    import subprocess
+    from conftest import TERN
+    result = subprocess.run([TERN, "-c", str(server.config), "serve"], capture_output=True, text=True, timeout=60)
+    blocker.close()
+    assert result.returncode == 1
+    assert "cannot listen on" in server.log_text()
