@@ -41,7 +41,7 @@ bool valid_address(std::string_view address) {
   if (at == std::string_view::npos || at == 0) return false;
   std::string_view local = address.substr(0, at);
   if (local.size() > 64) return false;
-  for (char c : local) {
+  for (unsigned char c : local) {
     if (c <= ' ' || c == '@' || c == '<' || c == '>' || c == '"' || c == '(' || c == ')' || c == ',' || c == ';' ||
         c == ':' || c == '\\' || c == '[' || c == ']' || c == 127) {
       return false;

@@ -13,7 +13,8 @@ using sdk::Verdict;
 using sdk::VerdictKind;
 
 bool after_data(Stage stage) {
-  return stage == Stage::data || stage == Stage::message || stage == Stage::deliver || stage == Stage::route;
+  return stage == Stage::data || stage == Stage::message || stage == Stage::queued || stage == Stage::deliver ||
+         stage == Stage::route;
 }
 
 bool valid_enhanced(std::string_view enhanced, int code) {

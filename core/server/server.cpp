@@ -128,7 +128,10 @@ int Server::run() {
   std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
                                                     std::filesystem::perms::group_exec);
   if (tls::ensure_certificate(config.tls_cert, config.tls_key, config.hostname)) {
-    spdlog::info("made a self-signed certificate for {} in {}", config.hostname, config.tls_cert.string());
+    spdlog::warn(
+        "made a self-signed certificate for {} in {}; clients will not trust it, replace it with one of "
+        "your own",
+        config.hostname, config.tls_cert.string());
   }
   tls_ = make_tls_context(config);
   store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
@@ -282,6 +285,12 @@ void Server::reload() {
     }
     if (config->store_backend != old.store_backend) fixed.emplace_back("store");
     if (config->tls_cert != old.tls_cert || config->tls_key != old.tls_key) fixed.emplace_back("tls");
+    if (config->shutdown_grace != old.shutdown_grace) fixed.emplace_back("server.shutdown_grace");
+    if (config->limits.max_connections != old.limits.max_connections ||
+        config->limits.max_connections_per_client != old.limits.max_connections_per_client) {
+      fixed.emplace_back("limits");
+    }
+    if (config->log.format != old.log.format || config->log.file != old.log.file) fixed.emplace_back("log");
     for (const std::string& key : fixed) spdlog::warn("reload: {} changed; it takes effect at the next restart", key);
     spdlog::default_logger()->set_level(spdlog::level::from_str(config->log.level));
     {

@@ -79,7 +79,18 @@ sdk::Task<void> Pop3Session::err(std::string_view text) {
 
 sdk::Task<void> Pop3Session::run() {
   connection_.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(kAutologout));
-  co_await ok(fmt::format("{} POP3 Tern ready", server_.hostname()));
+  {
+    sdk::SessionHookContext context(sdk::Stage::connect, client_);
+    const sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::connect, context);
+    if (verdict.decided() && verdict.kind != sdk::VerdictKind::accept) {
+      const std::string why = fmt::format("[{}] {}", verdict.code >= 500 ? "SYS/PERM" : "SYS/TEMP", verdict.text);
+      co_await err(why);
+      closing_ = true;
+    }
+  }
+  if (!closing_) {
+    co_await ok(fmt::format("{} POP3 Tern ready", server_.hostname()));
+  }
   std::string line;
   while (!closing_) {
     sdk::ReadStatus status = co_await connection_.read_command(line, kCommandLineLimit);
@@ -110,6 +121,8 @@ sdk::Task<void> Pop3Session::run() {
     co_await std::move(handler);
   }
   // A dropped connection leaves the maildrop as it was: deletions happen only at QUIT.
+  sdk::SessionHookContext context(sdk::Stage::disconnect, client_);
+  co_await server_.run_hooks(sdk::Stage::disconnect, context);
 }
 
 sdk::Task<void> Pop3Session::on_capa(std::string_view) {

@@ -44,6 +44,10 @@ TERN_PLUGIN("smtp", "0.1.0", "protocol:smtp,protocol:submission") {
     if (*errors < 1) config.fail("max_errors", "must be a positive integer");
     settings.max_errors = static_cast<int>(*errors);
   }
+  if (auto timeout = config.get_integer("command_timeout")) {
+    if (*timeout < 1 || *timeout > 3600) config.fail("command_timeout", "must be between 1 and 3600 seconds");
+    settings.command_timeout = std::chrono::seconds(*timeout);
+  }
   registrar.add_protocol(std::make_shared<SmtpProtocol>("smtp", Role::mx, settings));
   registrar.add_protocol(std::make_shared<SmtpProtocol>("submission", Role::submission, settings));
 }

@@ -75,18 +75,20 @@ sdk::Task<void> SmtpSession::run() {
   {
     SmtpHookContext context(sdk::Stage::connect, client_, nullptr);
     sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::connect, context);
-    if (verdict.kind == sdk::VerdictKind::reject || verdict.kind == sdk::VerdictKind::defer ||
-        verdict.kind == sdk::VerdictKind::disconnect) {
+    if (verdict.refuses()) {
       // A refused client gets the refusal as its greeting and the connection ends (RFC 5321 section 3.1).
       // Only 220, 421 and 554 may greet: a defer becomes 421, a reject 554.
       const bool permanent = verdict.kind == sdk::VerdictKind::reject || verdict.code >= 500;
       const int code = permanent ? 554 : 421;
       const std::string_view enhanced = permanent ? "5.7.1" : "4.7.0";
       co_await reply(code, enhanced, verdict.text);
-      co_return;
+      closing_ = true;
     }
   }
-  co_await reply(220, "", fmt::format("{} ESMTP Tern", server_.hostname()));
+  connection_.set_read_timeout(settings_.command_timeout);
+  if (!closing_) {
+    co_await reply(220, "", fmt::format("{} ESMTP Tern", server_.hostname()));
+  }
 
   std::string line;
   while (!closing_) {
@@ -302,7 +304,8 @@ sdk::Task<void> SmtpSession::on_mail(std::string_view argument) {
   for (const auto& [name, value] : path->parameters) {
     if (name == "SIZE" && extended_) {
       std::size_t size = 0;
-      if (value.empty() || value.size() > 20 || !std::all_of(value.begin(), value.end(), ::isdigit)) {
+      const bool digits = std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (value.empty() || value.size() > 19 || !digits) {
         co_await error(501, "5.5.4", "Syntax: SIZE=<octets>");
         co_return;
       }
@@ -440,10 +443,13 @@ sdk::Task<void> SmtpSession::on_data(std::string_view argument) {
   {
     SmtpHookContext context(sdk::Stage::data, client_, &*envelope_);
     sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::data, context);
-    if (verdict.kind == sdk::VerdictKind::reject || verdict.kind == sdk::VerdictKind::defer ||
-        verdict.kind == sdk::VerdictKind::disconnect) {
+    if (verdict.refuses()) {
       co_await reply_verdict(verdict);
       co_return;
+    }
+    // A discard or quarantine decided before the body arrives still applies to it.
+    if (verdict.kind == sdk::VerdictKind::discard || verdict.kind == sdk::VerdictKind::quarantine) {
+      data_decision_ = verdict;
     }
   }
   co_await reply(354, "", "End data with <CR><LF>.<CR><LF>");
@@ -481,11 +487,11 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   SmtpHookContext context(sdk::Stage::message, client_, &*envelope_);
   context.set_message(message);
   sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::message, context);
-  if (verdict.kind == sdk::VerdictKind::reject || verdict.kind == sdk::VerdictKind::defer ||
-      verdict.kind == sdk::VerdictKind::disconnect) {
+  if (verdict.refuses()) {
     co_await reply_verdict(verdict);
     co_return;
   }
+  if (data_decision_.decided()) verdict = data_decision_;
   const std::string queue_id = fmt::format("{}.{}", client_.session_id, transactions_);
   if (verdict.kind == sdk::VerdictKind::discard) {
     server_.log().info(fmt::format("message {} discarded by a hook", queue_id));
@@ -536,6 +542,7 @@ sdk::Task<void> SmtpSession::on_quit(std::string_view) {
 
 void SmtpSession::reset_transaction() {
   envelope_.reset();
+  data_decision_ = {};
   local_users_.clear();
 }
 

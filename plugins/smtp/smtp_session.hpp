@@ -63,6 +63,7 @@ class SmtpSession {
   int transactions_ = 0;
   std::optional<sdk::Envelope> envelope_;
   std::vector<std::string> local_users_;  // users the accepted recipients resolve to, each once
+  sdk::Verdict data_decision_;            // a discard or quarantine decided at `data`
 };
 
 }  // namespace tern::smtp

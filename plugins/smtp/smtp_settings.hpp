@@ -1,6 +1,7 @@
 // The smtp plugin's options, read once from [plugin.smtp] at registration and then shared read-only.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -10,6 +11,7 @@ struct SmtpSettings {
   std::size_t max_message_size = 25 * 1024 * 1024;  // octets, advertised with SIZE
   std::size_t max_recipients = 100;                 // per message; 452 beyond
   int max_errors = 10;                              // bad commands before 421
+  std::chrono::seconds command_timeout{300};        // RFC 5321 section 4.5.3.2.7: five minutes at least
 };
 
 // The listener's role: MX intake, or submission (AUTH required before MAIL).

@@ -2,6 +2,7 @@
 
 import os
 import poplib
+import sqlite3
 import smtplib
 import subprocess
 from pathlib import Path
@@ -76,7 +77,7 @@ def steered(tmp_path):
     server = Tern(tmp_path, plugin_dirs=[PLUGIN_DIR, str(Path(FIXTURE_PLUGINS) / "hooks")],
                   extra='[plugin.hooks]\nreject_text = "Go away politely"\n')
     server.add_users()
-    for name in ("reject-me", "defer-me", "throw-me"):
+    for name in ("reject-me", "defer-me", "throw-me", "discard-me", "junk-me"):
         server.cli("alias", "add", f"{name}@example.test", ALICE)
     server.start()
     yield server
@@ -107,3 +108,22 @@ def test_a_hook_that_throws_defers_and_the_server_keeps_serving(steered):
     assert text.startswith(b"4.3.0")
     steered.wait_for_log("hook hooks.steer failed at rcpt: hook exploded")
     assert rcpt(steered, ALICE)[0] == 250
+
+
+def messages_in(server, folder):
+    with sqlite3.connect(server.data / "tern.db") as db:
+        (count,) = db.execute("SELECT count(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                              "WHERE b.name = ?", (folder,)).fetchone()
+    return count
+
+
+def test_a_discard_at_data_accepts_the_message_and_stores_nothing(steered):
+    assert send(steered, "discard-me@example.test") == {}
+    steered.wait_for_log("discarded by a hook")
+    assert messages_in(steered, "INBOX") == 0
+
+
+def test_a_quarantine_at_message_files_the_message_into_its_folder(steered):
+    assert send(steered, "junk-me@example.test") == {}
+    assert messages_in(steered, "Junk") == 1
+    assert messages_in(steered, "INBOX") == 0

@@ -148,3 +148,18 @@ def test_a_port_in_use_is_a_clear_start_failure(tmp_path):
     blocker.close()
     assert result.returncode == 1
     assert "cannot listen on" in server.log_text()
+
+
+def test_a_silent_smtp_client_is_dropped_with_421_after_the_command_timeout(tmp_path):
+    server = Tern(tmp_path, listeners={"smtp": ("smtp", "none", False)}, extra="[plugin.smtp]\ncommand_timeout = 1\n")
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port("smtp")), timeout=30) as raw:
+            stream = raw.makefile("rb")
+            assert stream.readline().startswith(b"220")
+            raw.sendall(b"EHLO client.test\r\n")
+            read_reply(stream)
+            assert stream.readline().startswith(b"421 4.4.2")
+            assert stream.readline() == b""
+    finally:
+        server.stop()

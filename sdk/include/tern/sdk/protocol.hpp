@@ -81,7 +81,7 @@ class ServerContext {
   // session's loop afterwards. An exception from `work` is rethrown here.
   virtual Task<void> offload(std::function<void()> work) = 0;
   // Checks a user's password, slowly, off the loop. The user's canonical address when it matches; nullopt
-  // for an unknown user or a wrong password (and the failure is logged and counted for its client address).
+  // for an unknown user or a wrong password; the failure is logged and answered only after a pause.
   virtual Task<std::optional<std::string>> authenticate(const ClientInfo& client, std::string_view user,
                                                         std::string_view password) = 0;
 

@@ -10,7 +10,7 @@ namespace tern::sdk {
 enum class Stage {
   connect,     // a client connected; every hook runs (a non-`next` verdict still ends in a refusal banner)
   helo,        // SMTP HELO/EHLO
-  auth,        // SMTP AUTH succeeded or failed
+  auth,        // SMTP AUTH succeeded: a hook may still refuse the login
   mail,        // SMTP MAIL FROM
   rcpt,        // SMTP RCPT TO, once per recipient
   data,        // SMTP DATA/BDAT begins: the envelope is complete, no body yet

@@ -52,6 +52,10 @@ struct Verdict {
   static Verdict quarantine(std::string folder) { return {VerdictKind::quarantine, 0, {}, {}, std::move(folder)}; }
 
   bool decided() const { return kind != VerdictKind::next; }
+  // Whether the client is told no (reject, defer or disconnect), as opposed to going ahead.
+  bool refuses() const {
+    return kind == VerdictKind::reject || kind == VerdictKind::defer || kind == VerdictKind::disconnect;
+  }
 };
 
 }  // namespace tern::sdk
