@@ -152,6 +152,10 @@ void read_limits(TableReader section, ServerConfig& config) {
   };
   positive("max_connections", config.limits.max_connections);
   positive("max_connections_per_client", config.limits.max_connections_per_client);
+  positive("max_auth_failures", config.limits.max_auth_failures);
+  std::int64_t window = config.limits.auth_failure_window.count();
+  positive("auth_failure_window", window);
+  config.limits.auth_failure_window = std::chrono::seconds(window);
   section.report_unknown_keys();
 }
 

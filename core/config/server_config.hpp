@@ -47,8 +47,10 @@ struct LogSettings {
 };
 
 struct Limits {
-  std::int64_t max_connections = 1000;           // in all
-  std::int64_t max_connections_per_client = 20;  // per client IP address
+  std::int64_t max_connections = 1000;            // in all
+  std::int64_t max_connections_per_client = 20;   // per client IP address
+  std::int64_t max_auth_failures = 10;            // failed logins per client address within the window
+  std::chrono::seconds auth_failure_window{900};  // before a failure is forgotten
 };
 
 struct ServerConfig {

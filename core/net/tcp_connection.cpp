@@ -1,5 +1,6 @@
 #include "net/tcp_connection.hpp"
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -99,6 +100,25 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t ma
       if (interrupted_) co_return sdk::ReadStatus::stopping;
       co_return timed_out_ ? sdk::ReadStatus::timeout : sdk::ReadStatus::closed;
     }
+  }
+}
+
+sdk::Task<sdk::ReadStatus> TcpConnection::read_bytes(std::string& data, std::size_t count) {
+  for (;;) {
+    const std::size_t take = std::min(count, buffer_.size() - start_);
+    data.append(buffer_, start_, take);
+    start_ += take;
+    count -= take;
+    if (start_ == buffer_.size()) {
+      buffer_.clear();
+      start_ = 0;
+    }
+    if (count == 0) co_return sdk::ReadStatus::ok;
+    buffer_.resize(kReadChunk);
+    error_code error;
+    const std::size_t received = co_await read_some(buffer_.data(), kReadChunk, error);
+    buffer_.resize(received);
+    if (error) co_return timed_out_ ? sdk::ReadStatus::timeout : sdk::ReadStatus::closed;
   }
 }
 

@@ -24,6 +24,8 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
 
   sdk::Task<sdk::ReadStatus> read_line(std::string& line, std::size_t max_length) override;
   sdk::Task<sdk::ReadStatus> read_command(std::string& line, std::size_t max_length) override;
+  sdk::Task<sdk::ReadStatus> read_bytes(std::string& data, std::size_t count) override;
+  bool input_pending() const override { return start_ < buffer_.size(); }
   sdk::Task<bool> write(std::string_view data) override;
   void set_read_timeout(std::chrono::seconds timeout) override { timeout_ = timeout; }
   bool can_start_tls() const override { return tls_context_ != nullptr && !tls_; }

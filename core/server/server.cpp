@@ -18,6 +18,7 @@
 #include <list>
 #include <mutex>
 
+#include "auth/auth_throttle.hpp"
 #include "config/server_config.hpp"
 #include "log/logging.hpp"
 #include "net/connection_limits.hpp"
@@ -87,6 +88,7 @@ class Server {
         generation_(std::move(generation)),
         loops_(startup_config_.threads, std::max(2u, std::thread::hardware_concurrency())),
         limits_(startup_config_.limits.max_connections, startup_config_.limits.max_connections_per_client),
+        auth_throttle_(startup_config_.limits.max_auth_failures, startup_config_.limits.auth_failure_window),
         signals_(main_loop_, SIGTERM, SIGINT, SIGHUP) {}
 
   int run();
@@ -114,6 +116,7 @@ class Server {
   asio::io_context main_loop_{1};
   net::EventLoops loops_;
   net::ConnectionLimits limits_;
+  auth::AuthThrottle auth_throttle_;
   ConnectionRegistry registry_;
   std::list<tcp::acceptor> acceptors_;
   asio::signal_set signals_;
@@ -231,7 +234,7 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
     client.tls = ready;
   }
   if (ready) {
-    SessionContext context(generation, *store_, loops_.workers(), client.session_id);
+    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, client.session_id);
     const std::string session_id = client.session_id;
     try {
       co_await generation->protocols.at(listener.info.protocol)
@@ -287,7 +290,9 @@ void Server::reload() {
     if (config->tls_cert != old.tls_cert || config->tls_key != old.tls_key) fixed.emplace_back("tls");
     if (config->shutdown_grace != old.shutdown_grace) fixed.emplace_back("server.shutdown_grace");
     if (config->limits.max_connections != old.limits.max_connections ||
-        config->limits.max_connections_per_client != old.limits.max_connections_per_client) {
+        config->limits.max_connections_per_client != old.limits.max_connections_per_client ||
+        config->limits.max_auth_failures != old.limits.max_auth_failures ||
+        config->limits.auth_failure_window != old.limits.auth_failure_window) {
       fixed.emplace_back("limits");
     }
     if (config->log.format != old.log.format || config->log.file != old.log.file) fixed.emplace_back("log");

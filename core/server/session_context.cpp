@@ -37,14 +37,15 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
       token, std::move(work));
 }
 
-// A failed login answers only after this pause, so that guessing passwords is slow.
-constexpr auto kFailedLoginDelay = std::chrono::seconds(1);
-
 }  // namespace
 
 SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
-                               asio::thread_pool& workers, std::string session_id)
-    : generation_(std::move(generation)), store_(store), workers_(workers), log_(std::move(session_id)) {}
+                               asio::thread_pool& workers, auth::AuthThrottle& throttle, std::string session_id)
+    : generation_(std::move(generation)),
+      store_(store),
+      workers_(workers),
+      throttle_(throttle),
+      log_(std::move(session_id)) {}
 
 sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {
   co_return generation_->hooks.run(stage, context, log_);
@@ -54,8 +55,12 @@ sdk::Task<void> SessionContext::offload(std::function<void()> work) {
   co_await async_run_on(workers_, std::move(work), asio::use_awaitable);
 }
 
-sdk::Task<std::optional<std::string>> SessionContext::authenticate(const sdk::ClientInfo& client, std::string_view user,
-                                                                   std::string_view password) {
+sdk::Task<sdk::LoginResult> SessionContext::authenticate(const sdk::ClientInfo& client, std::string_view user,
+                                                         std::string_view password) {
+  if (throttle_.blocked(client.address)) {
+    log_.warn(fmt::format("login refused for {} from {}: too many recent failures", user, client.address));
+    co_return sdk::LoginResult{sdk::LoginResult::Status::blocked, {}};
+  }
   std::string address(user);
   std::string secret(password);
   std::optional<std::string> hash;
@@ -72,13 +77,14 @@ sdk::Task<std::optional<std::string>> SessionContext::authenticate(const sdk::Cl
   }
   if (matches) {
     std::transform(address.begin(), address.end(), address.begin(), [](unsigned char c) { return std::tolower(c); });
-    co_return address;
+    co_return sdk::LoginResult{sdk::LoginResult::Status::ok, address};
   }
   log_.warn(fmt::format("authentication failed for {} from {}", address, client.address));
+  // The answer waits, so that guessing passwords is slow; the pause grows with the address's failures.
   auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer pause(executor, kFailedLoginDelay);
+  asio::steady_timer pause(executor, throttle_.record_failure(client.address));
   co_await pause.async_wait(asio::use_awaitable);
-  co_return std::nullopt;
+  co_return sdk::LoginResult{sdk::LoginResult::Status::failed, {}};
 }
 
 }  // namespace tern::server

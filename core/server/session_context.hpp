@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 
+#include "auth/auth_throttle.hpp"
 #include "log/logging.hpp"
 #include "plugins/generation.hpp"
 #include "tern/sdk/protocol.hpp"
@@ -16,20 +17,21 @@ namespace tern::server {
 class SessionContext final : public sdk::ServerContext {
  public:
   SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
-                 boost::asio::thread_pool& workers, std::string session_id);
+                 boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, std::string session_id);
 
   std::string_view hostname() const override { return generation_->config->hostname; }
   sdk::MailStore& store() override { return store_; }
   sdk::Log& log() override { return log_; }
   sdk::Task<sdk::Verdict> run_hooks(sdk::Stage stage, sdk::HookContext& context) override;
   sdk::Task<void> offload(std::function<void()> work) override;
-  sdk::Task<std::optional<std::string>> authenticate(const sdk::ClientInfo& client, std::string_view user,
-                                                     std::string_view password) override;
+  sdk::Task<sdk::LoginResult> authenticate(const sdk::ClientInfo& client, std::string_view user,
+                                           std::string_view password) override;
 
  private:
   std::shared_ptr<const plugins::Generation> generation_;
   sdk::MailStore& store_;
   boost::asio::thread_pool& workers_;
+  auth::AuthThrottle& throttle_;
   logging::NamedLog log_;
 };
 

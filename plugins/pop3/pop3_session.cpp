@@ -6,18 +6,13 @@
 #include <charconv>
 
 #include "tern/sdk/session_hook_context.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::pop3 {
 namespace {
 
 constexpr std::size_t kCommandLineLimit = 255;          // RFC 2449 section 4
 constexpr auto kAutologout = std::chrono::minutes(10);  // RFC 1939 section 3
-
-std::string_view strip_line_end(std::string_view line) {
-  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return line;
-}
 
 std::optional<std::size_t> parse_number(std::string_view text) {
   std::size_t value = 0;
@@ -103,7 +98,7 @@ sdk::Task<void> Pop3Session::run() {
       co_await err("Line too long");
       continue;
     }
-    std::string_view text = strip_line_end(line);
+    std::string_view text = sdk::strip_line_end(line);
     std::size_t space = text.find(' ');
     std::string verb(text.substr(0, space));
     std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -173,12 +168,17 @@ sdk::Task<void> Pop3Session::on_pass(std::string_view argument) {
     co_return;
   }
   std::string user = std::exchange(pending_user_, {});
-  std::optional<std::string> account = co_await server_.authenticate(client_, user, argument);
-  if (!account) {
+  const sdk::LoginResult login = co_await server_.authenticate(client_, user, argument);
+  if (login.status == sdk::LoginResult::Status::blocked) {
+    co_await err("[AUTH] Too many authentication failures, closing connection");
+    closing_ = true;
+    co_return;
+  }
+  if (!login.ok()) {
     co_await err("[AUTH] Authentication failed");
     co_return;
   }
-  client_.user = *account;
+  client_.user = login.user;
   sdk::SessionHookContext context(sdk::Stage::login, client_);
   sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::login, context);
   if (verdict.decided() && verdict.kind != sdk::VerdictKind::accept) {

@@ -48,6 +48,7 @@ TERN_PLUGIN("smtp", "0.1.0", "protocol:smtp,protocol:submission") {
     if (*timeout < 1 || *timeout > 3600) config.fail("command_timeout", "must be between 1 and 3600 seconds");
     settings.command_timeout = std::chrono::seconds(*timeout);
   }
+  settings.allow_any_sender = config.get_bool("allow_any_sender").value_or(false);
   registrar.add_protocol(std::make_shared<SmtpProtocol>("smtp", Role::mx, settings));
   registrar.add_protocol(std::make_shared<SmtpProtocol>("submission", Role::submission, settings));
 }

@@ -12,6 +12,7 @@ struct SmtpSettings {
   std::size_t max_recipients = 100;                 // per message; 452 beyond
   int max_errors = 10;                              // bad commands before 421
   std::chrono::seconds command_timeout{300};        // RFC 5321 section 4.5.3.2.7: five minutes at least
+  bool allow_any_sender = false;                    // submission: MAIL FROM need not be the user's own address
 };
 
 // The listener's role: MX intake, or submission (AUTH required before MAIL).

@@ -60,10 +60,84 @@ bool valid_local_part(std::string_view local) {
 
 }  // namespace
 
-std::string lower_ascii(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) { return std::tolower(c); });
-  return result;
+std::optional<std::string> decode_xtext(std::string_view text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '+') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      const int high = hex(text[i + 1]);
+      const int low = hex(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      decoded += static_cast<char>(high * 16 + low);
+      i += 2;
+    } else if (c < '!' || c > '~' || c == '=') {
+      return std::nullopt;
+    } else {
+      decoded += static_cast<char>(c);
+    }
+  }
+  return decoded;
+}
+
+std::optional<std::string> parse_notify(std::string_view value) {
+  std::string upper(value);
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+  if (upper == "NEVER") return upper;
+  bool success = false;
+  bool failure = false;
+  bool delay = false;
+  std::string_view rest(upper);
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    bool* seen = item == "SUCCESS" ? &success : item == "FAILURE" ? &failure : item == "DELAY" ? &delay : nullptr;
+    if (seen == nullptr || *seen) return std::nullopt;
+    *seen = true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+    if (rest.empty()) return std::nullopt;
+  }
+  if (!success && !failure && !delay) return std::nullopt;
+  return upper;
+}
+
+std::optional<std::string> parse_orcpt(std::string_view value) {
+  const std::size_t semicolon = value.find(';');
+  if (semicolon == std::string_view::npos || semicolon == 0 || semicolon + 1 == value.size()) return std::nullopt;
+  const std::string_view type = value.substr(0, semicolon);
+  if (!std::all_of(type.begin(), type.end(),
+                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; })) {
+    return std::nullopt;
+  }
+  std::optional<std::string> address = decode_xtext(value.substr(semicolon + 1));
+  if (!address) return std::nullopt;
+  return std::string(type) + ";" + *address;
+}
+
+bool has_header_field(std::string_view message, std::string_view name) {
+  std::size_t position = 0;
+  while (position < message.size()) {
+    std::size_t end = message.find('\n', position);
+    std::string_view line =
+        message.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return false;
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+    if (end == std::string_view::npos) return false;
+    position = end + 1;
+  }
+  return false;
 }
 
 std::pair<std::string, std::string_view> split_command(std::string_view line) {

@@ -8,7 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "tern/sdk/text.hpp"
+
 namespace tern::smtp {
+
+using sdk::is_ascii;
+using sdk::lower_ascii;
 
 // Splits "MAIL FROM:<a@b> SIZE=10" into the upper-cased verb and the rest after one space.
 std::pair<std::string, std::string_view> split_command(std::string_view line);
@@ -27,6 +32,17 @@ std::optional<PathArgument> parse_path_argument(std::string_view argument, std::
 // literal: the shape RCPT and MAIL accept.
 bool valid_mailbox(std::string_view address);
 
-std::string lower_ascii(std::string_view text);
+// xtext (RFC 3461 section 4): printable ASCII except '+' and '=', with "+XX" hex escapes. nullopt when malformed.
+std::optional<std::string> decode_xtext(std::string_view text);
+
+// DSN NOTIFY (RFC 3461 section 4.1): "NEVER", or a comma list of SUCCESS, FAILURE, DELAY, each once. Returns
+// the canonical upper-case form, nullopt when malformed.
+std::optional<std::string> parse_notify(std::string_view value);
+
+// DSN ORCPT (RFC 3461 section 4.2): "addr-type;xtext". Returns "addr-type;decoded", nullopt when malformed.
+std::optional<std::string> parse_orcpt(std::string_view value);
+
+// Whether the header section of `message` (up to the first empty line) has a field named `name`.
+bool has_header_field(std::string_view message, std::string_view name);
 
 }  // namespace tern::smtp

@@ -53,3 +53,42 @@ TEST_CASE("Quoted local parts may hold an @, and the domain is what follows the 
   CHECK_FALSE(valid_mailbox("user..name@local.test"));
   CHECK(valid_mailbox("user%remote.test@local.test"));
 }
+
+TEST_CASE("xtext decodes +XX escapes and refuses what is not xtext") {
+  using tern::smtp::decode_xtext;
+  CHECK(decode_xtext("abc+2Bdef") == std::string("abc+def"));
+  CHECK(decode_xtext("rfc822") == std::string("rfc822"));
+  CHECK_FALSE(decode_xtext("a+2"));
+  CHECK_FALSE(decode_xtext("a+zz"));
+  CHECK_FALSE(decode_xtext("a=b"));
+  CHECK_FALSE(decode_xtext("a b"));
+}
+
+TEST_CASE("DSN NOTIFY is NEVER or a list of SUCCESS, FAILURE and DELAY, each once") {
+  using tern::smtp::parse_notify;
+  CHECK(parse_notify("never") == std::string("NEVER"));
+  CHECK(parse_notify("SUCCESS,FAILURE") == std::string("SUCCESS,FAILURE"));
+  CHECK(parse_notify("delay") == std::string("DELAY"));
+  CHECK_FALSE(parse_notify("NEVER,SUCCESS"));
+  CHECK_FALSE(parse_notify("SUCCESS,SUCCESS"));
+  CHECK_FALSE(parse_notify("SUCCESS,"));
+  CHECK_FALSE(parse_notify("SOMETIMES"));
+  CHECK_FALSE(parse_notify(""));
+}
+
+TEST_CASE("DSN ORCPT is an address type and an xtext address") {
+  using tern::smtp::parse_orcpt;
+  CHECK(parse_orcpt("rfc822;alice+40example.test") == std::string("rfc822;alice@example.test"));
+  CHECK_FALSE(parse_orcpt("rfc822"));
+  CHECK_FALSE(parse_orcpt(";alice@example.test"));
+  CHECK_FALSE(parse_orcpt("rfc822;"));
+}
+
+TEST_CASE("Header fields are found in the header section only, case-insensitively") {
+  using tern::smtp::has_header_field;
+  const std::string message = "Subject: x\r\nmessage-id: <1@x>\r\n\r\nDate: not a header\r\n";
+  CHECK(has_header_field(message, "Message-ID"));
+  CHECK(has_header_field(message, "subject"));
+  CHECK_FALSE(has_header_field(message, "Date"));
+  CHECK_FALSE(has_header_field("Subject-Line: x\r\n\r\n", "Subject"));
+}

@@ -24,10 +24,22 @@ struct ClientInfo {
   std::string user;  // the authenticated user's address, empty when not authenticated
 };
 
-// The SMTP envelope of the transaction under way.
+// One accepted recipient, with its delivery status notification request (RFC 3461 section 4).
+struct Recipient {
+  std::string address;
+  std::string notify;  // "" (not given), "NEVER", or a comma list of SUCCESS, FAILURE, DELAY
+  std::string orcpt;   // the original recipient as given: "rfc822;user@example.org" (xtext decoded)
+};
+
+// The SMTP envelope of the transaction under way. The DSN fields are kept with the message so that whoever
+// delivers it can honour them.
 struct Envelope {
-  std::string sender;                   // reverse-path without brackets; empty for the null sender <>
-  std::vector<std::string> recipients;  // recipients accepted so far
+  std::string sender;                 // reverse-path without brackets; empty for the null sender <>
+  std::vector<Recipient> recipients;  // recipients accepted so far
+  std::string ret;                    // DSN RET: "", "FULL" or "HDRS"
+  std::string envid;                  // DSN ENVID, xtext decoded
+  bool smtputf8 = false;              // MAIL ... SMTPUTF8 (RFC 6531): addresses and headers may be UTF-8
+  bool eight_bit = false;             // MAIL ... BODY=8BITMIME (or BINARYMIME with BDAT)
 };
 
 // The view a hook has of the session and transaction at its stage. It lives only for the duration of the

@@ -53,6 +53,11 @@ class Connection {
   // read_line at a command boundary: when the server shuts down while the client has not started a new
   // line, it returns `stopping` (at once, or by interrupting the wait) so the session can say goodbye.
   virtual Task<ReadStatus> read_command(std::string& line, std::size_t max_length) = 0;
+  // Appends exactly `count` octets to `data` (SMTP BDAT), with the read deadline. `ok` or `timeout`/`closed`.
+  virtual Task<ReadStatus> read_bytes(std::string& data, std::size_t count) = 0;
+  // Whether input the client already sent waits in the buffer: a pipelining client (RFC 2920) is answered
+  // in one write once the buffer runs dry.
+  virtual bool input_pending() const = 0;
   // Writes everything or fails; false when the connection is gone.
   virtual Task<bool> write(std::string_view data) = 0;
   virtual void set_read_timeout(std::chrono::seconds timeout) = 0;
@@ -68,6 +73,13 @@ class Connection {
   ~Connection() = default;
 };
 
+struct LoginResult {
+  enum class Status { ok, failed, blocked };
+  Status status = Status::failed;
+  std::string user;  // the canonical address, when ok
+  bool ok() const { return status == Status::ok; }
+};
+
 // The server as one session sees it. Valid for the whole serve() call; used from the session's loop.
 class ServerContext {
  public:
@@ -80,10 +92,11 @@ class ServerContext {
   // Runs blocking work (store calls, hashing) on the server's worker pool; the coroutine resumes on the
   // session's loop afterwards. An exception from `work` is rethrown here.
   virtual Task<void> offload(std::function<void()> work) = 0;
-  // Checks a user's password, slowly, off the loop. The user's canonical address when it matches; nullopt
-  // for an unknown user or a wrong password; the failure is logged and answered only after a pause.
-  virtual Task<std::optional<std::string>> authenticate(const ClientInfo& client, std::string_view user,
-                                                        std::string_view password) = 0;
+  // Checks a user's password, slowly, off the loop. A failure is logged and answered only after a pause that
+  // grows with the client address's recent failures; past the limit ([limits] max_auth_failures) the address
+  // is `blocked` without a check until its failures age out, and the session should end (SMTP 421).
+  virtual Task<LoginResult> authenticate(const ClientInfo& client, std::string_view user,
+                                         std::string_view password) = 0;
 
   // offload() that hands back a failure as its message instead of throwing it, for callers that answer it
   // with a protocol error (a coroutine cannot co_await inside a catch block). nullopt when the work succeeded.

@@ -1,0 +1,606 @@
+#!/usr/bin/python3
+"""SMTP intake benchmark (issue 3): Tern against a private Postfix, side by side on loopback.
+
+For each number of parallel sessions and each message size, /usr/sbin/smtp-source sends N messages to one
+recipient, bench@example.test, first to one server and then to the other (the order alternates between
+repeats). A run is timed from the start of smtp-source until every message is in the recipient's mailbox:
+rows of Tern's messages table, files in Postfix's Maildir. Medians over the repeats are printed with the
+servers' CPU time per message, and Tern's memory per idle SMTP session.
+
+Everything runs on 127.0.0.1 and in one temporary folder, is bounded in time, and is stopped by PID at the
+end, on error and on Ctrl-C. Run it as root with Debian's /usr/bin/python3 (standard library only); it
+installs postfix with apt-get when it is missing, without starting the system's instance.
+"""
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
+PLUGIN_DIR = os.environ.get("TERN_PLUGIN_DIR", str(REPO / "build" / "plugins"))
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+RECIPIENT = "bench@example.test"
+SENDER = "sender@client.test"
+MAIL_UID = 65534  # nobody: Postfix's virtual agent refuses uid 0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(text):
+    print(text, flush=True)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_listening(port, process_alive, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_alive():
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run(command, input=None, timeout=120, check=True):
+    result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+    return result
+
+
+# --- /proc ---------------------------------------------------------------------------------------------------
+
+def proc_stat(pid):
+    """(ppid, utime + stime, cutime + cstime) in clock ticks, or None when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
+    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def all_pids():
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def children_of(parent):
+    found = []
+    for pid in all_pids():
+        stat = proc_stat(pid)
+        if stat and stat[0] == parent:
+            found.append(pid)
+    return found
+
+
+def rss_kib(pid, field="VmRSS"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def pid_alive(pid):
+    stat = proc_stat(pid)
+    if stat is None:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+# --- Postfix -------------------------------------------------------------------------------------------------
+
+def ensure_postfix():
+    if subprocess.run(["dpkg", "-s", "postfix"], capture_output=True).returncode == 0 and Path(SMTP_SOURCE).exists():
+        return
+    log("postfix is missing: installing it with apt-get (the system instance is not started)")
+    run(["debconf-set-selections"], input="postfix postfix/main_mailer_type select Local only\n")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "postfix"]
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, check=True)
+        subprocess.run(install, env=env, check=True)
+
+
+class Postfix:
+    """A private Postfix instance in root/postfix: its own config, queue, data and Maildir, on 127.0.0.1:port."""
+
+    name = "Postfix"
+
+    def __init__(self, root):
+        self.root = root / "postfix"
+        self.etc = self.root / "etc"
+        self.queue = self.root / "queue"
+        self.data = self.root / "data"
+        self.mail = self.root / "mail"
+        self.maillog = self.root / "maillog"
+        self.maildir = self.mail / "example.test" / "bench"
+        self.port = free_port()
+        self.master = None
+
+    def postconf(self, *args):
+        run(["postconf", "-c", str(self.etc), *args])
+
+    def setup(self):
+        postfix_user = pwd.getpwnam("postfix")
+        self.root.mkdir(mode=0o755)
+        shutil.copytree("/etc/postfix", self.etc)
+        self.queue.mkdir(mode=0o755)
+        self.data.mkdir(mode=0o700)
+        os.chown(self.data, postfix_user.pw_uid, postfix_user.pw_gid)
+        (self.mail / "example.test").mkdir(parents=True, mode=0o755)
+        os.chown(self.mail / "example.test", MAIL_UID, MAIL_UID)
+        (self.etc / "vmailbox").write_text(f"{RECIPIENT} example.test/bench/\n")
+        self.postconf(
+            "-e",
+            f"queue_directory = {self.queue}",
+            f"data_directory = {self.data}",
+            f"maillog_file = {self.maillog}",
+            f"maillog_file_prefixes = {self.root}",
+            "inet_interfaces = 127.0.0.1",
+            "inet_protocols = ipv4",
+            "myhostname = postfix.bench.test",
+            "mydomain = bench.test",
+            "mydestination = localhost",
+            "mynetworks = 127.0.0.0/8",
+            "alias_maps =",
+            "alias_database =",
+            "virtual_mailbox_domains = example.test",
+            f"virtual_mailbox_base = {self.mail}",
+            f"virtual_mailbox_maps = texthash:{self.etc / 'vmailbox'}",
+            f"virtual_uid_maps = static:{MAIL_UID}",
+            f"virtual_gid_maps = static:{MAIL_UID}",
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+            "smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination",
+            # No DNS and no reverse lookups of the loopback client.
+            "smtpd_peername_lookup = no",
+            "smtp_host_lookup = native",
+            "lmtp_host_lookup = native",
+            "smtp_dns_support_level = disabled",
+            # No per-client connection limit for 127.0.0.1, and room for 100 sessions plus the other daemons.
+            "smtpd_client_connection_count_limit = 0",
+            "smtpd_client_event_limit_exceptions = 127.0.0.0/8",
+            "default_process_limit = 200",
+        )
+        self.postconf("-F", "*/*/chroot = n")
+        self.postconf("-M#", "smtp/inet")
+        self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd")
+
+    def start(self):
+        run(["postfix", "-c", str(self.etc), "start"], timeout=60)
+        pid_file = self.queue / "pid" / "master.pid"
+        deadline = time.monotonic() + 20
+        while self.master is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                self.master = int(pid_file.read_text().split()[0])
+            time.sleep(0.05)
+        if self.master is None or not wait_listening(self.port, lambda: pid_alive(self.master)):
+            raise RuntimeError(f"postfix did not start:\n{self.log_text()}")
+
+    def stop(self):
+        if self.master is None:
+            return
+        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
+        deadline = time.monotonic() + 20
+        while pid_alive(self.master) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(self.master):
+            for pid in children_of(self.master) + [self.master]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.master = None
+
+    def count(self):
+        total = 0
+        for sub in ("new", "cur"):
+            with contextlib.suppress(FileNotFoundError):
+                total += len(os.listdir(self.maildir / sub))
+        return total
+
+    def reset_mailbox(self):
+        """Empties the Maildir between runs, so that counting the files stays cheap for the polling client."""
+        for sub in ("new", "cur"):
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(self.maildir / sub):
+                    os.unlink(entry.path)
+
+    def cpu_ticks(self):
+        """The master's own time, what it collected from exited children, and its living children's time."""
+        master = proc_stat(self.master)
+        total = master[1] + master[2]
+        for pid in children_of(self.master):
+            stat = proc_stat(pid)
+            if stat:
+                total += stat[1]
+        return total
+
+    def log_text(self):
+        return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
+
+    def problems(self):
+        return [line for line in self.log_text().splitlines()
+                if any(word in line for word in ("warning:", "error:", "fatal:", "panic:", "status=deferred",
+                                                 "status=bounced"))]
+
+
+# --- Tern ----------------------------------------------------------------------------------------------------
+
+class Tern:
+    """`tern serve` with one plain smtp listener, a fresh data folder and the user bench@example.test."""
+
+    name = "Tern"
+
+    def __init__(self, root):
+        self.root = root / "tern"
+        self.data = self.root / "var"
+        self.config = self.root / "tern.toml"
+        self.log = self.root / "tern.log"
+        self.binary = self.root / "tern"
+        self.plugins = self.root / "plugins"
+        self.port = free_port()
+        self.process = None
+        self.db = None
+
+    def write_config(self):
+        self.config.write_text("\n".join([
+            "[server]",
+            'hostname = "tern.bench.test"',
+            f'data_dir = "{self.data}"',
+            "shutdown_grace = 5",
+            "[plugins]",
+            f'dirs = ["{self.plugins}"]',
+            "[log]",
+            f'file = "{self.log}"',
+            "[limits]",
+            "max_connections = 5000",
+            "max_connections_per_client = 5000",
+            "[[listener]]",
+            'protocol = "smtp"',
+            f'address = "127.0.0.1:{self.port}"',
+            'tls = "none"',
+        ]) + "\n")
+
+    def cli(self, *args, input=None):
+        return run([self.binary, "-c", str(self.config), *args], input=input, timeout=60)
+
+    def setup(self):
+        """Copies the binary and the plugins first: a rebuild during the run then changes nothing measured."""
+        self.root.mkdir(mode=0o755)
+        shutil.copy2(TERN, self.binary)
+        self.plugins.mkdir()
+        for library in Path(PLUGIN_DIR).glob("*.so"):
+            shutil.copy2(library, self.plugins)
+        self.write_config()
+        self.cli("domain", "add", "example.test")
+        self.cli("user", "add", RECIPIENT, input="bench-password\n")
+
+    def start(self):
+        for _ in range(3):
+            self.process = subprocess.Popen([self.binary, "-c", str(self.config), "serve"], stdout=subprocess.DEVNULL,
+                                            stderr=open(self.root / "stderr.log", "ab"), start_new_session=True)
+            if wait_listening(self.port, lambda: self.process.poll() is None):
+                break
+            if self.process.poll() is None:
+                self.stop()
+            if "cannot listen on" not in self.log_text():
+                raise RuntimeError(f"tern serve did not start:\n{self.log_text()}")
+            self.port = free_port()
+            self.write_config()
+        else:
+            raise RuntimeError(f"tern serve did not start:\n{self.log_text()}")
+        self.db = sqlite3.connect(f"file:{self.data / 'tern.db'}?mode=ro", uri=True, timeout=10)
+
+    def stop(self):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def count(self):
+        return self.db.execute(
+            "SELECT count(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+            "JOIN users u ON b.user_id = u.id WHERE u.address = ?", (RECIPIENT,)).fetchone()[0]
+
+    def reset_mailbox(self):
+        pass  # counting rows stays cheap; the rows stay
+
+    def cpu_ticks(self):
+        return proc_stat(self.process.pid)[1]
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def problems(self):
+        return [line for line in self.log_text().splitlines() if len(line.split()) > 1
+                and line.split()[1] in ("warn", "warning", "error", "critical")
+                and "made a self-signed certificate" not in line]  # expected: the bench gives no certificate
+
+
+# --- measurement ---------------------------------------------------------------------------------------------
+
+def smtp_source(server, sessions, size, count, reuse):
+    command = [SMTP_SOURCE, "-4", "-s", str(sessions), "-m", str(count), "-l", str(size), "-f", SENDER,
+               "-t", RECIPIENT, "-M", "client.test"]
+    if reuse:
+        command.append("-d")
+    return command + [f"127.0.0.1:{server.port}"]
+
+
+def measure(server, sessions, size, count, reuse, timeout):
+    """Sends `count` messages and waits for them in the mailbox. Returns a dict; `error` is set on failure."""
+    server.reset_mailbox()
+    base = server.count()
+    cpu_before = server.cpu_ticks()
+    start = time.monotonic()
+    client = subprocess.Popen(smtp_source(server, sessions, size, count, reuse), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    client_done = None
+    error = None
+    try:
+        while True:
+            now = time.monotonic()
+            if client_done is None and client.poll() is not None:
+                client_done = now
+                if client.returncode != 0:
+                    error = f"smtp-source exited {client.returncode}: {client.stderr.read().strip()[-500:]}"
+            stored = server.count() - base
+            if stored >= count:
+                break
+            if error:
+                break
+            if now - start > timeout:
+                error = f"timeout after {timeout:.0f} s: {stored} of {count} in the mailbox"
+                break
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+    finally:
+        if client.poll() is None:
+            if error:
+                client.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                client.wait(timeout=timeout)
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        if client_done is None:
+            client_done = time.monotonic()
+    time.sleep(0.3)  # let the server finish what follows the last delivery before reading its CPU time
+    cpu = (server.cpu_ticks() - cpu_before) / CLOCK_TICKS
+    return {"elapsed": elapsed, "client": client_done - start, "rate": count / elapsed, "cpu_ms": cpu * 1000 / count,
+            "error": error}
+
+
+def read_reply(sock, buffer):
+    """Reads one SMTP reply (all its lines); returns (last line, rest of buffer)."""
+    while True:
+        while b"\r\n" in buffer:
+            line, buffer = buffer.split(b"\r\n", 1)
+            if len(line) < 4 or line[3:4] != b"-":
+                return line.decode(errors="replace"), buffer
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed by the server")
+        buffer += chunk
+
+
+def open_session(port):
+    """A connection that has read the 220 greeting and had its EHLO answered 250."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        greeting, rest = read_reply(sock, b"")
+        if not greeting.startswith("220"):
+            raise RuntimeError(f"greeting {greeting!r}")
+        sock.sendall(b"EHLO client.test\r\n")
+        reply, _ = read_reply(sock, rest)
+        if not reply.startswith("250"):
+            raise RuntimeError(f"EHLO answered {reply!r}")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def idle_sessions(tern, count):
+    """Opens `count` SMTP sessions that stay idle after EHLO; returns Tern's VmRSS in KiB before, while they are
+    open, and one second after they are closed. Ten sessions come and go first, so that what the first session
+    sets up once is not counted."""
+    for _ in range(10):
+        open_session(tern.port).close()
+    time.sleep(1)
+    before = rss_kib(tern.process.pid)
+    sockets = []
+    try:
+        for _ in range(count):
+            sockets.append(open_session(tern.port))
+        time.sleep(1)
+        during = rss_kib(tern.process.pid)
+    finally:
+        for sock in sockets:
+            sock.close()
+    time.sleep(1)
+    after = rss_kib(tern.process.pid)
+    return before, during, after
+
+
+# --- report --------------------------------------------------------------------------------------------------
+
+def size_label(size):
+    return f"{size // 1024} KB" if size % 1024 == 0 else f"{size} B"
+
+
+def median_of(results, key):
+    values = [result[key] for result in results if not result["error"]]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, pattern):
+    return "—" if value is None else pattern.format(value)
+
+
+def describe_machine(binary):
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "?"
+    changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True).stdout.strip()
+    built = datetime.datetime.fromtimestamp(binary.stat().st_mtime).isoformat(timespec="seconds")
+    postfix = run(["postconf", "-h", "mail_version"]).stdout.strip()
+    return (f"{os.cpu_count()} cores ({model}), Linux {platform.release()}; Tern binary built {built} from "
+            f"{commit}{' with uncommitted changes' if changed else ''}; Postfix {postfix}")
+
+
+def print_table(points):
+    log("")
+    header = f"{'sessions':>8}  {'size':>6}  {'N':>5}  {'Tern msg/s':>10}  {'Postfix msg/s':>13}  {'Tern/Postfix':>12}" \
+             f"  {'Tern CPU ms/msg':>15}  {'Postfix CPU ms/msg':>18}"
+    log(header)
+    log("-" * len(header))
+    for (sessions, size, count), results in points.items():
+        tern, postfix = results["Tern"], results["Postfix"]
+        tern_rate, postfix_rate = median_of(tern, "rate"), median_of(postfix, "rate")
+        ratio = tern_rate / postfix_rate if tern_rate and postfix_rate else None
+        failures = sum(1 for result in tern + postfix if result["error"])
+        log(f"{sessions:>8}  {size_label(size):>6}  {count:>5}  {fmt(tern_rate, '{:.0f}'):>10}  "
+            f"{fmt(postfix_rate, '{:.0f}'):>13}  {fmt(ratio, '{:.2f}'):>12}  "
+            f"{fmt(median_of(tern, 'cpu_ms'), '{:.2f}'):>15}  {fmt(median_of(postfix, 'cpu_ms'), '{:.2f}'):>18}"
+            + (f"  ({failures} failed runs)" if failures else ""))
+
+
+def parse_list(text):
+    return [int(part) for part in text.split(",") if part]
+
+
+def interrupt(number, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=parse_list, default=[1, 20, 100], help="comma-separated (1,20,100)")
+    parser.add_argument("--sizes", type=parse_list, default=[1024, 102400], help="octets, comma-separated")
+    parser.add_argument("--messages", type=parse_list, default=[2000, 300], help="messages per run, one per size")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each point on each server (3)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds one run may take (120)")
+    parser.add_argument("--idle-sessions", type=int, default=1000, help="idle SMTP sessions opened to Tern (1000)")
+    parser.add_argument("--connection-per-message", action="store_true",
+                        help="let smtp-source open a new connection per message (default: -d, one per session)")
+    parser.add_argument("--quick", action="store_true", help="small runs, to check the script works")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder, and print where it is")
+    args = parser.parse_args()
+    if args.quick:
+        args.messages, args.repeat, args.idle_sessions = [100, 20], 1, 100
+    if len(args.messages) != len(args.sizes):
+        parser.error("--messages needs one count per size")
+    if os.geteuid() != 0:
+        parser.error("run as root: Postfix's private instance needs it")
+    reuse = not args.connection_per_message
+
+    # SIGTERM and SIGHUP end the run like Ctrl-C does, through the finally blocks below.
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)
+
+    ensure_postfix()
+    # Enough descriptors for the idle sessions, here and in `tern serve`, which inherits the limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(soft, min(hard, args.idle_sessions * 2 + 1024))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+    root = Path(tempfile.mkdtemp(prefix="tern-bench-"))
+    root.chmod(0o755)  # Postfix's daemons and the Maildir owner (uid 65534) must reach into it
+    servers = [Tern(root), Postfix(root)]
+    started = datetime.datetime.now()
+    try:
+        for server in servers:
+            server.setup()
+            server.start()
+        log(f"SMTP intake benchmark, {started:%Y-%m-%d %H:%M}: {describe_machine(servers[0].binary)}")
+        log(f"Client (smtp-source) and both servers share the machine's {os.cpu_count()} cores.")
+        log(f"smtp-source {'-d: one connection per session, reused for every message' if reuse else 'without -d: a new connection per message'}; "
+            f"{args.repeat} runs per point and server, alternating; medians shown.")
+        log(f"A run lasts from the start of smtp-source until every message is in {RECIPIENT}'s mailbox "
+            "(Tern: rows of its messages table; Postfix: files in the Maildir).")
+        log("CPU: Tern = utime+stime of the tern process (all threads); Postfix = the master, its children alive "
+            "(smtpd, cleanup, qmgr, trivial-rewrite, virtual, postlogd, ...) and those it reaped during the run.")
+        idle_line = None
+        if args.idle_sessions:  # on the fresh server: memory freed by the mail runs would hide the sessions' own
+            before, during, after = idle_sessions(servers[0], args.idle_sessions)
+            idle_line = (f"\nTern memory per idle SMTP session: {(during - before) / args.idle_sessions:.1f} KiB "
+                         f"({args.idle_sessions} sessions after greeting and EHLO, on the freshly started server; "
+                         f"VmRSS {before} KiB before, {during} KiB with them open, {after} KiB one second after "
+                         f"closing them; kernel socket buffers are not in VmRSS)")
+            log(idle_line.strip())
+        for server in servers:  # warm up: spawn Postfix's daemons, open Tern's files
+            warm = measure(server, 5, 1024, 50, reuse, args.timeout)
+            if warm["error"]:
+                raise RuntimeError(f"{server.name} warm-up failed: {warm['error']}")
+        points = {}
+        for sessions in args.sessions:
+            for size, count in zip(args.sizes, args.messages):
+                results = points[(sessions, size, count)] = {"Tern": [], "Postfix": []}
+                for repeat in range(args.repeat):
+                    order = servers if repeat % 2 == 0 else servers[::-1]
+                    for server in order:
+                        result = measure(server, sessions, size, count, reuse, args.timeout)
+                        results[server.name].append(result)
+                        log(f"  {server.name:<7} sessions {sessions:>3}  {size_label(size):>6}  N {count:>5}: "
+                            f"{result['rate']:7.0f} msg/s  (in mailbox {result['elapsed']:6.2f} s, smtp-source done "
+                            f"{result['client']:6.2f} s)  CPU {result['cpu_ms']:.2f} ms/msg"
+                            + (f"  FAILED: {result['error']}" if result["error"] else ""))
+        print_table(points)
+        log(f"(client and servers share the machine's {os.cpu_count()} cores)")
+        log(f"Tern's peak RSS (VmHWM) over the whole run: {rss_kib(servers[0].process.pid, 'VmHWM')} KiB")
+        if idle_line:
+            log(idle_line)
+        for server in servers:
+            problems = server.problems()
+            log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))
+            for line in problems[:10]:
+                log(f"  {line}")
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not stop the cleanup
+            signal.signal(number, signal.SIG_IGN)
+        for server in reversed(servers):
+            with contextlib.suppress(Exception):
+                server.stop()
+        if args.keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: servers stopped")
