@@ -63,18 +63,25 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read_command(std::string& line, std::s
 sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t max_length, bool command) {
   line.clear();
   bool discarding = false;
+  char last_dropped = 0;  // the octet before the line's LF may have been dropped with the rest of it
   std::size_t scanned = start_;
   for (;;) {
     std::size_t end = buffer_.find('\n', scanned);
     if (end != std::string::npos) {
       std::size_t length = end + 1 - start_;
       bool too_long = discarding || length > max_length;
-      if (!too_long) line.assign(buffer_, start_, length);
+      if (too_long) {
+        const char before = end > start_ ? buffer_[end - 1] : last_dropped;
+        line = before == '\r' ? "\r\n" : "\n";
+      } else {
+        line.assign(buffer_, start_, length);
+      }
       start_ = end + 1;
       co_return too_long ? sdk::ReadStatus::too_long : sdk::ReadStatus::ok;
     }
     if (buffer_.size() - start_ >= max_length) {
       discarding = true;
+      last_dropped = buffer_.back();
       start_ = buffer_.size();
     }
     if (start_ == buffer_.size()) {

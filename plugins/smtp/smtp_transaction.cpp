@@ -236,26 +236,26 @@ sdk::Task<bool> SmtpSession::start_message() {
 }
 
 sdk::Task<bool> SmtpSession::read_data(std::string& message, std::string& problem) {
-  // Only <CRLF>.<CRLF> ends the message. A line ending in a bare LF, or holding a bare CR, makes the whole
-  // message refused once it is read to its end: no variant of the end marker can smuggle in a second message.
+  // Only <CRLF>.<CRLF> ends the message: a "." line ends it only when the line before ended in CRLF too.
+  // A line ending in a bare LF, or holding a bare CR, makes the whole message refused once it is read to its
+  // real end, so no variant (\n.\n, \n.\r\n, \r.\r, ...) can end it early and smuggle in a second message.
   bool oversized = false;
   bool too_long = false;
   bool bare = false;
+  bool after_crlf = true;  // the DATA command's own line ended the previous line
   std::string line;
   for (;;) {
     const sdk::ReadStatus status = co_await connection_.read_line(line, kTextLineLimit);
     if (status == sdk::ReadStatus::too_long) {
       too_long = true;
+      after_crlf = line == "\r\n";
       continue;
     }
     if (status != sdk::ReadStatus::ok) co_return false;
-    if (line == ".\r\n") break;
+    if (line == ".\r\n" && after_crlf) break;
     std::string_view content(line);
-    if (content.size() < 2 || content[content.size() - 2] != '\r') {
-      bare = true;
-    } else if (content.substr(0, content.size() - 2).find('\r') != std::string_view::npos) {
-      bare = true;
-    }
+    after_crlf = content.size() >= 2 && content[content.size() - 2] == '\r';
+    if (!after_crlf || content.substr(0, content.size() - 2).find('\r') != std::string_view::npos) bare = true;
     if (!content.empty() && content.front() == '.') content.remove_prefix(1);
     if (oversized || message.size() + content.size() > settings_.max_message_size) {
       oversized = true;

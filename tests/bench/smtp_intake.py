@@ -103,6 +103,18 @@ def rss_kib(pid, field="VmRSS"):
     raise RuntimeError(f"no {field} for {pid}")
 
 
+def machine_busy_ticks():
+    """Clock ticks all CPUs spent on anything but idle and I/O wait, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq + steal
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def pid_alive(pid):
     stat = proc_stat(pid)
     if stat is None:
@@ -361,6 +373,7 @@ def measure(server, sessions, size, count, reuse, timeout):
     server.reset_mailbox()
     base = server.count()
     cpu_before = server.cpu_ticks()
+    machine_before, client_before, own_before = machine_busy_ticks(), children_cpu_seconds(), time.process_time()
     start = time.monotonic()
     client = subprocess.Popen(smtp_source(server, sessions, size, count, reuse), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
@@ -396,8 +409,11 @@ def measure(server, sessions, size, count, reuse, timeout):
             client_done = time.monotonic()
     time.sleep(0.3)  # let the server finish what follows the last delivery before reading its CPU time
     cpu = (server.cpu_ticks() - cpu_before) / CLOCK_TICKS
+    client_cpu = children_cpu_seconds() - client_before
+    machine = (machine_busy_ticks() - machine_before) / CLOCK_TICKS
+    others = machine - cpu - client_cpu - (time.process_time() - own_before)
     return {"elapsed": elapsed, "client": client_done - start, "rate": count / elapsed, "cpu_ms": cpu * 1000 / count,
-            "error": error}
+            "client_ms": client_cpu * 1000 / count, "others": max(others, 0.0) / (elapsed + 0.3), "error": error}
 
 
 def read_reply(sock, buffer):
@@ -509,7 +525,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=parse_list, default=[1, 20, 100], help="comma-separated (1,20,100)")
     parser.add_argument("--sizes", type=parse_list, default=[1024, 102400], help="octets, comma-separated")
-    parser.add_argument("--messages", type=parse_list, default=[2000, 300], help="messages per run, one per size")
+    parser.add_argument("--messages", type=parse_list, default=[3000, 1000], help="messages per run, one per size (3000,1000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each point on each server (3)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds one run may take (120)")
     parser.add_argument("--idle-sessions", type=int, default=1000, help="idle SMTP sessions opened to Tern (1000)")
@@ -575,10 +591,13 @@ def main():
                         results[server.name].append(result)
                         log(f"  {server.name:<7} sessions {sessions:>3}  {size_label(size):>6}  N {count:>5}: "
                             f"{result['rate']:7.0f} msg/s  (in mailbox {result['elapsed']:6.2f} s, smtp-source done "
-                            f"{result['client']:6.2f} s)  CPU {result['cpu_ms']:.2f} ms/msg"
+                            f"{result['client']:6.2f} s)  CPU {result['cpu_ms']:.2f} ms/msg, smtp-source "
+                            f"{result['client_ms']:.2f} ms/msg, others {result['others']:.2f} cores"
                             + (f"  FAILED: {result['error']}" if result["error"] else ""))
         print_table(points)
-        log(f"(client and servers share the machine's {os.cpu_count()} cores)")
+        others = [result["others"] for results in points.values() for runs in results.values() for result in runs]
+        log(f"(client and servers share the machine's {os.cpu_count()} cores; other processes and kernel threads "
+            f"used a median of {statistics.median(others):.2f} cores, at most {max(others):.2f}, during the runs)")
         log(f"Tern's peak RSS (VmHWM) over the whole run: {rss_kib(servers[0].process.pid, 'VmHWM')} KiB")
         if idle_line:
             log(idle_line)

@@ -187,32 +187,6 @@ def test_a_message_that_got_250_survives_kill_9(running):
     client.quit()
 
 
-def test_bare_lf_in_data_is_refused_and_smuggling_fails(running):
-    with socket.create_connection(("127.0.0.1", running.port("smtp")), timeout=30) as raw:
-        stream = raw.makefile("rb")
-        stream.readline()
-
-        def command(line):
-            raw.sendall(line)
-            reply = stream.readline()
-            while reply[3:4] == b"-":
-                reply = stream.readline()
-            return reply
-
-        assert command(b"EHLO client.test\r\n").startswith(b"250")
-        assert command(b"MAIL FROM:<carol@remote.test>\r\n").startswith(b"250")
-        assert command(b"RCPT TO:<alice@example.test>\r\n").startswith(b"250")
-        assert command(b"DATA\r\n").startswith(b"354")
-        smuggled = (b"Subject: one\r\n\r\nbody\n.\nMAIL FROM:<x@remote.test>\nRCPT TO:<bob@example.test>\n"
-                    b"DATA\nSubject: smuggled\n\n.\r\n")
-        assert command(smuggled).startswith(b"550 5.6.0")
-        assert command(b"QUIT\r\n").startswith(b"221")
-    for user, password in ((ALICE, ALICE_PASSWORD), (BOB, BOB_PASSWORD)):
-        client = pop3_login(running, user, password)
-        assert client.stat()[0] == 0
-        client.quit()
-
-
 def test_submission_requires_authentication_and_tls_for_it(running):
     with smtplib.SMTP("127.0.0.1", running.port("submission"), timeout=30) as client:
         client.ehlo("client.test")

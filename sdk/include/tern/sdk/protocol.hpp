@@ -37,7 +37,7 @@ struct ListenerInfo {
 
 enum class ReadStatus {
   ok,        // a whole line, terminator included
-  too_long,  // the line exceeded the cap; the rest of it up to its end was discarded
+  too_long,  // the line exceeded the cap and was discarded up to its end; `line` holds only its terminator
   timeout,   // the read deadline passed
   closed,    // the peer closed, or the connection failed
   stopping,  // read_command only: the server is shutting down and the client has no command under way
