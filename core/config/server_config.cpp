@@ -50,6 +50,13 @@ void read_server(TableReader section, ServerConfig& config) {
       config.threads = static_cast<unsigned>(*threads);
     }
   }
+  if (auto workers = section.integer("workers")) {
+    if (*workers < 1 || *workers > 256) {
+      section.error("workers", "must be between 1 and 256");
+    } else {
+      config.workers = static_cast<unsigned>(*workers);
+    }
+  }
   if (auto grace = section.integer("shutdown_grace")) {
     if (*grace < 0 || *grace > 3600) {
       section.error("shutdown_grace", "must be between 0 and 3600 seconds");

@@ -57,7 +57,9 @@ struct ServerConfig {
   std::filesystem::path file;
   std::string hostname;
   std::filesystem::path data_dir;
-  unsigned threads = 0;  // event loops; 0 = one per core
+  unsigned threads = 0;   // event loops; 0 = one per core
+  unsigned workers = 16;  // threads for blocking work (store, password hashing); deliveries waiting together
+                          // for the disk share one commit, so more waiting threads make bigger batches
   std::chrono::seconds shutdown_grace{30};
   std::vector<Listener> listeners;
   std::filesystem::path tls_cert;  // made self-signed on first start when absent

@@ -86,7 +86,7 @@ class Server {
       : startup_config_(std::move(config)),
         plugins_(std::move(plugins)),
         generation_(std::move(generation)),
-        loops_(startup_config_.threads, std::max(2u, std::thread::hardware_concurrency())),
+        loops_(startup_config_.threads, startup_config_.workers),
         limits_(startup_config_.limits.max_connections, startup_config_.limits.max_connections_per_client),
         auth_throttle_(startup_config_.limits.max_auth_failures, startup_config_.limits.auth_failure_window),
         signals_(main_loop_, SIGTERM, SIGINT, SIGHUP) {}
@@ -273,6 +273,7 @@ void Server::reload() {
     const config::ServerConfig& old = startup_config_;
     if (config->data_dir != old.data_dir) fixed.emplace_back("server.data_dir");
     if (config->threads != old.threads) fixed.emplace_back("server.threads");
+    if (config->workers != old.workers) fixed.emplace_back("server.workers");
     if (config->listeners.size() != old.listeners.size()) fixed.emplace_back("listener");
     for (std::size_t i = 0; i < std::min(config->listeners.size(), old.listeners.size()); ++i) {
       const auto& a = config->listeners[i].info;

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS mailboxes (
 CREATE TABLE IF NOT EXISTS blobs (
   hash TEXT PRIMARY KEY,
   size INTEGER NOT NULL,
-  refs INTEGER NOT NULL);
+  refs INTEGER NOT NULL,
+  body BLOB);
 CREATE TABLE IF NOT EXISTS messages (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
@@ -74,7 +75,9 @@ auto guarded(const char* what, Work work) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs) : blobs_(blobs) {
+SqliteStore::SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs,
+                         std::size_t inline_limit)
+    : blobs_(blobs), inline_limit_(inline_limit) {
   guarded("open database", [&] {
     db_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db_->setBusyTimeout(5000);
@@ -83,6 +86,10 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     db_->exec("PRAGMA synchronous = FULL");
     db_->exec("PRAGMA foreign_keys = ON");
     db_->exec(kSchema);
+    // Databases made before bodies could live inline lack the column.
+    if (!db_->execAndGet("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'body'").getInt()) {
+      db_->exec("ALTER TABLE blobs ADD COLUMN body BLOB");
+    }
   });
 }
 
@@ -311,18 +318,25 @@ std::vector<std::string> SqliteStore::release_blobs(const std::vector<std::strin
 void SqliteStore::deliver(std::string_view message, const std::vector<std::string>& users,
                           std::string_view mailbox_name) {
   if (users.empty()) return;
+  Delivery delivery;
+  delivery.message = message;
+  delivery.users = &users;
+  delivery.folder = std::string(mailbox_name);
+  // A large body is written to its file and fsynced here, on the caller's thread, in parallel with other
+  // deliveries; a small one travels inside the database and costs no fsync of its own.
+  delivery.in_file = message.size() > inline_limit_;
+  delivery.hash = delivery.in_file ? blobs_.write(message) : sha256_hex(message);
+  batcher_.run(delivery, [this](const std::vector<Delivery*>& batch) { commit_batch(batch); });
+}
+
+void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
   std::lock_guard lock(mutex_);
-  std::string hash = blobs_.write(message);
-  guarded("deliver", [&] {
+  try {
     const std::int64_t received = now_seconds();
     SQLite::Transaction transaction(*db_);
     SQLite::Statement blob(*db_,
-                           "INSERT INTO blobs (hash, size, refs) VALUES (?1, ?2, ?3) "
-                           "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3");
-    blob.bind(1, hash);
-    blob.bind(2, static_cast<std::int64_t>(message.size()));
-    blob.bind(3, static_cast<std::int64_t>(users.size()));
-    blob.exec();
+                           "INSERT INTO blobs (hash, size, refs, body) VALUES (?1, ?2, ?3, ?4) "
+                           "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3 RETURNING refs = ?3");
     SQLite::Statement create(*db_,
                              "INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
                              "SELECT id, ?, ? FROM users WHERE address = ?");
@@ -331,30 +345,63 @@ void SqliteStore::deliver(std::string_view message, const std::vector<std::strin
                               "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1");
     SQLite::Statement insert(*db_,
                              "INSERT INTO messages (mailbox_id, uid, blob, size, received) VALUES (?, ?, ?, ?, ?)");
-    const std::string folder(mailbox_name);
-    for (const std::string& user : users) {
-      const std::string address = lower(user);
-      if (folder != "INBOX") {
-        create.bind(1, folder);
-        create.bind(2, received);
-        create.bind(3, address);
-        create.exec();
-        create.reset();
+    for (Delivery* delivery : batch) {
+      // Each delivery in a savepoint of its own: one that fails (a user removed meanwhile) fails alone.
+      db_->exec("SAVEPOINT delivery");
+      try {
+        blob.bind(1, delivery->hash);
+        blob.bind(2, static_cast<std::int64_t>(delivery->message.size()));
+        blob.bind(3, static_cast<std::int64_t>(delivery->users->size()));
+        if (delivery->in_file) {
+          blob.bind(4);
+        } else {
+          blob.bind(4, delivery->message.data(), static_cast<int>(delivery->message.size()));
+        }
+        blob.executeStep();
+        const bool first_reference = blob.getColumn(0).getInt() != 0;
+        blob.reset();
+        // The file may have been unlinked by a removal that committed after write() found it: write it again.
+        if (delivery->in_file && first_reference) blobs_.write(delivery->message);
+        for (const std::string& user : *delivery->users) {
+          const std::string address = lower(user);
+          if (delivery->folder != "INBOX") {
+            create.bind(1, delivery->folder);
+            create.bind(2, received);
+            create.bind(3, address);
+            create.exec();
+            create.reset();
+          }
+          mailbox.bind(1, delivery->folder);
+          mailbox.bind(2, address);
+          const bool found = mailbox.executeStep();
+          if (!found) {
+            mailbox.reset();
+            throw sdk::StoreError(fmt::format("deliver: no {} for {}", delivery->folder, user));
+          }
+          insert.bind(1, mailbox.getColumn(0).getInt64());
+          insert.bind(2, mailbox.getColumn(1).getInt64());
+          mailbox.reset();
+          insert.bind(3, delivery->hash);
+          insert.bind(4, static_cast<std::int64_t>(delivery->message.size()));
+          insert.bind(5, received);
+          insert.exec();
+          insert.reset();
+        }
+        db_->exec("RELEASE delivery");
+      } catch (const std::exception& failure) {
+        blob.reset();
+        db_->exec("ROLLBACK TO delivery");
+        db_->exec("RELEASE delivery");
+        delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
       }
-      mailbox.bind(1, folder);
-      mailbox.bind(2, address);
-      if (!mailbox.executeStep()) throw sdk::StoreError(fmt::format("deliver: no {} for {}", folder, user));
-      insert.bind(1, mailbox.getColumn(0).getInt64());
-      insert.bind(2, mailbox.getColumn(1).getInt64());
-      mailbox.reset();
-      insert.bind(3, hash);
-      insert.bind(4, static_cast<std::int64_t>(message.size()));
-      insert.bind(5, received);
-      insert.exec();
-      insert.reset();
     }
     transaction.commit();
-  });
+  } catch (const std::exception& failure) {
+    for (Delivery* delivery : batch) {
+      if (!delivery->error)
+        delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
+    }
+  }
 }
 
 std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
@@ -383,15 +430,20 @@ std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
   std::string hash;
   {
     std::lock_guard lock(mutex_);
-    hash = guarded("read message", [&] {
+    std::optional<std::string> body = guarded("read message", [&]() -> std::optional<std::string> {
       SQLite::Statement query(*db_,
-                              "SELECT m.blob FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
-                              "JOIN users u ON b.user_id = u.id WHERE u.address = ? AND m.id = ?");
+                              "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
+                              "JOIN users u ON x.user_id = u.id JOIN blobs b ON b.hash = m.blob "
+                              "WHERE u.address = ? AND m.id = ?");
       query.bind(1, lower(user));
       query.bind(2, id);
       if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
-      return query.getColumn(0).getString();
+      hash = query.getColumn(0).getString();
+      const SQLite::Column body = query.getColumn(1);
+      if (body.isNull()) return std::nullopt;
+      return std::string(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
     });
+    if (body) return std::move(*body);
   }
   return blobs_.read(hash);
 }

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "blob_files.hpp"
+#include "delivery_batch.hpp"
 #include "tern/sdk/store.hpp"
 
 namespace SQLite {
@@ -16,8 +17,12 @@ namespace tern::store_sqlite {
 
 class SqliteStore final : public sdk::MailStore {
  public:
-  // Opens or creates the database at `database` and the blob folder at `blobs`. Throws sdk::StoreError.
-  SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs);
+  // Opens or creates the database at `database` and the blob folder at `blobs`. Bodies up to `inline_limit`
+  // octets are kept in the database, larger ones as files. Throws sdk::StoreError.
+  SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs,
+              std::size_t inline_limit = kDefaultInlineLimit);
+
+  static constexpr std::size_t kDefaultInlineLimit = 64 * 1024;
   ~SqliteStore() override;
 
   bool is_local_domain(std::string_view domain) override;
@@ -45,12 +50,17 @@ class SqliteStore final : public sdk::MailStore {
   void resolve_into(const std::string& address, int depth, std::vector<std::string>& users);
   // Drops one reference from each blob; returns the blobs nobody references any more (rows deleted).
   std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
+  // Commits a batch of deliveries in one transaction; never throws (errors go to each Delivery).
+  void commit_batch(const std::vector<Delivery*>& batch);
 
-  // One connection, used by one thread at a time: SQLite writes one transaction at a time anyway, and the
-  // lock also orders blob writes and deletions so a body is never unlinked under a delivery that shares it.
+  // One connection, used by one thread at a time: SQLite writes one transaction at a time anyway. A batch
+  // rewrites a body file it is the first to reference, under this lock, so a removal that unlinked it after
+  // the delivery found it cannot leave a message without its body.
   std::mutex mutex_;
   std::unique_ptr<SQLite::Database> db_;
   BlobFiles blobs_;
+  std::size_t inline_limit_;
+  DeliveryBatcher batcher_;
 };
 
 }  // namespace tern::store_sqlite

@@ -153,8 +153,7 @@ def test_bdat_chunks_make_one_message_byte_for_byte(running):
     assert smtp.reply().startswith(b"250 2.0.0 Ok: queued")
     assert smtp.command(b"QUIT").startswith(b"221")
     smtp.close()
-    (blob,) = stored_messages(running)
-    stored = (running.data / "blobs" / blob[:2] / blob).read_bytes()
+    (stored,) = read_back(running)
     assert stored.endswith(first + second)
 
 

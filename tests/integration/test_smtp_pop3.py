@@ -3,6 +3,7 @@
 import poplib
 import smtplib
 import socket
+import sqlite3
 import subprocess
 
 import pytest
@@ -156,8 +157,8 @@ def test_one_copy_for_several_recipients_and_aliases(running):
         client = pop3_login(running, user, password)
         assert client.stat()[0] == 1, user
         client.quit()
-    blobs = [p for p in (running.data / "blobs").rglob("*") if p.is_file() and p.parent.name != "incoming"]
-    assert len(blobs) == 1
+    with sqlite3.connect(running.data / "tern.db") as db:
+        assert db.execute("SELECT count(*), sum(refs) FROM blobs").fetchone() == (1, 2)
 
 
 def test_unknown_local_user_is_rejected_550_5_1_1(running):

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "sqlite_store.hpp"
 
@@ -21,9 +23,10 @@ struct TempDir {
   static inline int counter = 0;
 };
 
+// Bodies as files (inline limit 0), so the tests can watch the files come and go.
 struct Store {
   TempDir dir;
-  SqliteStore store{dir.path / "tern.db", dir.path / "blobs"};
+  SqliteStore store{dir.path / "tern.db", dir.path / "blobs", 0};
   Store() {
     store.add_domain("example.test");
     store.add_user("alice@example.test", "hash-a");
@@ -170,4 +173,66 @@ TEST_CASE("Removing a user removes their mail and its bodies") {
   s.store.remove_user("alice@example.test");
   CHECK(s.blob_files() == 0);
   CHECK(s.store.list_users("") == std::vector<std::string>{"bob@example.test"});
+}
+
+TEST_CASE("Small bodies live in the database and large ones in files, both read back exactly") {
+  TempDir dir;
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs", 100);
+  store.add_domain("example.test");
+  store.add_user("alice@example.test", "h");
+  const std::string small = "Subject: small\r\n\r\nx\r\n";
+  const std::string large = "Subject: large\r\n\r\n" + std::string(500, 'y') + "\r\n";
+  store.deliver(small, {"alice@example.test"}, "INBOX");
+  store.deliver(large, {"alice@example.test"}, "INBOX");
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path / "blobs")) {
+    if (entry.is_regular_file()) ++files;
+  }
+  CHECK(files == 1);
+  auto messages = store.list_messages("alice@example.test", "INBOX");
+  REQUIRE(messages.size() == 2);
+  CHECK(store.read_message("alice@example.test", messages[0].id) == small);
+  CHECK(store.read_message("alice@example.test", messages[1].id) == large);
+}
+
+TEST_CASE("Deliveries from many threads at once all land, each once, with distinct UIDs") {
+  TempDir dir;
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs");
+  store.add_domain("example.test");
+  store.add_user("alice@example.test", "h");
+  store.add_user("bob@example.test", "h");
+  constexpr int kThreads = 16;
+  constexpr int kEach = 20;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string message = "Subject: " + std::to_string(t) + "." + std::to_string(i) + "\r\n\r\nbody\r\n";
+        store.deliver(message, {"alice@example.test", "bob@example.test"}, "INBOX");
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const char* user : {"alice@example.test", "bob@example.test"}) {
+    auto messages = store.list_messages(user, "INBOX");
+    REQUIRE(messages.size() == kThreads * kEach);
+    std::set<std::uint32_t> uids;
+    std::set<std::string> subjects;
+    for (const auto& message : messages) {
+      uids.insert(message.uid);
+      subjects.insert(store.read_message(user, message.id).substr(0, 16));
+    }
+    CHECK(uids.size() == messages.size());
+    CHECK(subjects.size() == messages.size());
+  }
+}
+
+TEST_CASE("A delivery to a removed user fails alone; the rest of its batch lands") {
+  TempDir dir;
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs");
+  store.add_domain("example.test");
+  store.add_user("alice@example.test", "h");
+  CHECK_THROWS_AS(store.deliver("Subject: x\r\n\r\nx\r\n", {"ghost@example.test"}, "INBOX"), tern::sdk::StoreError);
+  store.deliver("Subject: y\r\n\r\ny\r\n", {"alice@example.test"}, "INBOX");
+  CHECK(store.list_messages("alice@example.test", "INBOX").size() == 1);
 }
