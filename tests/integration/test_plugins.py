@@ -127,3 +127,29 @@ def test_a_quarantine_at_message_files_the_message_into_its_folder(steered):
     assert send(steered, "junk-me@example.test") == {}
     assert messages_in(steered, "Junk") == 1
     assert messages_in(steered, "INBOX") == 0
+
+
+def test_a_refusal_at_each_stage_reaches_the_client_at_that_command(steered):
+    import socket
+    with socket.create_connection(("127.0.0.1", steered.port("smtp")), timeout=30,
+                                  source_address=("127.0.0.2", 0)) as raw:
+        assert raw.makefile("rb").readline().startswith(b"421 4.7.0 Come back later")
+    with smtplib.SMTP("127.0.0.1", steered.port("smtp"), timeout=30) as client:
+        assert client.ehlo("refuse.test") == (550, b"5.7.1 Bad HELO")
+        assert client.ehlo("client.test")[0] == 250
+        assert client.mail("later@remote.test") == (450, b"4.7.1 Greylisted, try again")
+        assert client.mail("carol@remote.test")[0] == 250
+        assert client.rcpt(ALICE)[0] == 250
+        code, text = client.data("X-Spam: yes\r\nSubject: buy\r\n\r\nnow\r\n")
+        assert (code, text) == (554, b"5.7.1 Looks like spam")
+    assert messages_in(steered, "INBOX") == 0
+
+
+def test_an_auth_hook_can_refuse_a_correct_password(steered):
+    steered.cli("user", "add", "locked@example.test", input="pw\n")
+    with smtplib.SMTP("127.0.0.1", steered.port("submission"), timeout=30) as client:
+        client.starttls(context=insecure_context())
+        client.ehlo("client.test")
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            client.login("locked@example.test", "pw")
+        assert refused.value.smtp_code == 535
