@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -107,13 +108,37 @@ void read_listeners(const toml::node* node, const std::string& file, std::vector
   }
 }
 
-void read_tls(TableReader section, ServerConfig& config) {
+void read_tls(TableReader section, const toml::table* table, ServerConfig& config, std::vector<std::string>& errors) {
   if (auto cert = section.string("cert")) config.tls_cert = *cert;
   if (auto key = section.string("key")) config.tls_key = *key;
   if (config.tls_cert.empty() != config.tls_key.empty()) {
     section.error(config.tls_cert.empty() ? "cert" : "key", "cert and key must be given together");
   }
+  section.claim("host");
   section.report_unknown_keys();
+  const toml::node* hosts = table != nullptr ? table->get("host") : nullptr;
+  if (hosts == nullptr) return;
+  const toml::array* array = hosts->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    errors.push_back(config_error(section.file(), hosts->source().begin.line, "tls.host",
+                                  "must be an array of tables [[tls.host]]"));
+    return;
+  }
+  std::size_t index = 0;
+  for (const toml::node& element : *array) {
+    TableReader host(element.as_table(), section.file(), fmt::format("tls.host[{}]", index++), errors);
+    TlsHost entry;
+    entry.name = host.string("name").value_or("");
+    std::transform(entry.name.begin(), entry.name.end(), entry.name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (entry.name.empty()) host.error("name", "is required: the host name clients ask for");
+    entry.cert = host.string("cert").value_or("");
+    entry.key = host.string("key").value_or("");
+    if (entry.cert.empty()) host.error("cert", "is required");
+    if (entry.key.empty()) host.error("key", "is required");
+    host.report_unknown_keys();
+    config.tls_hosts.push_back(std::move(entry));
+  }
 }
 
 void read_plugins(TableReader section, ServerConfig& config) {
@@ -201,7 +226,8 @@ ServerConfig load_config(const std::filesystem::path& file) {
   config.file = file;
   TableReader root(document.get(), name, "", errors);
   read_server(TableReader(root.table("server"), name, "server", errors), config);
-  read_tls(TableReader(root.table("tls"), name, "tls", errors), config);
+  const toml::table* tls = root.table("tls");
+  read_tls(TableReader(tls, name, "tls", errors), tls, config, errors);
   read_plugins(TableReader(root.table("plugins"), name, "plugins", errors), config);
   read_store(TableReader(root.table("store"), name, "store", errors), config);
   read_log(TableReader(root.table("log"), name, "log", errors), config);

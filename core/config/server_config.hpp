@@ -40,6 +40,13 @@ struct Listener {
   std::int64_t line = 0;  // of its [[listener]] header, for errors found later
 };
 
+// A certificate for one host name, chosen when a client asks for that name (SNI).
+struct TlsHost {
+  std::string name;  // lower case; "*.example.org" matches one label below example.org
+  std::filesystem::path cert;
+  std::filesystem::path key;
+};
+
 struct LogSettings {
   std::string format = "text";  // text | json
   std::string level = "info";   // debug | info | warn | error
@@ -64,6 +71,7 @@ struct ServerConfig {
   std::vector<Listener> listeners;
   std::filesystem::path tls_cert;  // made self-signed on first start when absent
   std::filesystem::path tls_key;
+  std::vector<TlsHost> tls_hosts;
   std::vector<std::filesystem::path> plugin_dirs;
   std::vector<std::string> plugins_disabled;
   std::string store_backend = "sqlite";

@@ -28,6 +28,7 @@
 #include "plugins/plugin_loader.hpp"
 #include "server/session_context.hpp"
 #include "tls/certificate.hpp"
+#include "tls/server_contexts.hpp"
 
 namespace tern::server {
 
@@ -36,16 +37,6 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
-
-std::shared_ptr<asio::ssl::context> make_tls_context(const config::ServerConfig& config) {
-  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                       asio::ssl::context::single_dh_use);
-  context->use_certificate_chain_file(config.tls_cert.string());
-  context->use_private_key_file(config.tls_key.string(), asio::ssl::context::pem);
-  return context;
-}
 
 // The connections alive now, so that shutdown can reach each one on its own loop.
 class ConnectionRegistry {
@@ -112,7 +103,7 @@ class Server {
   std::mutex generation_mutex_;
   std::shared_ptr<const plugins::Generation> generation_;
   std::unique_ptr<sdk::MailStore> store_;
-  std::shared_ptr<asio::ssl::context> tls_;
+  std::unique_ptr<tls::ServerContexts> tls_;
   asio::io_context main_loop_{1};
   net::EventLoops loops_;
   net::ConnectionLimits limits_;
@@ -136,7 +127,7 @@ int Server::run() {
         "your own",
         config.hostname, config.tls_cert.string());
   }
-  tls_ = make_tls_context(config);
+  tls_ = std::make_unique<tls::ServerContexts>(config);
   store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
 
   for (const config::Listener& listener : config.listeners) {
@@ -202,7 +193,7 @@ void Server::start_session(tcp::socket socket, const config::Listener& listener)
     asio::co_spawn(executor, refuse_busy(std::move(socket), std::move(reply)), asio::detached);
     return;
   }
-  auto connection = std::make_shared<net::TcpConnection>(std::move(socket), tls_, stopping_);
+  auto connection = std::make_shared<net::TcpConnection>(std::move(socket), tls_->default_context(), stopping_);
   asio::co_spawn(executor, run_session(std::move(connection), listener, std::move(client)), asio::detached);
 }
 
@@ -288,7 +279,14 @@ void Server::reload() {
       fixed.emplace_back("plugins");
     }
     if (config->store_backend != old.store_backend) fixed.emplace_back("store");
-    if (config->tls_cert != old.tls_cert || config->tls_key != old.tls_key) fixed.emplace_back("tls");
+    const auto same_host = [](const config::TlsHost& a, const config::TlsHost& b) {
+      return a.name == b.name && a.cert == b.cert && a.key == b.key;
+    };
+    if (config->tls_cert != old.tls_cert || config->tls_key != old.tls_key ||
+        !std::equal(config->tls_hosts.begin(), config->tls_hosts.end(), old.tls_hosts.begin(), old.tls_hosts.end(),
+                    same_host)) {
+      fixed.emplace_back("tls");
+    }
     if (config->shutdown_grace != old.shutdown_grace) fixed.emplace_back("server.shutdown_grace");
     if (config->limits.max_connections != old.limits.max_connections ||
         config->limits.max_connections_per_client != old.limits.max_connections_per_client ||

@@ -4,7 +4,9 @@ import json
 import signal
 import smtplib
 import socket
+import ssl
 import stat
+import subprocess
 import time
 
 from conftest import ALICE, Tern, insecure_context
@@ -142,7 +144,6 @@ def test_a_port_in_use_is_a_clear_start_failure(tmp_path):
     server = Tern(tmp_path, listeners={"smtp": ("smtp", "none", False)})
     server.ports["smtp"] = blocker.getsockname()[1]
     server.write_config()
-    import subprocess
     from conftest import TERN
     result = subprocess.run([TERN, "-c", str(server.config), "serve"], capture_output=True, text=True, timeout=60)
     blocker.close()
@@ -163,3 +164,51 @@ def test_a_silent_smtp_client_is_dropped_with_421_after_the_command_timeout(tmp_
             assert stream.readline() == b""
     finally:
         server.stop()
+
+
+def make_certificate(folder, name):
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", f"/CN={name}", "-days", "2", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def presented_name(port, server_hostname):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with insecure_context().wrap_socket(raw, server_hostname=server_hostname) as tls:
+            der = tls.getpeercert(binary_form=True)
+    subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "multiline"],
+                             input=ssl.DER_cert_to_PEM_cert(der).encode(), capture_output=True, timeout=60)
+    return subject.stdout.decode().split("commonName", 1)[1].split("=", 1)[1].strip()
+
+
+def test_sni_picks_the_certificate_of_the_host_the_client_asks_for(tmp_path):
+    other_cert, other_key = make_certificate(tmp_path, "mail.other.test")
+    wild_cert, wild_key = make_certificate(tmp_path, "wild.third.test")
+    server = Tern(tmp_path, listeners={"pop3s": ("pop3", "implicit", False)}, extra=f"""
+[[tls.host]]
+name = "Mail.Other.Test"
+cert = "{other_cert}"
+key = "{other_key}"
+[[tls.host]]
+name = "*.third.test"
+cert = "{wild_cert}"
+key = "{wild_key}"
+""")
+    server.start()
+    try:
+        port = server.port("pop3s")
+        assert presented_name(port, "mail.other.test") == "mail.other.test"
+        assert presented_name(port, "imap.third.test") == "wild.third.test"
+        assert presented_name(port, "mx.example.test") == "mx.example.test"
+        assert presented_name(port, None) == "mx.example.test"
+    finally:
+        server.stop()
+
+
+def test_a_tls_host_without_a_key_is_a_config_error(tmp_path):
+    server = Tern(tmp_path, extra='[[tls.host]]\nname = "mail.other.test"\ncert = "/nonexistent.pem"\n')
+    result = server.cli("config", "check", check=False)
+    assert result.returncode == 2
+    assert "tls.host[0].key: is required" in result.stderr
