@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <termios.h>
 #include <unistd.h>
@@ -203,6 +204,20 @@ int run(int argc, char** argv) {
     std::string domain_name = name.empty() ? "" : checked_domain(name);
     for (const auto& entry : StoreSession(config_file).store().list_aliases(domain_name)) {
       std::cout << entry.source << " -> " << entry.target << '\n';
+    }
+    return 0;
+  });
+
+  auto* queue = app.add_subcommand("queue", "the outbound queue")->require_subcommand(1);
+  on(queue->add_subcommand("list", "list queued messages, oldest first"), [&] {
+    for (const auto& entry : StoreSession(config_file).store().list_queue()) {
+      std::vector<std::string> recipients;
+      for (const auto& recipient : entry.recipients) recipients.push_back(recipient.address);
+      std::time_t created = entry.created;
+      std::tm utc{};
+      ::gmtime_r(&created, &utc);
+      std::cout << fmt::format("{:<8} {:%Y-%m-%dT%H:%M:%SZ} {:>9}  <{}> -> {}\n", entry.id, utc, entry.size,
+                               entry.sender, fmt::join(recipients, ", "));
     }
     return 0;
   });

@@ -49,6 +49,11 @@ TERN_PLUGIN("smtp", "0.1.0", "protocol:smtp,protocol:submission") {
     settings.command_timeout = std::chrono::seconds(*timeout);
   }
   settings.allow_any_sender = config.get_bool("allow_any_sender").value_or(false);
+  for (const std::string& network : config.get_strings("relay_networks").value_or(std::vector<std::string>{})) {
+    if (!settings.relay_networks.add(network)) {
+      config.fail("relay_networks", "\"" + network + "\" is not an IP network such as \"192.0.2.0/24\"");
+    }
+  }
   registrar.add_protocol(std::make_shared<SmtpProtocol>("smtp", Role::mx, settings));
   registrar.add_protocol(std::make_shared<SmtpProtocol>("submission", Role::submission, settings));
 }

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "relay_networks.hpp"
+
 namespace tern::smtp {
 
 struct SmtpSettings {
@@ -13,6 +15,7 @@ struct SmtpSettings {
   int max_errors = 10;                              // bad commands before 421
   std::chrono::seconds command_timeout{300};        // RFC 5321 section 4.5.3.2.7: five minutes at least
   bool allow_any_sender = false;                    // submission: MAIL FROM need not be the user's own address
+  RelayNetworks relay_networks;                     // clients that may relay without AUTH; none by default
 };
 
 // The listener's role: MX intake, or submission (AUTH required before MAIL).

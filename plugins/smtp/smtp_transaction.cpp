@@ -196,12 +196,13 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply(451, "4.3.0", "Temporary lookup failure, try again later");
     co_return;
   }
-  if (!local) {
-    // No relay networks by default, and outbound delivery is not part of this build: nobody relays.
+  // Only authenticated users and the configured relay networks may send to other domains (no open relay).
+  const bool may_relay = !client_.user.empty() || settings_.relay_networks.contains(client_.address);
+  if (!local && !may_relay) {
     error(554, "5.7.1", fmt::format("<{}>: Relay access denied", address));
     co_return;
   }
-  if (users.empty()) {
+  if (local && users.empty()) {
     error(550, "5.1.1", fmt::format("<{}>: Recipient address rejected: User unknown", address));
     co_return;
   }
@@ -212,6 +213,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply_verdict(verdict);
     co_return;
   }
+  if (!local) remote_.push_back(recipient);
   envelope_->recipients.push_back(std::move(recipient));
   for (std::string& user : users) {
     if (std::find(local_users_.begin(), local_users_.end(), user) == local_users_.end()) {
@@ -426,18 +428,25 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   std::string stored = received_header() + context.added_headers();
   if (role_ == Role::submission) stored += submission_headers(message);
   stored += message;
-  const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
+  sdk::Intake intake;
+  intake.local_users = local_users_;
+  intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
+  intake.sender = envelope_->sender;
+  intake.remote = remote_;
+  intake.ret = envelope_->ret;
+  intake.envid = envelope_->envid;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.deliver(stored, local_users_, folder); });
+  const std::optional<std::string> failure = co_await server_.attempt([&] { store.receive(stored, intake); });
   if (failure) {
     server_.log().error(fmt::format("storing message {} failed: {}", queue_id, *failure));
     reply(451, "4.3.0", "Temporary failure storing the message, try again later");
     co_return;
   }
+  std::vector<std::string> destinations = local_users_;
+  for (const sdk::Recipient& recipient : remote_) destinations.push_back("queue:" + recipient.address);
   server_.log().info(fmt::format("message {} from <{}> stored for {} ({} octets{})", queue_id, envelope_->sender,
-                                 fmt::join(local_users_, ", "), stored.size(),
-                                 folder == "INBOX" ? "" : ", in " + folder));
+                                 fmt::join(destinations, ", "), stored.size(),
+                                 intake.mailbox == "INBOX" ? "" : ", in " + intake.mailbox));
   reply(250, "2.0.0", fmt::format("Ok: queued as {}", queue_id));
   SmtpHookContext queued(sdk::Stage::queued, client_, &*envelope_);
   queued.set_message(stored);

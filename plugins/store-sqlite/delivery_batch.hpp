@@ -10,13 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "tern/sdk/store.hpp"
+
 namespace tern::store_sqlite {
 
-// One message for one or more mailboxes, on its way into a batch.
+// One received message, for mailboxes and the outbound queue, on its way into a batch.
 struct Delivery {
   std::string_view message;
-  const std::vector<std::string>* users = nullptr;
-  std::string folder;
+  const sdk::Intake* intake = nullptr;
   std::string hash;
   bool in_file = false;      // the body is a blob file (written and fsynced already), not inline
   std::exception_ptr error;  // set by the commit when this delivery failed

@@ -36,6 +36,22 @@ CREATE TABLE IF NOT EXISTS blobs (
   size INTEGER NOT NULL,
   refs INTEGER NOT NULL,
   body BLOB);
+CREATE TABLE IF NOT EXISTS queue (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  blob TEXT NOT NULL REFERENCES blobs(hash),
+  sender TEXT NOT NULL,
+  ret TEXT NOT NULL,
+  envid TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created INTEGER NOT NULL,
+  next_attempt INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS queue_recipients (
+  queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+  address TEXT NOT NULL,
+  notify TEXT NOT NULL,
+  orcpt TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending');
 CREATE TABLE IF NOT EXISTS messages (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
@@ -315,13 +331,11 @@ std::vector<std::string> SqliteStore::release_blobs(const std::vector<std::strin
   return unused;
 }
 
-void SqliteStore::deliver(std::string_view message, const std::vector<std::string>& users,
-                          std::string_view mailbox_name) {
-  if (users.empty()) return;
+void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
+  if (intake.local_users.empty() && intake.remote.empty()) return;
   Delivery delivery;
   delivery.message = message;
-  delivery.users = &users;
-  delivery.folder = std::string(mailbox_name);
+  delivery.intake = &intake;
   // A large body is written to its file and fsynced here, on the caller's thread, in parallel with other
   // deliveries; a small one travels inside the database and costs no fsync of its own.
   delivery.in_file = message.size() > inline_limit_;
@@ -345,13 +359,20 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
                               "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1");
     SQLite::Statement insert(*db_,
                              "INSERT INTO messages (mailbox_id, uid, blob, size, received) VALUES (?, ?, ?, ?, ?)");
+    SQLite::Statement queue(*db_,
+                            "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
+    SQLite::Statement queue_recipient(
+        *db_, "INSERT INTO queue_recipients (queue_id, address, notify, orcpt) VALUES (?, ?, ?, ?)");
     for (Delivery* delivery : batch) {
+      const sdk::Intake& intake = *delivery->intake;
       // Each delivery in a savepoint of its own: one that fails (a user removed meanwhile) fails alone.
       db_->exec("SAVEPOINT delivery");
       try {
         blob.bind(1, delivery->hash);
         blob.bind(2, static_cast<std::int64_t>(delivery->message.size()));
-        blob.bind(3, static_cast<std::int64_t>(delivery->users->size()));
+        // One reference per mailbox copy, and one for the queue entry.
+        blob.bind(3, static_cast<std::int64_t>(intake.local_users.size() + (intake.remote.empty() ? 0 : 1)));
         if (delivery->in_file) {
           blob.bind(4);
         } else {
@@ -362,21 +383,21 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         blob.reset();
         // The file may have been unlinked by a removal that committed after write() found it: write it again.
         if (delivery->in_file && first_reference) blobs_.write(delivery->message);
-        for (const std::string& user : *delivery->users) {
+        for (const std::string& user : intake.local_users) {
           const std::string address = lower(user);
-          if (delivery->folder != "INBOX") {
-            create.bind(1, delivery->folder);
+          if (intake.mailbox != "INBOX") {
+            create.bind(1, intake.mailbox);
             create.bind(2, received);
             create.bind(3, address);
             create.exec();
             create.reset();
           }
-          mailbox.bind(1, delivery->folder);
+          mailbox.bind(1, intake.mailbox);
           mailbox.bind(2, address);
           const bool found = mailbox.executeStep();
           if (!found) {
             mailbox.reset();
-            throw sdk::StoreError(fmt::format("deliver: no {} for {}", delivery->folder, user));
+            throw sdk::StoreError(fmt::format("deliver: no {} for {}", intake.mailbox, user));
           }
           insert.bind(1, mailbox.getColumn(0).getInt64());
           insert.bind(2, mailbox.getColumn(1).getInt64());
@@ -386,6 +407,25 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
           insert.bind(5, received);
           insert.exec();
           insert.reset();
+        }
+        if (!intake.remote.empty()) {
+          queue.bind(1, delivery->hash);
+          queue.bind(2, intake.sender);
+          queue.bind(3, intake.ret);
+          queue.bind(4, intake.envid);
+          queue.bind(5, static_cast<std::int64_t>(delivery->message.size()));
+          queue.bind(6, received);
+          queue.exec();
+          queue.reset();
+          const std::int64_t queue_id = db_->getLastInsertRowid();
+          for (const sdk::Recipient& recipient : intake.remote) {
+            queue_recipient.bind(1, queue_id);
+            queue_recipient.bind(2, recipient.address);
+            queue_recipient.bind(3, recipient.notify);
+            queue_recipient.bind(4, recipient.orcpt);
+            queue_recipient.exec();
+            queue_recipient.reset();
+          }
         }
         db_->exec("RELEASE delivery");
       } catch (const std::exception& failure) {
@@ -402,6 +442,31 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
     }
   }
+}
+
+std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
+  std::lock_guard lock(mutex_);
+  return guarded("list queue", [&] {
+    std::vector<sdk::QueueEntry> entries;
+    SQLite::Statement query(*db_, "SELECT id, sender, size, created FROM queue ORDER BY id");
+    SQLite::Statement recipients(
+        *db_, "SELECT address, notify, orcpt FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
+    while (query.executeStep()) {
+      sdk::QueueEntry entry;
+      entry.id = query.getColumn(0).getInt64();
+      entry.sender = query.getColumn(1).getString();
+      entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+      entry.created = query.getColumn(3).getInt64();
+      recipients.bind(1, entry.id);
+      while (recipients.executeStep()) {
+        entry.recipients.push_back({recipients.getColumn(0).getString(), recipients.getColumn(1).getString(),
+                                    recipients.getColumn(2).getString()});
+      }
+      recipients.reset();
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  });
 }
 
 std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {

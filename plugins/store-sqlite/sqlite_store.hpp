@@ -39,7 +39,8 @@ class SqliteStore final : public sdk::MailStore {
   std::vector<sdk::AliasEntry> list_aliases(std::string_view domain) override;
   std::vector<std::string> resolve_recipient(std::string_view address) override;
 
-  void deliver(std::string_view message, const std::vector<std::string>& users, std::string_view mailbox) override;
+  void receive(std::string_view message, const sdk::Intake& intake) override;
+  std::vector<sdk::QueueEntry> list_queue() override;
   std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
   std::string read_message(std::string_view user, std::int64_t id) override;
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;

@@ -118,8 +118,9 @@ def test_dsn_parameters_are_accepted_and_malformed_ones_refused(running):
 
 
 class RawSmtp:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    def __init__(self, port, source=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                             source_address=(source, 0) if source else None)
         self.stream = self.sock.makefile("rb")
         assert self.reply().startswith(b"220")
 

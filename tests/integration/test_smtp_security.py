@@ -163,3 +163,53 @@ def test_an_over_long_line_ending_in_a_bare_lf_does_not_end_data_early(running):
     assert smtp.reply().startswith(b"500 5.5.2")
     assert smtp.command(b"NOOP").startswith(b"250 2.0.0")
     smtp.close()
+
+
+def queued(server):
+    return server.cli("queue", "list").stdout.splitlines()
+
+
+def test_authenticated_users_relay_and_the_message_waits_on_the_queue(running):
+    import smtplib
+    from conftest import ALICE, ALICE_PASSWORD
+    with smtplib.SMTP("127.0.0.1", running.port("submission"), timeout=30) as client:
+        client.starttls(context=insecure_context())
+        client.login(ALICE, ALICE_PASSWORD)
+        assert client.sendmail(ALICE, ["friend@remote.test", "bob@example.test"], "Subject: out\r\n\r\nhi\r\n",
+                               rcpt_options=["NOTIFY=FAILURE"]) == {}
+    (line,) = queued(running)
+    assert "<alice@example.test> -> friend@remote.test" in line
+    with sqlite3.connect(running.data / "tern.db") as db:
+        assert db.execute("SELECT notify FROM queue_recipients").fetchall() == [("FAILURE",)]
+        # One stored body, shared by Bob's mailbox and the queue.
+        assert db.execute("SELECT count(*), sum(refs) FROM blobs").fetchone() == (1, 2)
+
+
+def test_relay_networks_may_relay_without_auth_and_others_may_not(tmp_path):
+    server = Tern(tmp_path, listeners={"smtp": ("smtp", "none", False)},
+                  extra='[plugin.smtp]\nrelay_networks = ["127.0.0.2/32", "2001:db8::/32"]\n')
+    server.add_users()
+    server.start()
+    try:
+        inside = RawSmtp(server.port("smtp"), source="127.0.0.2")
+        inside.command(b"EHLO client.test")
+        inside.command(b"MAIL FROM:<app@example.test>")
+        assert inside.command(b"RCPT TO:<someone@remote.test>").startswith(b"250")
+        assert inside.command(b"DATA").startswith(b"354")
+        assert inside.command(b"Subject: from the LAN\r\n\r\nhi\r\n.").startswith(b"250")
+        inside.close()
+        outside = RawSmtp(server.port("smtp"), source="127.0.0.3")
+        outside.command(b"EHLO client.test")
+        outside.command(b"MAIL FROM:<app@example.test>")
+        assert outside.command(b"RCPT TO:<someone@remote.test>").startswith(b"554 5.7.1")
+        outside.close()
+        assert len(queued(server)) == 1
+    finally:
+        server.stop()
+
+
+def test_a_bad_relay_network_is_a_config_error(tmp_path):
+    server = Tern(tmp_path, extra='[plugin.smtp]\nrelay_networks = ["192.0.2.0/40"]\n')
+    result = server.cli("config", "check", check=False)
+    assert result.returncode == 2
+    assert "plugin.smtp.relay_networks: \"192.0.2.0/40\" is not an IP network" in result.stderr

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "relay_networks.hpp"
 #include "smtp_syntax.hpp"
 
 using tern::smtp::parse_path_argument;
@@ -91,4 +92,24 @@ TEST_CASE("Header fields are found in the header section only, case-insensitivel
   CHECK(has_header_field(message, "subject"));
   CHECK_FALSE(has_header_field(message, "Date"));
   CHECK_FALSE(has_header_field("Subject-Line: x\r\n\r\n", "Subject"));
+}
+
+TEST_CASE("Relay networks match IPv4 and IPv6 clients by prefix") {
+  tern::smtp::RelayNetworks networks;
+  CHECK(networks.add("192.0.2.0/24"));
+  CHECK(networks.add("2001:db8::/32"));
+  CHECK(networks.add("198.51.100.7"));
+  CHECK(networks.add("10.0.0.0/9"));
+  CHECK_FALSE(networks.add("192.0.2.0/33"));
+  CHECK_FALSE(networks.add("not-a-network"));
+  CHECK_FALSE(networks.add("192.0.2.0/"));
+  CHECK(networks.contains("192.0.2.200"));
+  CHECK(networks.contains("::ffff:192.0.2.1"));
+  CHECK(networks.contains("2001:db8:1::5"));
+  CHECK(networks.contains("198.51.100.7"));
+  CHECK(networks.contains("10.127.255.255"));
+  CHECK_FALSE(networks.contains("10.128.0.0"));
+  CHECK_FALSE(networks.contains("198.51.100.8"));
+  CHECK_FALSE(networks.contains("192.0.3.1"));
+  CHECK_FALSE(networks.contains("2001:db9::1"));
 }

@@ -236,3 +236,25 @@ TEST_CASE("A delivery to a removed user fails alone; the rest of its batch lands
   store.deliver("Subject: y\r\n\r\ny\r\n", {"alice@example.test"}, "INBOX");
   CHECK(store.list_messages("alice@example.test", "INBOX").size() == 1);
 }
+
+TEST_CASE("Remote recipients go on the outbound queue in the same commit, with their DSN requests") {
+  Store s;
+  tern::sdk::Intake intake;
+  intake.local_users = {"alice@example.test"};
+  intake.sender = "alice@example.test";
+  intake.remote = {{"friend@remote.test", "SUCCESS,FAILURE", "rfc822;friend@remote.test"},
+                   {"other@remote.test", "", ""}};
+  intake.ret = "HDRS";
+  intake.envid = "ID1";
+  s.store.receive("Subject: out\r\n\r\nx\r\n", intake);
+  auto queue = s.store.list_queue();
+  REQUIRE(queue.size() == 1);
+  CHECK(queue[0].sender == "alice@example.test");
+  REQUIRE(queue[0].recipients.size() == 2);
+  CHECK(queue[0].recipients[0].notify == "SUCCESS,FAILURE");
+  CHECK(queue[0].recipients[0].orcpt == "rfc822;friend@remote.test");
+  CHECK(s.store.list_messages("alice@example.test", "INBOX").size() == 1);
+  auto alice = s.store.list_messages("alice@example.test", "INBOX");
+  s.store.remove_messages("alice@example.test", {alice[0].id});
+  CHECK(s.blob_files() == 1);  // the queue still holds the body
+}

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tern/sdk/hook.hpp"
 #include "tern/sdk/version.hpp"
 
 namespace tern::sdk {
@@ -41,6 +42,25 @@ struct MessageEntry {
   std::string unique_id;  // stable across restarts and never reused: POP3 UIDL
 };
 
+// What receive() stores: mailboxes to file into, and the envelope of the remote part.
+struct Intake {
+  std::vector<std::string> local_users;
+  std::string mailbox = "INBOX";
+  std::string sender;                 // the envelope sender, kept for the outbound side and its bounces
+  std::vector<Recipient> remote;      // recipients outside the local domains, with their DSN requests
+  std::string ret;                    // DSN RET of the transaction
+  std::string envid;                  // DSN ENVID of the transaction
+};
+
+// A message waiting on the outbound queue.
+struct QueueEntry {
+  std::int64_t id = 0;
+  std::string sender;
+  std::vector<Recipient> recipients;
+  std::uint64_t size = 0;
+  std::int64_t created = 0;  // seconds since the epoch
+};
+
 // Addresses are "local@domain"; the store compares them case-insensitively and returns them lower-cased.
 //
 // Every method blocks (disk, database) and may be called from several threads at once; callers on an
@@ -67,10 +87,22 @@ class MailStore {
   virtual std::vector<std::string> resolve_recipient(std::string_view address) = 0;
 
   // Mail
-  // Stores one message in `mailbox` of each user ("INBOX", or a folder created when missing). When it
-  // returns, the message is durable: body written and fsynced with its folder, database committed. One stored
-  // copy is shared by every recipient.
-  virtual void deliver(std::string_view message, const std::vector<std::string>& users, std::string_view mailbox) = 0;
+  // Takes a received message in one durable step: filed into `mailbox` of each local user ("INBOX", or a
+  // folder created when missing) and, when it has remote recipients, put on the outbound queue. When it
+  // returns, all of it is on disk (body and folder fsynced, database committed) or none of it is. One stored
+  // copy is shared by every mailbox and the queue.
+  virtual void receive(std::string_view message, const Intake& intake) = 0;
+
+  // receive() for local users only.
+  void deliver(std::string_view message, const std::vector<std::string>& users, std::string_view mailbox) {
+    Intake intake;
+    intake.local_users = users;
+    intake.mailbox = std::string(mailbox);
+    receive(message, intake);
+  }
+
+  // The outbound queue, oldest first.
+  virtual std::vector<QueueEntry> list_queue() = 0;
   virtual std::vector<MessageEntry> list_messages(std::string_view user, std::string_view mailbox) = 0;
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
   // Removes messages from the user's mailboxes; ids that are gone already are skipped.
