@@ -193,6 +193,8 @@ void Server::start_session(tcp::socket socket, const config::Listener& listener)
     asio::co_spawn(executor, refuse_busy(std::move(socket), std::move(reply)), asio::detached);
     return;
   }
+  // Replies are already gathered into one write per pipelined group; Nagle would only hold them back.
+  socket.set_option(tcp::no_delay(true), error);
   auto connection = std::make_shared<net::TcpConnection>(std::move(socket), tls_->default_context(), stopping_);
   asio::co_spawn(executor, run_session(std::move(connection), listener, std::move(client)), asio::detached);
 }

@@ -89,6 +89,38 @@ auto guarded(const char* what, Work work) {
   }
 }
 
+std::int64_t domain_id(SQLite::Database& db, const std::string& domain) {
+  SQLite::Statement query(db, "SELECT id FROM domains WHERE name = ?");
+  query.bind(1, domain);
+  return query.executeStep() ? query.getColumn(0).getInt64() : 0;
+}
+
+std::optional<std::int64_t> user_id(SQLite::Database& db, const std::string& address) {
+  SQLite::Statement query(db, "SELECT id FROM users WHERE address = ?");
+  query.bind(1, address);
+  if (!query.executeStep()) return std::nullopt;
+  return query.getColumn(0).getInt64();
+}
+
+void resolve_into(SQLite::Database& db, const std::string& address, int depth, std::vector<std::string>& users) {
+  if (depth > kMaxAliasDepth || domain_id(db, domain_of(address)) == 0) return;
+  std::vector<std::string> targets;
+  SQLite::Statement query(db, "SELECT target FROM aliases WHERE source = ?");
+  query.bind(1, address);
+  while (query.executeStep()) targets.push_back(query.getColumn(0).getString());
+  if (targets.empty()) targets.push_back(address);
+  for (const std::string& target : targets) {
+    if (target == address) {
+      // An alias that lists its own address keeps a copy for the user of that name, as Postfix's do.
+      if (user_id(db, address) && std::find(users.begin(), users.end(), address) == users.end()) {
+        users.push_back(address);
+      }
+    } else {
+      resolve_into(db, target, depth + 1, users);
+    }
+  }
+}
+
 }  // namespace
 
 SqliteStore::SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs,
@@ -106,34 +138,25 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     if (!db_->execAndGet("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'body'").getInt()) {
       db_->exec("ALTER TABLE blobs ADD COLUMN body BLOB");
     }
+    // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
+    // wait for a commit's fsync.
+    reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY);
+    reader_->setBusyTimeout(5000);
   });
 }
 
 SqliteStore::~SqliteStore() = default;
 
-std::int64_t SqliteStore::domain_id(const std::string& domain) {
-  SQLite::Statement query(*db_, "SELECT id FROM domains WHERE name = ?");
-  query.bind(1, domain);
-  return query.executeStep() ? query.getColumn(0).getInt64() : 0;
-}
-
-std::optional<std::int64_t> SqliteStore::user_id(const std::string& address) {
-  SQLite::Statement query(*db_, "SELECT id FROM users WHERE address = ?");
-  query.bind(1, address);
-  if (!query.executeStep()) return std::nullopt;
-  return query.getColumn(0).getInt64();
-}
-
 bool SqliteStore::is_local_domain(std::string_view domain) {
-  std::lock_guard lock(mutex_);
-  return guarded("look up domain", [&] { return domain_id(lower(domain)) != 0; });
+  std::lock_guard lock(read_mutex_);
+  return guarded("look up domain", [&] { return domain_id(*reader_, lower(domain)) != 0; });
 }
 
 void SqliteStore::add_domain(std::string_view domain) {
   std::lock_guard lock(mutex_);
   std::string name = lower(domain);
   guarded("add domain", [&] {
-    if (domain_id(name) != 0) throw sdk::DirectoryError(fmt::format("domain {} exists already", name));
+    if (domain_id(*db_, name) != 0) throw sdk::DirectoryError(fmt::format("domain {} exists already", name));
     SQLite::Statement insert(*db_, "INSERT INTO domains (name) VALUES (?)");
     insert.bind(1, name);
     insert.exec();
@@ -144,7 +167,7 @@ void SqliteStore::remove_domain(std::string_view domain) {
   std::lock_guard lock(mutex_);
   std::string name = lower(domain);
   guarded("remove domain", [&] {
-    std::int64_t id = domain_id(name);
+    std::int64_t id = domain_id(*db_, name);
     if (id == 0) throw sdk::DirectoryError(fmt::format("domain {} does not exist", name));
     SQLite::Statement users(*db_,
                             "SELECT (SELECT count(*) FROM users WHERE domain_id = ?1) + "
@@ -161,10 +184,10 @@ void SqliteStore::remove_domain(std::string_view domain) {
 }
 
 std::vector<std::string> SqliteStore::list_domains() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("list domains", [&] {
     std::vector<std::string> names;
-    SQLite::Statement query(*db_, "SELECT name FROM domains ORDER BY name");
+    SQLite::Statement query(*reader_, "SELECT name FROM domains ORDER BY name");
     while (query.executeStep()) names.push_back(query.getColumn(0).getString());
     return names;
   });
@@ -174,9 +197,9 @@ void SqliteStore::add_user(std::string_view address, std::string_view password_h
   std::lock_guard lock(mutex_);
   std::string name = lower(address);
   guarded("add user", [&] {
-    std::int64_t domain = domain_id(domain_of(name));
+    std::int64_t domain = domain_id(*db_, domain_of(name));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(name)));
-    if (user_id(name)) throw sdk::DirectoryError(fmt::format("user {} exists already", name));
+    if (user_id(*db_, name)) throw sdk::DirectoryError(fmt::format("user {} exists already", name));
     SQLite::Transaction transaction(*db_);
     SQLite::Statement insert(*db_, "INSERT INTO users (address, domain_id, password_hash) VALUES (?, ?, ?)");
     insert.bind(1, name);
@@ -206,7 +229,7 @@ void SqliteStore::remove_user(std::string_view address) {
   std::lock_guard lock(mutex_);
   std::string name = lower(address);
   std::vector<std::string> unused = guarded("remove user", [&] {
-    auto id = user_id(name);
+    auto id = user_id(*db_, name);
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
     SQLite::Transaction transaction(*db_);
     std::vector<std::string> hashes;
@@ -225,10 +248,10 @@ void SqliteStore::remove_user(std::string_view address) {
 }
 
 std::vector<std::string> SqliteStore::list_users(std::string_view domain) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("list users", [&] {
     std::vector<std::string> names;
-    SQLite::Statement query(*db_,
+    SQLite::Statement query(*reader_,
                             "SELECT u.address FROM users u JOIN domains d ON u.domain_id = d.id "
                             "WHERE ?1 = '' OR d.name = ?1 ORDER BY u.address");
     query.bind(1, lower(domain));
@@ -238,9 +261,9 @@ std::vector<std::string> SqliteStore::list_users(std::string_view domain) {
 }
 
 std::optional<std::string> SqliteStore::password_hash(std::string_view address) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("look up user", [&]() -> std::optional<std::string> {
-    SQLite::Statement query(*db_, "SELECT password_hash FROM users WHERE address = ?");
+    SQLite::Statement query(*reader_, "SELECT password_hash FROM users WHERE address = ?");
     query.bind(1, lower(address));
     if (!query.executeStep()) return std::nullopt;
     return query.getColumn(0).getString();
@@ -252,7 +275,7 @@ void SqliteStore::add_alias(std::string_view source, std::string_view target) {
   std::string from = lower(source);
   std::string to = lower(target);
   guarded("add alias", [&] {
-    std::int64_t domain = domain_id(domain_of(from));
+    std::int64_t domain = domain_id(*db_, domain_of(from));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(from)));
     if (from == to) throw sdk::DirectoryError("an alias cannot point to itself");
     SQLite::Statement insert(*db_, "INSERT OR IGNORE INTO aliases (source, target, domain_id) VALUES (?, ?, ?)");
@@ -276,10 +299,10 @@ void SqliteStore::remove_alias(std::string_view source, std::string_view target)
 }
 
 std::vector<sdk::AliasEntry> SqliteStore::list_aliases(std::string_view domain) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("list aliases", [&] {
     std::vector<sdk::AliasEntry> entries;
-    SQLite::Statement query(*db_,
+    SQLite::Statement query(*reader_,
                             "SELECT a.source, a.target FROM aliases a JOIN domains d ON a.domain_id = d.id "
                             "WHERE ?1 = '' OR d.name = ?1 ORDER BY a.source, a.target");
     query.bind(1, lower(domain));
@@ -288,28 +311,11 @@ std::vector<sdk::AliasEntry> SqliteStore::list_aliases(std::string_view domain) 
   });
 }
 
-void SqliteStore::resolve_into(const std::string& address, int depth, std::vector<std::string>& users) {
-  if (depth > kMaxAliasDepth || domain_id(domain_of(address)) == 0) return;
-  std::vector<std::string> targets;
-  SQLite::Statement query(*db_, "SELECT target FROM aliases WHERE source = ?");
-  query.bind(1, address);
-  while (query.executeStep()) targets.push_back(query.getColumn(0).getString());
-  if (targets.empty()) targets.push_back(address);
-  for (const std::string& target : targets) {
-    if (target == address) {
-      // An alias that lists its own address keeps a copy for the user of that name, as Postfix's do.
-      if (user_id(address) && std::find(users.begin(), users.end(), address) == users.end()) users.push_back(address);
-    } else {
-      resolve_into(target, depth + 1, users);
-    }
-  }
-}
-
 std::vector<std::string> SqliteStore::resolve_recipient(std::string_view address) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("resolve recipient", [&] {
     std::vector<std::string> users;
-    resolve_into(lower(address), 0, users);
+    resolve_into(*reader_, lower(address), 0, users);
     return users;
   });
 }
@@ -445,12 +451,12 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
 }
 
 std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("list queue", [&] {
     std::vector<sdk::QueueEntry> entries;
-    SQLite::Statement query(*db_, "SELECT id, sender, size, created FROM queue ORDER BY id");
+    SQLite::Statement query(*reader_, "SELECT id, sender, size, created FROM queue ORDER BY id");
     SQLite::Statement recipients(
-        *db_, "SELECT address, notify, orcpt FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
+        *reader_, "SELECT address, notify, orcpt FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
     while (query.executeStep()) {
       sdk::QueueEntry entry;
       entry.id = query.getColumn(0).getInt64();
@@ -470,10 +476,10 @@ std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
 }
 
 std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
-    SQLite::Statement query(*db_,
+    SQLite::Statement query(*reader_,
                             "SELECT m.id, m.uid, m.size, b.uidvalidity FROM messages m "
                             "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
                             "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
@@ -494,9 +500,9 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
 std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
   std::string hash;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(read_mutex_);
     std::optional<std::string> body = guarded("read message", [&]() -> std::optional<std::string> {
-      SQLite::Statement query(*db_,
+      SQLite::Statement query(*reader_,
                               "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
                               "JOIN users u ON x.user_id = u.id JOIN blobs b ON b.hash = m.blob "
                               "WHERE u.address = ? AND m.id = ?");

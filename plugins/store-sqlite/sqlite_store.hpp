@@ -46,9 +46,6 @@ class SqliteStore final : public sdk::MailStore {
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;
 
  private:
-  std::int64_t domain_id(const std::string& domain);  // 0 when not local
-  std::optional<std::int64_t> user_id(const std::string& address);
-  void resolve_into(const std::string& address, int depth, std::vector<std::string>& users);
   // Drops one reference from each blob; returns the blobs nobody references any more (rows deleted).
   std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
   // Commits a batch of deliveries in one transaction; never throws (errors go to each Delivery).
@@ -59,6 +56,8 @@ class SqliteStore final : public sdk::MailStore {
   // the delivery found it cannot leave a message without its body.
   std::mutex mutex_;
   std::unique_ptr<SQLite::Database> db_;
+  std::mutex read_mutex_;
+  std::unique_ptr<SQLite::Database> reader_;
   BlobFiles blobs_;
   std::size_t inline_limit_;
   DeliveryBatcher batcher_;
