@@ -191,7 +191,10 @@ std::optional<PathArgument> parse_path_argument(std::string_view argument, std::
     path.remove_prefix(colon + 1);
   }
   PathArgument result;
-  if (!path.empty()) {
+  if (keyword == "TO" && lower_ascii(path) == "postmaster") {
+    // RFC 5321 section 4.5.1: <Postmaster> without a domain must be accepted; the caller resolves it.
+    result.address = "postmaster";
+  } else if (!path.empty()) {
     if (!valid_mailbox(path)) return std::nullopt;
     result.address = std::string(path);
   } else if (keyword != "FROM") {

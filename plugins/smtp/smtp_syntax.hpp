@@ -25,7 +25,8 @@ struct PathArgument {
 
 // Parses the argument of MAIL ("FROM:<path> params") or RCPT ("TO:<path> params"); `keyword` is "FROM" or
 // "TO". nullopt on a syntax error. A source route (<@a,@b:user@c>) is dropped as RFC 5321 says; the address
-// must then be local-part@domain (or empty, for MAIL only).
+// must then be local-part@domain (or empty, for MAIL only), except RCPT's bare <Postmaster>, which comes back
+// as "postmaster".
 std::optional<PathArgument> parse_path_argument(std::string_view argument, std::string_view keyword);
 
 // Whether `address` is local-part@domain with a dot-atom or quoted local part and a domain name or address

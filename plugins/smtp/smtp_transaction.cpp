@@ -182,15 +182,28 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply(452, "4.5.3", "Too many recipients");
     co_return;
   }
-  const std::string& address = recipient.address;
-  const std::string domain = lower_ascii(address.substr(address.rfind('@') + 1));
   std::vector<std::string> users;
   bool local = false;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    local = store.is_local_domain(domain);
-    if (local) users = store.resolve_recipient(address);
+    if (recipient.address == "postmaster") {
+      // The server's own domain's postmaster, else the first local domain that has one.
+      std::vector<std::string> domains{lower_ascii(server_.hostname())};
+      for (std::string& domain : store.list_domains()) domains.push_back(std::move(domain));
+      for (const std::string& domain : domains) {
+        users = store.resolve_recipient("postmaster@" + domain);
+        if (!users.empty()) {
+          recipient.address = "postmaster@" + domain;
+          break;
+        }
+      }
+      local = true;
+      return;
+    }
+    local = store.is_local_domain(lower_ascii(recipient.address.substr(recipient.address.rfind('@') + 1)));
+    if (local) users = store.resolve_recipient(recipient.address);
   });
+  const std::string& address = recipient.address;
   if (failure) {
     server_.log().error(fmt::format("recipient lookup failed: {}", *failure));
     reply(451, "4.3.0", "Temporary lookup failure, try again later");

@@ -213,3 +213,15 @@ def test_a_bad_relay_network_is_a_config_error(tmp_path):
     result = server.cli("config", "check", check=False)
     assert result.returncode == 2
     assert "plugin.smtp.relay_networks: \"192.0.2.0/40\" is not an IP network" in result.stderr
+
+
+def test_postmaster_without_a_domain_is_accepted(running):
+    running.cli("alias", "add", "postmaster@example.test", "alice@example.test")
+    smtp = RawSmtp(running.port("smtp"))
+    smtp.command(b"EHLO client.test")
+    smtp.command(b"MAIL FROM:<carol@remote.test>")
+    assert smtp.command(b"RCPT TO:<Postmaster>").startswith(b"250")
+    assert smtp.command(b"DATA").startswith(b"354")
+    assert smtp.command(b"Subject: to the postmaster\r\n\r\nhello\r\n.").startswith(b"250")
+    smtp.close()
+    assert stored_count(running) == 1
