@@ -66,7 +66,8 @@ def wait_listening(port, process_alive, timeout=30):
 def run(command, input=None, timeout=120, check=True):
     result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+        raise RuntimeError(f"{' '.join(map(str, command))} exited {result.returncode}:\n"
+                           f"{result.stdout}{result.stderr}")
     return result
 
 
@@ -126,15 +127,18 @@ def pid_alive(pid):
 # --- Postfix -------------------------------------------------------------------------------------------------
 
 def ensure_postfix():
-    if subprocess.run(["dpkg", "-s", "postfix"], capture_output=True).returncode == 0 and Path(SMTP_SOURCE).exists():
-        return
-    log("postfix is missing: installing it with apt-get (the system instance is not started)")
-    run(["debconf-set-selections"], input="postfix postfix/main_mailer_type select Local only\n")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "postfix"]
-    if subprocess.run(install, env=env).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, check=True)
-        subprocess.run(install, env=env, check=True)
+    """Installs postfix (which brings smtp-source) when dpkg says it is missing, preseeded so that no system
+    instance is configured to start; `apt-get update` only if the first attempt fails."""
+    if subprocess.run(["dpkg", "-s", "postfix"], capture_output=True).returncode != 0:
+        log("postfix is missing: installing it with apt-get (the system instance is not started)")
+        run(["debconf-set-selections"], input="postfix postfix/main_mailer_type select Local only\n")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "postfix"]
+        if subprocess.run(install, env=env).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, check=True)
+            subprocess.run(install, env=env, check=True)
+    if not Path(SMTP_SOURCE).exists():
+        raise RuntimeError(f"{SMTP_SOURCE} is missing although postfix is installed")
 
 
 class Postfix:
@@ -213,6 +217,9 @@ class Postfix:
             raise RuntimeError(f"postfix did not start:\n{self.log_text()}")
 
     def stop(self):
+        if self.master is None:  # `postfix start` may have failed after the master started
+            with contextlib.suppress(OSError, ValueError):
+                self.master = int((self.queue / "pid" / "master.pid").read_text().split()[0])
         if self.master is None:
             return
         subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
@@ -238,6 +245,9 @@ class Postfix:
             with contextlib.suppress(FileNotFoundError):
                 for entry in os.scandir(self.maildir / sub):
                     os.unlink(entry.path)
+
+    def alive(self):
+        return self.master is not None and pid_alive(self.master)
 
     def cpu_ticks(self):
         """The master's own time, what it collected from exited children, and its living children's time."""
@@ -274,6 +284,7 @@ class Tern:
         self.plugins = self.root / "plugins"
         self.port = free_port()
         self.process = None
+        self.stderr = None
         self.db = None
 
     def write_config(self):
@@ -310,9 +321,11 @@ class Tern:
         self.cli("user", "add", RECIPIENT, input="bench-password\n")
 
     def start(self):
+        self.stderr = open(self.root / "stderr.log", "ab")
         for _ in range(3):
+            # A session of its own: a Ctrl-C in the terminal reaches the bench, which then stops the server.
             self.process = subprocess.Popen([self.binary, "-c", str(self.config), "serve"], stdout=subprocess.DEVNULL,
-                                            stderr=open(self.root / "stderr.log", "ab"), start_new_session=True)
+                                            stderr=self.stderr, start_new_session=True)
             if wait_listening(self.port, lambda: self.process.poll() is None):
                 break
             if self.process.poll() is None:
@@ -329,14 +342,16 @@ class Tern:
         if self.db is not None:
             self.db.close()
             self.db = None
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
 
     def count(self):
         return self.db.execute(
@@ -345,6 +360,9 @@ class Tern:
 
     def reset_mailbox(self):
         pass  # counting rows stays cheap; the rows stay
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
 
     def cpu_ticks(self):
         return proc_stat(self.process.pid)[1]
@@ -379,6 +397,7 @@ def measure(server, sessions, size, count, reuse, timeout):
                               stderr=subprocess.PIPE, text=True)
     client_done = None
     error = None
+    finished = False
     try:
         while True:
             now = time.monotonic()
@@ -389,6 +408,8 @@ def measure(server, sessions, size, count, reuse, timeout):
             stored = server.count() - base
             if stored >= count:
                 break
+            if not server.alive():
+                error = f"{server.name} exited with {stored} of {count} in the mailbox"
             if error:
                 break
             if now - start > timeout:
@@ -396,9 +417,10 @@ def measure(server, sessions, size, count, reuse, timeout):
                 break
             time.sleep(0.01)
         elapsed = time.monotonic() - start
+        finished = True
     finally:
         if client.poll() is None:
-            if error:
+            if error or not finished:  # a failure, or Ctrl-C: the client goes at once
                 client.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 client.wait(timeout=timeout)
@@ -408,6 +430,9 @@ def measure(server, sessions, size, count, reuse, timeout):
         if client_done is None:
             client_done = time.monotonic()
     time.sleep(0.3)  # let the server finish what follows the last delivery before reading its CPU time
+    if not server.alive():
+        raise RuntimeError(f"{server.name} exited during a run ({error}); its log ends:\n"
+                           + "\n".join(server.log_text().splitlines()[-20:]))
     cpu = (server.cpu_ticks() - cpu_before) / CLOCK_TICKS
     client_cpu = children_cpu_seconds() - client_before
     machine = (machine_busy_ticks() - machine_before) / CLOCK_TICKS
@@ -498,8 +523,8 @@ def describe_machine(binary):
 
 def print_table(points):
     log("")
-    header = f"{'sessions':>8}  {'size':>6}  {'N':>5}  {'Tern msg/s':>10}  {'Postfix msg/s':>13}  {'Tern/Postfix':>12}" \
-             f"  {'Tern CPU ms/msg':>15}  {'Postfix CPU ms/msg':>18}"
+    header = (f"{'sessions':>8}  {'size':>6}  {'N':>5}  {'Tern msg/s':>10}  {'Postfix msg/s':>13}  "
+              f"{'Tern/Postfix':>12}  {'Tern CPU ms/msg':>15}  {'Postfix CPU ms/msg':>18}")
     log(header)
     log("-" * len(header))
     for (sessions, size, count), results in points.items():
@@ -525,7 +550,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=parse_list, default=[1, 20, 100], help="comma-separated (1,20,100)")
     parser.add_argument("--sizes", type=parse_list, default=[1024, 102400], help="octets, comma-separated")
-    parser.add_argument("--messages", type=parse_list, default=[3000, 1000], help="messages per run, one per size (3000,1000)")
+    parser.add_argument("--messages", type=parse_list, default=[3000, 1000],
+                        help="messages per run, one count per size (3000,1000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each point on each server (3)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds one run may take (120)")
     parser.add_argument("--idle-sessions", type=int, default=1000, help="idle SMTP sessions opened to Tern (1000)")
@@ -562,12 +588,15 @@ def main():
             server.start()
         log(f"SMTP intake benchmark, {started:%Y-%m-%d %H:%M}: {describe_machine(servers[0].binary)}")
         log(f"Client (smtp-source) and both servers share the machine's {os.cpu_count()} cores.")
-        log(f"smtp-source {'-d: one connection per session, reused for every message' if reuse else 'without -d: a new connection per message'}; "
-            f"{args.repeat} runs per point and server, alternating; medians shown.")
+        mode = ("-d: one connection per session, reused for every message" if reuse
+                else "without -d: a new connection per message")
+        log(f"smtp-source {mode}; {args.repeat} runs per point and server, alternating; medians shown, and the ratio "
+            "of the medians.")
         log(f"A run lasts from the start of smtp-source until every message is in {RECIPIENT}'s mailbox "
             "(Tern: rows of its messages table; Postfix: files in the Maildir).")
         log("CPU: Tern = utime+stime of the tern process (all threads); Postfix = the master, its children alive "
-            "(smtpd, cleanup, qmgr, trivial-rewrite, virtual, postlogd, ...) and those it reaped during the run.")
+            "(smtpd, cleanup, qmgr, trivial-rewrite, virtual, postlogd, ...) and those it reaped during the run. "
+            "'others' = cores used meanwhile by every other process and kernel thread (the machine is shared).")
         idle_line = None
         if args.idle_sessions:  # on the fresh server: memory freed by the mail runs would hide the sessions' own
             before, during, after = idle_sessions(servers[0], args.idle_sessions)
@@ -623,3 +652,5 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         sys.exit("interrupted: servers stopped")
+    except (RuntimeError, OSError, subprocess.SubprocessError) as failure:
+        sys.exit(f"failed: {failure}\n(servers stopped)")
