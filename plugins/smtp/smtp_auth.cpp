@@ -5,30 +5,13 @@
 #include "smtp_session.hpp"
 #include "smtp_syntax.hpp"
 #include "tern/sdk/base64.hpp"
+#include "tern/sdk/sasl.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::smtp {
 namespace {
 
 constexpr std::size_t kSaslLineLimit = 12288;  // an AUTH answer: RFC 4954 allows more than a command line
-
-struct Credentials {
-  std::string user;
-  std::string password;
-};
-
-// RFC 4616: authzid NUL authcid NUL passwd. An authorization identity other than the user is refused.
-std::optional<Credentials> decode_plain(std::string_view encoded) {
-  std::optional<std::string> decoded = encoded == "=" ? std::string() : sdk::base64_decode(encoded);
-  if (!decoded) return std::nullopt;
-  const std::size_t first = decoded->find('\0');
-  const std::size_t second = first == std::string::npos ? std::string::npos : decoded->find('\0', first + 1);
-  if (second == std::string::npos) return std::nullopt;
-  const std::string authzid = decoded->substr(0, first);
-  Credentials credentials{decoded->substr(first + 1, second - first - 1), decoded->substr(second + 1)};
-  if (!authzid.empty() && lower_ascii(authzid) != lower_ascii(credentials.user)) credentials.password.clear();
-  return credentials;
-}
 
 }  // namespace
 
@@ -69,7 +52,7 @@ sdk::Task<void> SmtpSession::on_auth(std::string_view argument) {
     co_return;
   }
   auto [mechanism, initial] = split_command(argument);
-  std::optional<Credentials> credentials;
+  std::optional<sdk::PlainCredentials> credentials;
   if (mechanism == "PLAIN") {
     std::optional<std::string> encoded = std::string(initial);
     if (initial.empty()) encoded = co_await sasl_answer("");
@@ -77,7 +60,7 @@ sdk::Task<void> SmtpSession::on_auth(std::string_view argument) {
       if (!closing_) error(501, "5.0.0", "Authentication cancelled");
       co_return;
     }
-    credentials = decode_plain(*encoded);
+    credentials = sdk::decode_sasl_plain(*encoded);
   } else if (mechanism == "LOGIN") {
     std::optional<std::string> name = std::string(initial);
     if (initial.empty()) name = co_await sasl_answer(sdk::base64_encode("Username:"));
@@ -89,7 +72,7 @@ sdk::Task<void> SmtpSession::on_auth(std::string_view argument) {
     }
     std::optional<std::string> user = sdk::base64_decode(*name);
     std::optional<std::string> password = sdk::base64_decode(*secret);
-    if (user && password) credentials = Credentials{std::move(*user), std::move(*password)};
+    if (user && password) credentials = sdk::PlainCredentials{std::move(*user), std::move(*password)};
   } else {
     error(504, "5.5.4", "Unrecognized authentication mechanism");
     co_return;

@@ -5,6 +5,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
 #include <chrono>
+#include <sstream>
 
 namespace tern::store_sqlite {
 namespace {
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS mailboxes (
   name TEXT NOT NULL,
   uidvalidity INTEGER NOT NULL,
   uidnext INTEGER NOT NULL DEFAULT 1,
+  special_use TEXT NOT NULL DEFAULT '',
   UNIQUE (user_id, name));
 CREATE TABLE IF NOT EXISTS blobs (
   hash TEXT PRIMARY KEY,
@@ -59,10 +61,17 @@ CREATE TABLE IF NOT EXISTS messages (
   blob TEXT NOT NULL REFERENCES blobs(hash),
   size INTEGER NOT NULL,
   received INTEGER NOT NULL,
+  flags TEXT NOT NULL DEFAULT '',
   UNIQUE (mailbox_id, uid));
 )sql";
 
 constexpr int kMaxAliasDepth = 8;
+
+// Every user's mailboxes from the start (RFC 6154 special uses).
+constexpr std::pair<const char*, const char*> kDefaultMailboxes[] = {
+    {"INBOX", ""},        {"Sent", "\\Sent"}, {"Drafts", "\\Drafts"},
+    {"Trash", "\\Trash"}, {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
+};
 
 std::string lower(std::string_view text) {
   std::string result(text);
@@ -134,10 +143,15 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     db_->exec("PRAGMA synchronous = FULL");
     db_->exec("PRAGMA foreign_keys = ON");
     db_->exec(kSchema);
-    // Databases made before bodies could live inline lack the column.
-    if (!db_->execAndGet("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'body'").getInt()) {
-      db_->exec("ALTER TABLE blobs ADD COLUMN body BLOB");
-    }
+    // Databases made by earlier versions lack these columns.
+    const auto add_column = [this](const char* table, const char* column, const char* definition) {
+      const std::string present =
+          fmt::format("SELECT count(*) FROM pragma_table_info('{}') WHERE name = '{}'", table, column);
+      if (!db_->execAndGet(present).getInt()) db_->exec(fmt::format("ALTER TABLE {} ADD COLUMN {}", table, definition));
+    };
+    add_column("blobs", "body", "body BLOB");
+    add_column("mailboxes", "special_use", "special_use TEXT NOT NULL DEFAULT ''");
+    add_column("messages", "flags", "flags TEXT NOT NULL DEFAULT ''");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
     // wait for a commit's fsync.
     reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY);
@@ -206,10 +220,17 @@ void SqliteStore::add_user(std::string_view address, std::string_view password_h
     insert.bind(2, domain);
     insert.bind(3, std::string(password_hash));
     insert.exec();
-    SQLite::Statement inbox(*db_, "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES (?, 'INBOX', ?)");
-    inbox.bind(1, db_->getLastInsertRowid());
-    inbox.bind(2, now_seconds());
-    inbox.exec();
+    const std::int64_t user = db_->getLastInsertRowid();
+    SQLite::Statement mailbox(*db_,
+                              "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
+    for (const auto& [name, special_use] : kDefaultMailboxes) {
+      mailbox.bind(1, user);
+      mailbox.bind(2, name);
+      mailbox.bind(3, now_seconds());
+      mailbox.bind(4, special_use);
+      mailbox.exec();
+      mailbox.reset();
+    }
     transaction.commit();
   });
 }
@@ -475,12 +496,106 @@ std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
   });
 }
 
+std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("list mailboxes", [&] {
+    std::vector<sdk::MailboxInfo> mailboxes;
+    SQLite::Statement query(
+        *reader_,
+        "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), "
+        "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
+        "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
+        "WHERE u.address = ? GROUP BY b.id ORDER BY b.name = 'INBOX' DESC, b.name");
+    query.bind(1, lower(user));
+    while (query.executeStep()) {
+      mailboxes.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(),
+                           static_cast<std::uint32_t>(query.getColumn(2).getInt64()),
+                           static_cast<std::uint32_t>(query.getColumn(3).getInt64()),
+                           static_cast<std::uint32_t>(query.getColumn(4).getInt64()),
+                           static_cast<std::uint32_t>(query.getColumn(5).getInt64())});
+    }
+    return mailboxes;
+  });
+}
+
+std::vector<sdk::MessageEntry> SqliteStore::change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
+                                                         sdk::FlagChange change,
+                                                         const std::vector<std::string>& flags) {
+  {
+    std::lock_guard lock(mutex_);
+    guarded("change flags", [&] {
+      SQLite::Transaction transaction(*db_);
+      SQLite::Statement current(*db_,
+                                "SELECT m.flags FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                                "JOIN users u ON b.user_id = u.id WHERE m.id = ? AND u.address = ?");
+      SQLite::Statement update(*db_, "UPDATE messages SET flags = ? WHERE id = ?");
+      for (std::int64_t id : ids) {
+        current.bind(1, id);
+        current.bind(2, lower(user));
+        if (!current.executeStep()) {
+          current.reset();
+          continue;
+        }
+        std::vector<std::string> now;
+        std::istringstream words(current.getColumn(0).getString());
+        for (std::string word; words >> word;) now.push_back(word);
+        current.reset();
+        const auto has = [&now](const std::string& flag) {
+          return std::any_of(now.begin(), now.end(), [&flag](const std::string& other) {
+            return lower(other) == lower(flag);  // flags and keywords compare case-insensitively
+          });
+        };
+        if (change == sdk::FlagChange::replace) now.clear();
+        if (change == sdk::FlagChange::remove) {
+          now.erase(std::remove_if(now.begin(), now.end(),
+                                   [&flags](const std::string& flag) {
+                                     return std::any_of(flags.begin(), flags.end(), [&flag](const std::string& gone) {
+                                       return lower(gone) == lower(flag);
+                                     });
+                                   }),
+                    now.end());
+        } else {
+          for (const std::string& flag : flags) {
+            if (!has(flag)) now.push_back(flag);
+          }
+        }
+        std::string joined;
+        for (const std::string& flag : now) joined += (joined.empty() ? "" : " ") + flag;
+        update.bind(1, joined);
+        update.bind(2, id);
+        update.exec();
+        update.reset();
+      }
+      transaction.commit();
+    });
+  }
+  std::lock_guard lock(read_mutex_);
+  return guarded("read flags", [&] {
+    std::vector<sdk::MessageEntry> entries;
+    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received FROM messages WHERE id = ?");
+    for (std::int64_t id : ids) {
+      query.bind(1, id);
+      if (query.executeStep()) {
+        sdk::MessageEntry entry;
+        entry.id = query.getColumn(0).getInt64();
+        entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
+        entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+        entry.flags = query.getColumn(3).getString();
+        entry.received = query.getColumn(4).getInt64();
+        entries.push_back(std::move(entry));
+      }
+      query.reset();
+    }
+    return entries;
+  });
+}
+
 std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
   std::lock_guard lock(read_mutex_);
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
     SQLite::Statement query(*reader_,
-                            "SELECT m.id, m.uid, m.size, b.uidvalidity FROM messages m "
+                            "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received FROM messages m "
                             "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
                             "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
     query.bind(1, lower(user));
@@ -491,6 +606,8 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
       entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
       entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
       entry.unique_id = fmt::format("{}.{}", query.getColumn(3).getInt64(), entry.uid);
+      entry.flags = query.getColumn(4).getString();
+      entry.received = query.getColumn(5).getInt64();
       entries.push_back(std::move(entry));
     }
     return entries;

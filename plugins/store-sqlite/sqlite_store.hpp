@@ -41,6 +41,9 @@ class SqliteStore final : public sdk::MailStore {
 
   void receive(std::string_view message, const sdk::Intake& intake) override;
   std::vector<sdk::QueueEntry> list_queue() override;
+  std::vector<sdk::MailboxInfo> list_mailboxes(std::string_view user) override;
+  std::vector<sdk::MessageEntry> change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
+                                              sdk::FlagChange change, const std::vector<std::string>& flags) override;
   std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
   std::string read_message(std::string_view user, std::int64_t id) override;
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;

@@ -49,6 +49,8 @@ class Tern:
             "pop3": ("pop3", "starttls", False),
             "pop3s": ("pop3", "implicit", False),
             "pop3_plain": ("pop3", "none", True),
+            "imap": ("imap", "starttls", False),
+            "imaps": ("imap", "implicit", False),
         }
         self.ports = {name: free_port() for name in self.listeners}
         self.plugin_dirs = plugin_dirs or [PLUGIN_DIR]

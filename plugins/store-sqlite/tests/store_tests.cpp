@@ -258,3 +258,36 @@ TEST_CASE("Remote recipients go on the outbound queue in the same commit, with t
   s.store.remove_messages("alice@example.test", {alice[0].id});
   CHECK(s.blob_files() == 1);  // the queue still holds the body
 }
+
+TEST_CASE("Every user starts with INBOX and the special-use mailboxes, with counts") {
+  Store s;
+  s.store.deliver("Subject: a\r\n\r\na\r\n", {"alice@example.test"}, "INBOX");
+  auto mailboxes = s.store.list_mailboxes("alice@example.test");
+  REQUIRE(mailboxes.size() == 6);
+  CHECK(mailboxes[0].name == "INBOX");
+  CHECK(mailboxes[0].messages == 1);
+  CHECK(mailboxes[0].unseen == 1);
+  CHECK(mailboxes[0].uidnext == 2);
+  std::set<std::string> uses;
+  for (const auto& mailbox : mailboxes) uses.insert(mailbox.special_use);
+  CHECK(uses == std::set<std::string>{"", "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"});
+}
+
+TEST_CASE("Flags are added, removed and replaced, case-insensitively, and only for the owner") {
+  Store s;
+  s.store.deliver("Subject: a\r\n\r\na\r\n", {"alice@example.test"}, "INBOX");
+  const auto id = s.store.list_messages("alice@example.test", "INBOX")[0].id;
+  using tern::sdk::FlagChange;
+  auto changed = s.store.change_flags("alice@example.test", {id}, FlagChange::add, {"\\Seen", "$Work"});
+  REQUIRE(changed.size() == 1);
+  CHECK(changed[0].flags == "\\Seen $Work");
+  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::add, {"\\seen", "\\Flagged"});
+  CHECK(changed[0].flags == "\\Seen $Work \\Flagged");
+  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::remove, {"$work"});
+  CHECK(changed[0].flags == "\\Seen \\Flagged");
+  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::replace, {"\\Draft"});
+  CHECK(changed[0].flags == "\\Draft");
+  s.store.change_flags("bob@example.test", {id}, FlagChange::replace, {});
+  CHECK(s.store.list_messages("alice@example.test", "INBOX")[0].flags == "\\Draft");
+  CHECK(s.store.list_mailboxes("alice@example.test")[0].unseen == 1);
+}

@@ -39,17 +39,31 @@ struct MessageEntry {
   std::int64_t id = 0;    // the store's key for read() and remove()
   std::uint32_t uid = 0;  // the mailbox's UID, ascending in delivery order, never reused
   std::uint64_t size = 0;
-  std::string unique_id;  // stable across restarts and never reused: POP3 UIDL
+  std::string unique_id;      // stable across restarts and never reused: POP3 UIDL
+  std::string flags;          // IMAP flags and keywords, space-separated: "\\Seen \\Flagged $Label1"
+  std::int64_t received = 0;  // IMAP INTERNALDATE, seconds since the epoch
 };
+
+// A user's mailbox, as IMAP lists and selects it.
+struct MailboxInfo {
+  std::string name;         // "INBOX", "Sent", "Archive/2024" ('/' separates levels)
+  std::string special_use;  // RFC 6154: "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", or ""
+  std::uint32_t uidvalidity = 0;
+  std::uint32_t uidnext = 0;
+  std::uint32_t messages = 0;
+  std::uint32_t unseen = 0;
+};
+
+enum class FlagChange { add, remove, replace };
 
 // What receive() stores: mailboxes to file into, and the envelope of the remote part.
 struct Intake {
   std::vector<std::string> local_users;
   std::string mailbox = "INBOX";
-  std::string sender;                 // the envelope sender, kept for the outbound side and its bounces
-  std::vector<Recipient> remote;      // recipients outside the local domains, with their DSN requests
-  std::string ret;                    // DSN RET of the transaction
-  std::string envid;                  // DSN ENVID of the transaction
+  std::string sender;             // the envelope sender, kept for the outbound side and its bounces
+  std::vector<Recipient> remote;  // recipients outside the local domains, with their DSN requests
+  std::string ret;                // DSN RET of the transaction
+  std::string envid;              // DSN ENVID of the transaction
 };
 
 // A message waiting on the outbound queue.
@@ -107,6 +121,11 @@ class MailStore {
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
   // Removes messages from the user's mailboxes; ids that are gone already are skipped.
   virtual void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) = 0;
+  // Every user has INBOX and the special-use mailboxes Sent, Drafts, Trash, Junk and Archive from the start.
+  virtual std::vector<MailboxInfo> list_mailboxes(std::string_view user) = 0;
+  // Changes the flags of the messages with these ids (of this user) and returns them as they are now.
+  virtual std::vector<MessageEntry> change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
+                                                 FlagChange change, const std::vector<std::string>& flags) = 0;
 };
 
 // Opens a store. Called once, at start-up, on the main thread.

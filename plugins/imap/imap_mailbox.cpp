@@ -1,0 +1,448 @@
+// The selected state: the snapshot of the mailbox, FETCH, STORE, SEARCH, EXPUNGE and CLOSE.
+#include <algorithm>
+#include <ctime>
+#include <sstream>
+
+#include "imap_session.hpp"
+#include "tern/sdk/text.hpp"
+
+namespace tern::imap {
+namespace {
+
+std::vector<std::string> split_flags(std::string_view flags) {
+  std::vector<std::string> result;
+  std::istringstream words{std::string(flags)};
+  for (std::string word; words >> word;) result.push_back(word);
+  return result;
+}
+
+bool has_flag(const sdk::MessageEntry& message, std::string_view flag) {
+  for (const std::string& present : split_flags(message.flags)) {
+    if (sdk::lower_ascii(present) == sdk::lower_ascii(flag)) return true;
+  }
+  return false;
+}
+
+std::string internal_date(std::int64_t seconds) {
+  std::time_t time = seconds;
+  std::tm utc{};
+  ::gmtime_r(&time, &utc);
+  char buffer[40];
+  std::strftime(buffer, sizeof buffer, "\"%d-%b-%Y %H:%M:%S +0000\"", &utc);
+  return buffer;
+}
+
+// The header section, blank line included (RFC 3501 section 6.4.5), and the text after it.
+std::pair<std::string_view, std::string_view> split_message(std::string_view message) {
+  const std::size_t end = message.find("\r\n\r\n");
+  if (end == std::string_view::npos) return {message, {}};
+  return {message.substr(0, end + 4), message.substr(end + 4)};
+}
+
+// The header fields named (or, with `exclude`, not named) in `names`, continuation lines kept, then a blank line.
+std::string header_fields(std::string_view header, const std::vector<std::string>& names, bool exclude) {
+  std::string out;
+  bool keep = false;
+  while (!header.empty()) {
+    std::size_t end = header.find("\r\n");
+    std::string_view line = header.substr(0, end == std::string_view::npos ? header.size() : end + 2);
+    header.remove_prefix(line.size());
+    if (line == "\r\n") break;
+    if (line.front() != ' ' && line.front() != '\t') {
+      const std::string name = sdk::lower_ascii(line.substr(0, line.find(':')));
+      const bool named = std::any_of(names.begin(), names.end(),
+                                     [&name](const std::string& wanted) { return sdk::lower_ascii(wanted) == name; });
+      keep = named != exclude;
+    }
+    if (keep) out.append(line);
+  }
+  return out + "\r\n";
+}
+
+struct BodySection {
+  std::string name;  // as the response names it: "BODY[HEADER]", "RFC822", ...
+  std::string part;  // "", "HEADER", "TEXT", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "1" (non-multipart only)
+  std::vector<std::string> fields;
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> partial;
+  bool peek = false;
+};
+
+std::optional<BodySection> parse_body_item(const std::string& item) {
+  BodySection section;
+  std::string upper = item;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+  if (upper == "RFC822") return BodySection{"RFC822", "", {}, std::nullopt, false};
+  if (upper == "RFC822.HEADER") return BodySection{"RFC822.HEADER", "HEADER", {}, std::nullopt, true};
+  if (upper == "RFC822.TEXT") return BodySection{"RFC822.TEXT", "TEXT", {}, std::nullopt, false};
+  std::size_t open = upper.find('[');
+  const std::size_t close = upper.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  const std::string head = upper.substr(0, open);
+  if (head != "BODY" && head != "BODY.PEEK") return std::nullopt;
+  section.peek = head == "BODY.PEEK";
+  std::string inside = upper.substr(open + 1, close - open - 1);
+  const std::size_t paren = inside.find(" (");
+  if (paren != std::string::npos) {
+    if (inside.back() != ')') return std::nullopt;
+    for (const std::string& field : split_flags(inside.substr(paren + 2, inside.size() - paren - 3))) {
+      section.fields.push_back(field);
+    }
+    inside = inside.substr(0, paren);
+  }
+  if (inside != "" && inside != "HEADER" && inside != "TEXT" && inside != "HEADER.FIELDS" &&
+      inside != "HEADER.FIELDS.NOT" && inside != "1") {
+    return std::nullopt;
+  }
+  if ((inside == "HEADER.FIELDS" || inside == "HEADER.FIELDS.NOT") == section.fields.empty()) return std::nullopt;
+  section.part = inside;
+  section.name = "BODY[" + item.substr(open + 1, close - open - 1) + "]";
+  const std::string rest = upper.substr(close + 1);
+  if (!rest.empty()) {
+    unsigned long long start = 0;
+    unsigned long long count = 0;
+    if (std::sscanf(rest.c_str(), "<%llu.%llu>", &start, &count) != 2 || rest.back() != '>') return std::nullopt;
+    section.partial = std::pair{start, count};
+    section.name += fmt::format("<{}>", start);
+  }
+  return section;
+}
+
+std::string section_content(std::string_view message, const BodySection& section) {
+  auto [header, text] = split_message(message);
+  std::string content;
+  if (section.part.empty()) content = message;
+  if (section.part == "HEADER") content = header;
+  if (section.part == "TEXT" || section.part == "1") content = text;
+  if (section.part == "HEADER.FIELDS") content = header_fields(header, section.fields, false);
+  if (section.part == "HEADER.FIELDS.NOT") content = header_fields(header, section.fields, true);
+  if (section.partial) {
+    const auto [start, count] = *section.partial;
+    content = start >= content.size() ? std::string() : content.substr(start, count);
+  }
+  return content;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::size_t>> ImapSession::select_messages(const Value& set, bool uid) const {
+  if (set.kind != Value::Kind::atom) return std::nullopt;
+  const std::uint32_t largest = messages_.empty() ? 0
+                                : uid             ? messages_.back().uid
+                                                  : static_cast<std::uint32_t>(messages_.size());
+  if (set.text == "$") return std::nullopt;
+  auto ranges = parse_sequence_set(set.text, std::max<std::uint32_t>(largest, 1));
+  if (!ranges) return std::nullopt;
+  std::vector<std::size_t> indexes;
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    const std::uint32_t number = uid ? messages_[i].uid : static_cast<std::uint32_t>(i + 1);
+    if (in_sequence_set(*ranges, number)) indexes.push_back(i);
+  }
+  return indexes;
+}
+
+sdk::Task<bool> ImapSession::refresh() {
+  std::vector<sdk::MessageEntry> now;
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { now = store.list_messages(client_.user, mailbox_); });
+  if (failure) co_return false;
+  // Expunged by another session (or POP3): reported from the highest number down, so each stays right.
+  for (std::size_t i = messages_.size(); i-- > 0;) {
+    const bool gone = std::none_of(now.begin(), now.end(),
+                                   [&](const sdk::MessageEntry& entry) { return entry.id == messages_[i].id; });
+    if (gone) {
+      untagged(fmt::format("{} EXPUNGE", i + 1));
+      messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    auto same = std::find_if(now.begin(), now.end(),
+                             [&](const sdk::MessageEntry& entry) { return entry.id == messages_[i].id; });
+    if (same != now.end() && same->flags != messages_[i].flags) {
+      messages_[i].flags = same->flags;
+      untagged(fmt::format("{} FETCH (FLAGS ({}))", i + 1, messages_[i].flags));
+    }
+  }
+  const std::uint32_t last_uid = messages_.empty() ? 0 : messages_.back().uid;
+  const std::size_t before = messages_.size();
+  for (sdk::MessageEntry& entry : now) {
+    if (entry.uid > last_uid) messages_.push_back(std::move(entry));
+  }
+  if (messages_.size() != before) untagged(fmt::format("{} EXISTS", messages_.size()));
+  co_return true;
+}
+
+sdk::Task<void> ImapSession::on_fetch(const Command& command) {
+  const bool uid = command.name == "UID FETCH";
+  if (command.arguments.size() != 2) {
+    tagged(command, "BAD", "Syntax: FETCH set items");
+    co_return;
+  }
+  std::optional<std::vector<std::size_t>> indexes = select_messages(command.arguments[0], uid);
+  if (!indexes) {
+    tagged(command, "BAD", "Bad sequence set");
+    co_return;
+  }
+  std::vector<std::string> items;
+  const Value& wanted = command.arguments[1];
+  if (wanted.kind == Value::Kind::list) {
+    for (const Value& item : wanted.items) items.push_back(item.text);
+  } else if (wanted.is_atom("FAST")) {
+    items = {"FLAGS", "INTERNALDATE", "RFC822.SIZE"};
+  } else {
+    items = {wanted.text};
+  }
+  std::vector<BodySection> sections;
+  bool sets_seen = false;
+  for (const std::string& item : items) {
+    const std::string upper = sdk::lower_ascii(item);
+    if (upper == "flags" || upper == "uid" || upper == "rfc822.size" || upper == "internaldate") continue;
+    std::optional<BodySection> section = parse_body_item(item);
+    if (!section) {
+      tagged(command, "BAD", fmt::format("Unsupported FETCH item {}", item));
+      co_return;
+    }
+    sets_seen = sets_seen || !section->peek;
+    sections.push_back(std::move(*section));
+  }
+  sdk::MailStore& store = server_.store();
+  for (std::size_t index : *indexes) {
+    sdk::MessageEntry& message = messages_[index];
+    std::string content;
+    if (!sections.empty()) {
+      const std::optional<std::string> failure =
+          co_await server_.attempt([&] { content = store.read_message(client_.user, message.id); });
+      if (failure) {
+        tagged(command, "NO", "[UNAVAILABLE] Message not available, try again");
+        co_return;
+      }
+    }
+    bool flags_changed = false;
+    if (sets_seen && !read_only_ && !has_flag(message, "\\Seen")) {
+      std::vector<sdk::MessageEntry> changed;
+      const std::optional<std::string> failure = co_await server_.attempt(
+          [&] { changed = store.change_flags(client_.user, {message.id}, sdk::FlagChange::add, {"\\Seen"}); });
+      if (!failure && !changed.empty()) {
+        message.flags = changed.front().flags;
+        flags_changed = true;
+      }
+    }
+    std::string response;
+    auto add = [&response](std::string_view text) { response += (response.empty() ? "" : " ") + std::string(text); };
+    if (uid) add(fmt::format("UID {}", message.uid));
+    for (const std::string& item : items) {
+      const std::string lower = sdk::lower_ascii(item);
+      if (lower == "uid" && !uid) add(fmt::format("UID {}", message.uid));
+      if (lower == "flags") add(fmt::format("FLAGS ({})", message.flags));
+      if (lower == "rfc822.size") add(fmt::format("RFC822.SIZE {}", message.size));
+      if (lower == "internaldate") add(fmt::format("INTERNALDATE {}", internal_date(message.received)));
+    }
+    for (const BodySection& section : sections) {
+      const std::string data = section_content(content, section);
+      add(fmt::format("{} {{{}}}\r\n{}", section.name, data.size(), data));
+    }
+    if (flags_changed && std::none_of(items.begin(), items.end(),
+                                      [](const std::string& item) { return sdk::lower_ascii(item) == "flags"; })) {
+      add(fmt::format("FLAGS ({})", message.flags));
+    }
+    untagged(fmt::format("{} FETCH ({})", index + 1, response));
+    if (pending_.size() > 256 * 1024) co_await flush();
+  }
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+sdk::Task<void> ImapSession::on_store(const Command& command) {
+  const bool uid = command.name == "UID STORE";
+  if (command.arguments.size() != 3 || command.arguments[1].kind != Value::Kind::atom) {
+    tagged(command, "BAD", "Syntax: STORE set (+|-)FLAGS[.SILENT] (flags)");
+    co_return;
+  }
+  if (read_only_) {
+    tagged(command, "NO", "[READ-ONLY] Mailbox is read-only");
+    co_return;
+  }
+  std::optional<std::vector<std::size_t>> indexes = select_messages(command.arguments[0], uid);
+  std::string item = sdk::lower_ascii(command.arguments[1].text);
+  const bool silent = item.ends_with(".silent");
+  if (silent) item.resize(item.size() - 7);
+  sdk::FlagChange change = sdk::FlagChange::replace;
+  if (item == "+flags") change = sdk::FlagChange::add;
+  if (item == "-flags") change = sdk::FlagChange::remove;
+  if (!indexes || (item != "flags" && item != "+flags" && item != "-flags")) {
+    tagged(command, "BAD", "Syntax: STORE set (+|-)FLAGS[.SILENT] (flags)");
+    co_return;
+  }
+  std::vector<std::string> flags;
+  const Value& given = command.arguments[2];
+  for (const Value& flag : given.kind == Value::Kind::list ? given.items : std::vector<Value>{given}) {
+    if (flag.kind != Value::Kind::atom || sdk::lower_ascii(flag.text) == "\\recent") {
+      tagged(command, "BAD", "Flags are atoms, and \\Recent cannot be stored");
+      co_return;
+    }
+    flags.push_back(flag.text);
+  }
+  std::vector<std::int64_t> ids;
+  for (std::size_t index : *indexes) ids.push_back(messages_[index].id);
+  std::vector<sdk::MessageEntry> changed;
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { changed = store.change_flags(client_.user, ids, change, flags); });
+  if (failure) {
+    tagged(command, "NO", "[UNAVAILABLE] Flags not stored, try again");
+    co_return;
+  }
+  for (std::size_t index : *indexes) {
+    auto updated = std::find_if(changed.begin(), changed.end(),
+                                [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
+    if (updated == changed.end()) continue;
+    messages_[index].flags = updated->flags;
+    if (!silent) {
+      untagged(uid ? fmt::format("{} FETCH (UID {} FLAGS ({}))", index + 1, messages_[index].uid, updated->flags)
+                   : fmt::format("{} FETCH (FLAGS ({}))", index + 1, updated->flags));
+    }
+  }
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+namespace {
+
+// One search key and what follows it; advances `position`. nullopt for a key this server does not know.
+std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& position, const sdk::MessageEntry& message,
+                               std::uint32_t sequence, std::uint32_t largest_uid, std::uint32_t count) {
+  if (position >= keys.size()) return std::nullopt;
+  const Value& key = keys[position++];
+  if (key.kind == Value::Kind::list) {
+    std::size_t inner = 0;
+    bool all = true;
+    while (inner < key.items.size()) {
+      auto match = search_key(key.items, inner, message, sequence, largest_uid, count);
+      if (!match) return std::nullopt;
+      all = all && *match;
+    }
+    return all;
+  }
+  const std::string name = sdk::lower_ascii(key.text);
+  static const std::pair<const char*, const char*> kFlagKeys[] = {{"seen", "\\Seen"},
+                                                                  {"deleted", "\\Deleted"},
+                                                                  {"flagged", "\\Flagged"},
+                                                                  {"answered", "\\Answered"},
+                                                                  {"draft", "\\Draft"}};
+  for (const auto& [word, flag] : kFlagKeys) {
+    if (name == word) return has_flag(message, flag);
+    if (name == std::string("un") + word) return !has_flag(message, flag);
+  }
+  if (name == "all") return true;
+  if (name == "new" || name == "recent") return false;
+  if (name == "old") return true;
+  if (name == "not") {
+    auto inner = search_key(keys, position, message, sequence, largest_uid, count);
+    if (!inner) return std::nullopt;
+    return !*inner;
+  }
+  if (name == "or") {
+    auto first = search_key(keys, position, message, sequence, largest_uid, count);
+    auto second = search_key(keys, position, message, sequence, largest_uid, count);
+    if (!first || !second) return std::nullopt;
+    return *first || *second;
+  }
+  if (position < keys.size() && (name == "keyword" || name == "unkeyword")) {
+    const bool present = has_flag(message, keys[position++].text);
+    return name == "keyword" ? present : !present;
+  }
+  if (position < keys.size() && (name == "larger" || name == "smaller")) {
+    const std::uint64_t size = std::strtoull(keys[position++].text.c_str(), nullptr, 10);
+    return name == "larger" ? message.size > size : message.size < size;
+  }
+  if (position < keys.size() && name == "uid") {
+    auto set = parse_sequence_set(keys[position++].text, std::max<std::uint32_t>(largest_uid, 1));
+    if (!set) return std::nullopt;
+    return in_sequence_set(*set, message.uid);
+  }
+  auto set = parse_sequence_set(key.text, std::max<std::uint32_t>(count, 1));
+  if (!set) return std::nullopt;
+  return in_sequence_set(*set, sequence);
+}
+
+}  // namespace
+
+sdk::Task<void> ImapSession::on_search(const Command& command) {
+  const bool uid = command.name == "UID SEARCH";
+  std::vector<Value> keys = command.arguments;
+  if (keys.size() >= 2 && keys[0].is_atom("CHARSET")) {
+    const std::string charset = sdk::lower_ascii(keys[1].text);
+    if (charset != "utf-8" && charset != "us-ascii") {
+      tagged(command, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+      co_return;
+    }
+    keys.erase(keys.begin(), keys.begin() + 2);
+  }
+  if (keys.empty()) {
+    tagged(command, "BAD", "Syntax: SEARCH keys");
+    co_return;
+  }
+  const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
+  std::string found;
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    std::size_t position = 0;
+    bool all = true;
+    while (position < keys.size()) {
+      auto match = search_key(keys, position, messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
+                              static_cast<std::uint32_t>(messages_.size()));
+      if (!match) {
+        tagged(command, "BAD", "Unsupported or malformed search key");
+        co_return;
+      }
+      all = all && *match;
+    }
+    if (all) found += fmt::format(" {}", uid ? messages_[i].uid : i + 1);
+  }
+  untagged("SEARCH" + found);
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+sdk::Task<bool> ImapSession::expunge_deleted(bool report) {
+  std::vector<std::int64_t> ids;
+  for (const sdk::MessageEntry& message : messages_) {
+    if (has_flag(message, "\\Deleted")) ids.push_back(message.id);
+  }
+  if (ids.empty()) co_return true;
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { store.remove_messages(client_.user, ids); });
+  if (failure) co_return false;
+  for (std::size_t i = messages_.size(); i-- > 0;) {
+    if (!has_flag(messages_[i], "\\Deleted")) continue;
+    if (report) untagged(fmt::format("{} EXPUNGE", i + 1));
+    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  co_return true;
+}
+
+sdk::Task<void> ImapSession::on_expunge(const Command& command) {
+  if (read_only_) {
+    tagged(command, "NO", "[READ-ONLY] Mailbox is read-only");
+    co_return;
+  }
+  const bool done = co_await expunge_deleted(true);
+  if (!done) {
+    tagged(command, "NO", "[UNAVAILABLE] Expunge failed, try again");
+    co_return;
+  }
+  tagged(command, "OK", "EXPUNGE completed");
+}
+
+sdk::Task<void> ImapSession::on_close(const Command& command) {
+  // CLOSE removes \Deleted messages silently (RFC 3501 section 6.4.2); UNSELECT (RFC 3691) leaves them.
+  if (command.name == "CLOSE" && !read_only_) {
+    const bool done = co_await expunge_deleted(false);
+    if (!done) {
+      tagged(command, "NO", "[UNAVAILABLE] Close failed, try again");
+      co_return;
+    }
+  }
+  state_ = State::authenticated;
+  messages_.clear();
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+}  // namespace tern::imap

@@ -1,0 +1,429 @@
+#include "imap_session.hpp"
+
+#include <algorithm>
+
+#include "tern/sdk/base64.hpp"
+#include "tern/sdk/sasl.hpp"
+#include "tern/sdk/session_hook_context.hpp"
+#include "tern/sdk/text.hpp"
+
+namespace tern::imap {
+namespace {
+
+constexpr std::size_t kLineLimit = 8192;                   // one line of a command, between literals
+constexpr std::uint64_t kLiteralLimit = 64 * 1024 * 1024;  // the largest literal (an APPENDed message)
+constexpr auto kAutologout = std::chrono::minutes(30);     // RFC 3501 section 5.4
+
+// LIST patterns (RFC 3501 section 6.3.8): '*' matches anything, '%' anything but the '/' delimiter.
+bool matches(std::string_view pattern, std::string_view name) {
+  if (pattern.empty()) return name.empty();
+  if (pattern.front() == '*' || pattern.front() == '%') {
+    for (std::size_t skip = 0; skip <= name.size(); ++skip) {
+      if (matches(pattern.substr(1), name.substr(skip))) return true;
+      if (skip < name.size() && pattern.front() == '%' && name[skip] == '/') return false;
+    }
+    return false;
+  }
+  return !name.empty() && pattern.front() == name.front() && matches(pattern.substr(1), name.substr(1));
+}
+
+// INBOX is case-insensitive (RFC 3501 section 5.1); every other name is as stored.
+std::string canonical_mailbox(std::string_view name) {
+  return sdk::lower_ascii(name) == "inbox" ? "INBOX" : std::string(name);
+}
+
+}  // namespace
+
+const ImapSession::Entry ImapSession::kCommands[] = {
+    {"CAPABILITY", kBefore | kAfter | kSelected, &ImapSession::on_capability},
+    {"NOOP", kBefore | kAfter | kSelected, &ImapSession::on_noop},
+    {"LOGOUT", kBefore | kAfter | kSelected, &ImapSession::on_logout},
+    {"ID", kBefore | kAfter | kSelected, &ImapSession::on_id},
+    {"STARTTLS", kBefore, &ImapSession::on_starttls},
+    {"LOGIN", kBefore, &ImapSession::on_login},
+    {"AUTHENTICATE", kBefore, &ImapSession::on_authenticate},
+    {"LIST", kAfter | kSelected, &ImapSession::on_list},
+    {"LSUB", kAfter | kSelected, &ImapSession::on_list},
+    {"NAMESPACE", kAfter | kSelected, &ImapSession::on_namespace},
+    {"STATUS", kAfter | kSelected, &ImapSession::on_status},
+    {"SELECT", kAfter | kSelected, &ImapSession::on_select},
+    {"EXAMINE", kAfter | kSelected, &ImapSession::on_select},
+    {"IDLE", kAfter | kSelected, &ImapSession::on_idle},
+    {"CHECK", kSelected, &ImapSession::on_noop},
+    {"FETCH", kSelected, &ImapSession::on_fetch},
+    {"UID FETCH", kSelected, &ImapSession::on_fetch},
+    {"STORE", kSelected, &ImapSession::on_store},
+    {"UID STORE", kSelected, &ImapSession::on_store},
+    {"SEARCH", kSelected, &ImapSession::on_search},
+    {"UID SEARCH", kSelected, &ImapSession::on_search},
+    {"EXPUNGE", kSelected, &ImapSession::on_expunge},
+    {"CLOSE", kSelected, &ImapSession::on_close},
+    {"UNSELECT", kSelected, &ImapSession::on_close},
+};
+
+ImapSession::ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
+                         sdk::ClientInfo client)
+    : connection_(connection), server_(server), listener_(listener), client_(std::move(client)) {}
+
+sdk::Task<void> ImapSession::flush() {
+  if (pending_.empty()) co_return;
+  const std::string out = std::exchange(pending_, {});
+  const bool written = co_await connection_.write(out);
+  if (!written) closing_ = true;
+}
+
+std::string ImapSession::capabilities() const {
+  std::string text = "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE";
+  if (state_ == State::not_authenticated) {
+    if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";
+    text += login_allowed() ? " AUTH=PLAIN" : " LOGINDISABLED";
+  }
+  return text;
+}
+
+sdk::Task<bool> ImapSession::read_command(std::string& text, std::string& tag_hint) {
+  text.clear();
+  std::string line;
+  sdk::ReadStatus status = co_await connection_.read_command(line, kLineLimit);
+  for (;;) {
+    if (status == sdk::ReadStatus::stopping) {
+      untagged("BYE Server shutting down");
+      co_return false;
+    }
+    if (status == sdk::ReadStatus::timeout) {
+      untagged("BYE Autologout; idle for too long");
+      co_return false;
+    }
+    if (status == sdk::ReadStatus::closed) co_return false;
+    if (status == sdk::ReadStatus::too_long) {
+      untagged("BAD Line too long");
+      co_return true;
+    }
+    text += line;
+    const auto literal = trailing_literal(line);
+    if (!literal) co_return true;
+    const auto [size, non_synchronizing] = *literal;
+    if (size > kLiteralLimit) {
+      const std::size_t space = text.find(' ');
+      tag_hint = text.substr(0, space);
+      if (non_synchronizing) {
+        // The client sends the octets without waiting: nothing can be trusted on this connection any more.
+        untagged("BYE Literal too large");
+        co_return false;
+      }
+      pending_ += fmt::format("{} BAD [TOOBIG] Literal too large\r\n", tag_hint);
+      text.clear();
+      co_return true;
+    }
+    if (!non_synchronizing) {
+      pending_ += "+ Ready for literal data\r\n";
+      co_await flush();
+    }
+    status = co_await connection_.read_bytes(text, size);
+    if (status != sdk::ReadStatus::ok) co_return false;
+    status = co_await connection_.read_line(line, kLineLimit);
+  }
+}
+
+sdk::Task<void> ImapSession::run() {
+  connection_.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(kAutologout));
+  {
+    sdk::SessionHookContext context(sdk::Stage::connect, client_);
+    const sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::connect, context);
+    if (verdict.refuses()) {
+      untagged(fmt::format("BYE {}", verdict.text));
+      closing_ = true;
+    }
+  }
+  if (!closing_) untagged(fmt::format("OK [{}] {} IMAP4rev1 Tern ready", capabilities(), server_.hostname()));
+  std::string text;
+  while (!closing_) {
+    if (!connection_.input_pending()) co_await flush();
+    if (closing_) break;
+    std::string tag;
+    const bool more = co_await read_command(text, tag);
+    if (!more) break;
+    if (text.empty()) continue;
+    std::optional<Command> command = parse_command(text, tag);
+    if (!command) {
+      pending_ += tag.empty() ? "* BAD Syntax error\r\n" : fmt::format("{} BAD Syntax error\r\n", tag);
+      continue;
+    }
+    const Entry* entry = std::find_if(std::begin(kCommands), std::end(kCommands),
+                                      [&](const Entry& candidate) { return command->name == candidate.name; });
+    if (entry == std::end(kCommands)) {
+      tagged(*command, "BAD", "Unknown command");
+      continue;
+    }
+    const unsigned state = state_ == State::not_authenticated ? kBefore
+                           : state_ == State::authenticated   ? kAfter
+                                                              : kSelected;
+    const bool state_ok = (entry->states & state) != 0;
+    if (!state_ok) {
+      tagged(*command, "BAD", "Command not valid in this state");
+      continue;
+    }
+    // g++ 12 miscompiles co_await nested in a larger expression: each one stands alone (docs/architecture.md).
+    sdk::Task<void> handler = (this->*(entry->handler))(*command);
+    co_await std::move(handler);
+  }
+  co_await flush();
+  sdk::SessionHookContext context(sdk::Stage::disconnect, client_);
+  co_await server_.run_hooks(sdk::Stage::disconnect, context);
+}
+
+sdk::Task<void> ImapSession::on_capability(const Command& command) {
+  untagged(capabilities());
+  tagged(command, "OK", "CAPABILITY completed");
+  co_return;
+}
+
+sdk::Task<void> ImapSession::on_noop(const Command& command) {
+  if (state_ == State::selected) {
+    const bool fresh = co_await refresh();
+    if (!fresh) {
+      tagged(command, "NO", "[UNAVAILABLE] Mailbox not available, try again");
+      co_return;
+    }
+  }
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+sdk::Task<void> ImapSession::on_logout(const Command& command) {
+  untagged("BYE Logging out");
+  tagged(command, "OK", "LOGOUT completed");
+  closing_ = true;
+  co_return;
+}
+
+sdk::Task<void> ImapSession::on_id(const Command& command) {
+  // RFC 2971: the server says who it is; what the client says is not used.
+  untagged("ID (\"name\" \"Tern\")");
+  tagged(command, "OK", "ID completed");
+  co_return;
+}
+
+sdk::Task<void> ImapSession::on_starttls(const Command& command) {
+  if (listener_.tls != sdk::TlsMode::starttls || !connection_.can_start_tls()) {
+    tagged(command, "NO", connection_.tls_active() ? "TLS is active already" : "STARTTLS not available");
+    co_return;
+  }
+  tagged(command, "OK", "Begin TLS negotiation now");
+  co_await flush();
+  if (closing_) co_return;
+  const bool secured = co_await connection_.start_tls();
+  if (!secured) {
+    closing_ = true;
+    co_return;
+  }
+  client_.tls = true;
+}
+
+sdk::Task<void> ImapSession::on_login(const Command& command) {
+  if (command.arguments.size() != 2 || !command.arguments[0].is_astring() || !command.arguments[1].is_astring()) {
+    tagged(command, "BAD", "Syntax: LOGIN user password");
+    co_return;
+  }
+  if (!login_allowed()) {
+    tagged(command, "NO", "[PRIVACYREQUIRED] Plaintext login disallowed without TLS; use STARTTLS");
+    co_return;
+  }
+  co_await log_in(command, command.arguments[0].text, command.arguments[1].text);
+}
+
+sdk::Task<void> ImapSession::on_authenticate(const Command& command) {
+  if (command.arguments.empty() || command.arguments.size() > 2 || !command.arguments[0].is_atom("PLAIN")) {
+    tagged(command, "NO", "Only AUTHENTICATE PLAIN is supported");
+    co_return;
+  }
+  if (!login_allowed()) {
+    tagged(command, "NO", "[PRIVACYREQUIRED] Authentication disallowed without TLS; use STARTTLS");
+    co_return;
+  }
+  std::string response;
+  if (command.arguments.size() == 2) {
+    response = command.arguments[1].text;  // SASL-IR (RFC 4959)
+  } else {
+    pending_ += "+ \r\n";
+    co_await flush();
+    std::string line;
+    const sdk::ReadStatus status = co_await connection_.read_line(line, kLineLimit);
+    if (status != sdk::ReadStatus::ok) {
+      closing_ = true;
+      co_return;
+    }
+    response = std::string(sdk::strip_line_end(line));
+    if (response == "*") {
+      tagged(command, "BAD", "Authentication cancelled");
+      co_return;
+    }
+  }
+  const std::optional<sdk::PlainCredentials> credentials = sdk::decode_sasl_plain(response);
+  if (!credentials) {
+    tagged(command, "BAD", "Cannot decode the response");
+    co_return;
+  }
+  co_await log_in(command, credentials->user, credentials->password);
+}
+
+sdk::Task<void> ImapSession::log_in(const Command& command, std::string_view user, std::string_view password) {
+  const sdk::LoginResult login = co_await server_.authenticate(client_, user, password);
+  if (login.status == sdk::LoginResult::Status::blocked) {
+    untagged("BYE Too many authentication failures");
+    tagged(command, "NO", "[UNAVAILABLE] Too many authentication failures");
+    closing_ = true;
+    co_return;
+  }
+  if (!login.ok()) {
+    tagged(command, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+    co_return;
+  }
+  client_.user = login.user;
+  sdk::SessionHookContext context(sdk::Stage::login, client_);
+  const sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::login, context);
+  if (verdict.refuses()) {
+    client_.user.clear();
+    tagged(command, "NO", fmt::format("[CONTACTADMIN] {}", verdict.text));
+    closing_ = verdict.kind == sdk::VerdictKind::disconnect;
+    co_return;
+  }
+  state_ = State::authenticated;
+  server_.log().info(fmt::format("imap login {}", client_.user));
+  tagged(command, "OK", fmt::format("[{}] Logged in", capabilities()));
+}
+
+sdk::Task<void> ImapSession::on_list(const Command& command) {
+  if (command.arguments.size() != 2 || !command.arguments[0].is_astring() || !command.arguments[1].is_astring()) {
+    tagged(command, "BAD", "Syntax: LIST reference pattern");
+    co_return;
+  }
+  const std::string pattern = command.arguments[0].text + command.arguments[1].text;
+  if (command.arguments[1].text.empty()) {
+    untagged(fmt::format("{} (\\Noselect) \"/\" \"\"", command.name));
+    tagged(command, "OK", fmt::format("{} completed", command.name));
+    co_return;
+  }
+  std::vector<sdk::MailboxInfo> mailboxes;
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { mailboxes = store.list_mailboxes(client_.user); });
+  if (failure) {
+    tagged(command, "NO", "[UNAVAILABLE] Mailboxes not available, try again");
+    co_return;
+  }
+  for (const sdk::MailboxInfo& mailbox : mailboxes) {
+    const bool inbox = mailbox.name == "INBOX";
+    if (!matches(pattern, mailbox.name) && !(inbox && matches(sdk::lower_ascii(pattern), "inbox"))) continue;
+    const bool children = std::any_of(mailboxes.begin(), mailboxes.end(), [&](const sdk::MailboxInfo& other) {
+      return other.name.starts_with(mailbox.name + "/");
+    });
+    std::string attributes = children ? "\\HasChildren" : "\\HasNoChildren";
+    if (!mailbox.special_use.empty()) attributes += " " + mailbox.special_use;
+    untagged(fmt::format("{} ({}) \"/\" {}", command.name, attributes, imap_string(mailbox.name)));
+  }
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+sdk::Task<void> ImapSession::on_namespace(const Command& command) {
+  untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+  tagged(command, "OK", "NAMESPACE completed");
+  co_return;
+}
+
+sdk::Task<void> ImapSession::on_status(const Command& command) {
+  if (command.arguments.size() != 2 || !command.arguments[0].is_astring() ||
+      command.arguments[1].kind != Value::Kind::list) {
+    tagged(command, "BAD", "Syntax: STATUS mailbox (items)");
+    co_return;
+  }
+  const std::string name = canonical_mailbox(command.arguments[0].text);
+  std::vector<sdk::MailboxInfo> mailboxes;
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { mailboxes = store.list_mailboxes(client_.user); });
+  auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
+                            [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
+  if (failure || found == mailboxes.end()) {
+    tagged(command, "NO", "[NONEXISTENT] No such mailbox");
+    co_return;
+  }
+  std::string items;
+  for (const Value& item : command.arguments[1].items) {
+    std::string value;
+    if (item.is_atom("MESSAGES")) value = fmt::format("MESSAGES {}", found->messages);
+    if (item.is_atom("RECENT")) value = "RECENT 0";
+    if (item.is_atom("UIDNEXT")) value = fmt::format("UIDNEXT {}", found->uidnext);
+    if (item.is_atom("UIDVALIDITY")) value = fmt::format("UIDVALIDITY {}", found->uidvalidity);
+    if (item.is_atom("UNSEEN")) value = fmt::format("UNSEEN {}", found->unseen);
+    if (value.empty()) {
+      tagged(command, "BAD", fmt::format("Unknown STATUS item {}", item.text));
+      co_return;
+    }
+    items += (items.empty() ? "" : " ") + value;
+  }
+  untagged(fmt::format("STATUS {} ({})", imap_string(name), items));
+  tagged(command, "OK", "STATUS completed");
+}
+
+sdk::Task<void> ImapSession::on_select(const Command& command) {
+  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
+    tagged(command, "BAD", fmt::format("Syntax: {} mailbox", command.name));
+    co_return;
+  }
+  // Selecting closes the mailbox selected before, even when the new one fails (RFC 3501 section 6.3.1).
+  state_ = State::authenticated;
+  messages_.clear();
+  const std::string name = canonical_mailbox(command.arguments[0].text);
+  std::vector<sdk::MailboxInfo> mailboxes;
+  std::vector<sdk::MessageEntry> messages;
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    mailboxes = store.list_mailboxes(client_.user);
+    messages = store.list_messages(client_.user, name);
+  });
+  auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
+                            [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
+  if (failure || found == mailboxes.end()) {
+    tagged(command, "NO", "[NONEXISTENT] No such mailbox");
+    co_return;
+  }
+  mailbox_ = name;
+  read_only_ = command.name == "EXAMINE";
+  uidvalidity_ = found->uidvalidity;
+  messages_ = std::move(messages);
+  state_ = State::selected;
+  untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+  untagged(read_only_ ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
+                      : "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
+  untagged(fmt::format("{} EXISTS", messages_.size()));
+  untagged("0 RECENT");
+  untagged(fmt::format("OK [UIDVALIDITY {}] UIDs valid", uidvalidity_));
+  untagged(fmt::format("OK [UIDNEXT {}] Predicted next UID", found->uidnext));
+  tagged(command, "OK", fmt::format("[{}] {} completed", read_only_ ? "READ-ONLY" : "READ-WRITE", command.name));
+}
+
+sdk::Task<void> ImapSession::on_idle(const Command& command) {
+  // RFC 2177. This first IMAP slice answers DONE; it does not yet push news while idling (NOOP does).
+  pending_ += "+ idling\r\n";
+  co_await flush();
+  std::string line;
+  const sdk::ReadStatus status = co_await connection_.read_line(line, kLineLimit);
+  if (status != sdk::ReadStatus::ok) {
+    closing_ = true;
+    co_return;
+  }
+  if (sdk::lower_ascii(sdk::strip_line_end(line)) != "done") {
+    tagged(command, "BAD", "Expected DONE");
+    co_return;
+  }
+  if (state_ == State::selected) {
+    const bool fresh = co_await refresh();
+    if (!fresh) {
+      tagged(command, "NO", "[UNAVAILABLE] Mailbox not available");
+      co_return;
+    }
+  }
+  tagged(command, "OK", "IDLE terminated");
+}
+
+}  // namespace tern::imap

@@ -1,0 +1,90 @@
+// One IMAP4rev1 session (RFC 3501), from greeting to LOGOUT. imap_session.cpp holds the session, its command
+// table and the commands of the not-authenticated and authenticated states; imap_mailbox.cpp the selected
+// state (FETCH, STORE, SEARCH, EXPUNGE and the mailbox snapshot).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "imap_syntax.hpp"
+#include "tern/sdk/protocol.hpp"
+
+namespace tern::imap {
+
+class ImapSession {
+ public:
+  ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
+              sdk::ClientInfo client);
+
+  sdk::Task<void> run();
+
+ private:
+  enum class State { not_authenticated, authenticated, selected };
+  using Handler = sdk::Task<void> (ImapSession::*)(const Command& command);
+  // The states a command is valid in, as bits.
+  static constexpr unsigned kBefore = 1;    // not authenticated
+  static constexpr unsigned kAfter = 2;     // authenticated, no mailbox selected
+  static constexpr unsigned kSelected = 4;  // a mailbox selected
+  struct Entry {
+    const char* name;
+    unsigned states;
+    Handler handler;
+  };
+  static const Entry kCommands[];
+
+  // imap_session.cpp
+  sdk::Task<void> on_capability(const Command& command);
+  sdk::Task<void> on_noop(const Command& command);
+  sdk::Task<void> on_logout(const Command& command);
+  sdk::Task<void> on_id(const Command& command);
+  sdk::Task<void> on_starttls(const Command& command);
+  sdk::Task<void> on_login(const Command& command);
+  sdk::Task<void> on_authenticate(const Command& command);
+  sdk::Task<void> on_list(const Command& command);
+  sdk::Task<void> on_namespace(const Command& command);
+  sdk::Task<void> on_status(const Command& command);
+  sdk::Task<void> on_select(const Command& command);
+  sdk::Task<void> on_idle(const Command& command);
+  sdk::Task<void> log_in(const Command& command, std::string_view user, std::string_view password);
+  // Reads one whole command, literals included; false when the session must end.
+  sdk::Task<bool> read_command(std::string& text, std::string& tag_hint);
+  std::string capabilities() const;
+  bool login_allowed() const { return connection_.tls_active() || listener_.allow_plaintext_auth; }
+
+  // imap_mailbox.cpp
+  sdk::Task<void> on_fetch(const Command& command);
+  sdk::Task<void> on_store(const Command& command);
+  sdk::Task<void> on_search(const Command& command);
+  sdk::Task<void> on_expunge(const Command& command);
+  sdk::Task<void> on_close(const Command& command);
+  // Brings the snapshot up to date with the store, telling the client what changed (EXPUNGE, EXISTS).
+  sdk::Task<bool> refresh();
+  // The snapshot indexes a sequence set names, by sequence number or, with `uid`, by UID.
+  std::optional<std::vector<std::size_t>> select_messages(const Value& set, bool uid) const;
+  sdk::Task<bool> expunge_deleted(bool report);
+
+  void untagged(std::string_view text) { pending_ += fmt::format("* {}\r\n", text); }
+  void tagged(const Command& command, std::string_view status, std::string_view text) {
+    pending_ += fmt::format("{} {} {}\r\n", command.tag, status, text);
+  }
+  sdk::Task<void> flush();
+
+  sdk::Connection& connection_;
+  sdk::ServerContext& server_;
+  const sdk::ListenerInfo& listener_;
+  sdk::ClientInfo client_;
+  State state_ = State::not_authenticated;
+  bool closing_ = false;
+  std::string pending_;
+  // The selected mailbox: its name, whether EXAMINE opened it, and the messages as the client knows them
+  // (sequence number = index + 1).
+  std::string mailbox_;
+  bool read_only_ = false;
+  std::uint32_t uidvalidity_ = 0;
+  std::vector<sdk::MessageEntry> messages_;
+};
+
+}  // namespace tern::imap

@@ -1,0 +1,167 @@
+"""IMAP4rev1, first slice, with Python's imaplib: login, LIST with special-use, SELECT, FETCH, STORE, SEARCH,
+EXPUNGE, and what POP3 and SMTP change seen from IMAP."""
+
+import imaplib
+import poplib
+import re
+import smtplib
+
+import pytest
+
+from conftest import ALICE, ALICE_PASSWORD, BOB, insecure_context
+
+MESSAGE = ("From: Carol <carol@remote.test>\r\nTo: alice@example.test\r\nSubject: {subject}\r\n"
+           "Message-ID: <{subject}@remote.test>\r\n\r\nHello {subject}.\r\n.dot line\r\n")
+
+
+def send(server, subject, recipient=ALICE):
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        client.sendmail("carol@remote.test", [recipient], MESSAGE.format(subject=subject))
+
+
+def imap(server):
+    client = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context(), timeout=30)
+    client.login(ALICE, ALICE_PASSWORD)
+    return client
+
+
+def test_every_user_has_inbox_and_the_special_use_mailboxes(running):
+    client = imap(running)
+    status, listing = client.list()
+    assert status == "OK"
+    names = {line.decode().rsplit(" ", 1)[1].strip('"'): line.decode() for line in listing}
+    assert set(names) == {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"}
+    for name in ("Sent", "Drafts", "Trash", "Junk", "Archive"):
+        assert f"\\{name}" in names[name]
+    assert client.logout()[0] == "BYE"
+
+
+def test_select_fetch_and_read_back_byte_for_byte(running):
+    send(running, "first")
+    send(running, "second")
+    client = imap(running)
+    status, data = client.select("INBOX")
+    assert (status, data) == ("OK", [b"2"])
+    assert client.untagged_responses.get("UIDVALIDITY")
+    status, data = client.fetch("1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+    assert status == "OK"
+    bodies = [part[1] for part in data if isinstance(part, tuple)]
+    assert len(bodies) == 2
+    assert bodies[0].endswith(MESSAGE.format(subject="first").encode())
+    assert b"FLAGS ()" in data[0][0]
+    size = int(re.search(rb"RFC822.SIZE (\d+)", data[0][0]).group(1))
+    assert size == len(bodies[0])
+    status, data = client.fetch("2", "(BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert data[0][1] == b"Subject: second\r\n\r\n"
+    status, data = client.fetch("2", "(BODY[TEXT]<0.5>)")
+    assert data[0][1] == b"Hello"
+    # A non-peek fetch marks the message seen.
+    status, data = client.fetch("2", "(FLAGS)")
+    assert b"\\Seen" in data[0]
+    client.logout()
+
+
+def test_store_search_and_expunge(running):
+    for subject in ("a", "b", "c"):
+        send(running, subject)
+    client = imap(running)
+    client.select("INBOX")
+    status, data = client.store("2", "+FLAGS", "(\\Flagged \\Deleted)")
+    assert status == "OK" and b"\\Deleted" in data[0]
+    assert client.search(None, "FLAGGED")[1] == [b"2"]
+    assert client.search(None, "UNSEEN")[1] == [b"1 2 3"]
+    assert client.search(None, "NOT", "DELETED")[1] == [b"1 3"]
+    status, data = client.uid("SEARCH", "DELETED")
+    deleted_uid = data[0]
+    status, data = client.expunge()
+    assert data == [b"2"]
+    status, data = client.uid("FETCH", deleted_uid.decode(), "(FLAGS)")
+    assert data == [None]
+    assert client.search(None, "ALL")[1] == [b"1 2"]
+    client.close()
+    client.logout()
+
+
+def test_examine_is_read_only(running):
+    send(running, "ro")
+    client = imap(running)
+    client.select("INBOX", readonly=True)
+    status, data = client.store("1", "+FLAGS", "(\\Deleted)")
+    assert status == "NO" and b"READ-ONLY" in data[0]
+    client.fetch("1", "(BODY[])")
+    status, data = client.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0]
+    client.logout()
+
+
+def test_what_pop3_deletes_imap_sees_expunged(running):
+    send(running, "shared")
+    client = imap(running)
+    client.select("INBOX")
+    pop = poplib.POP3_SSL("127.0.0.1", running.port("pop3s"), context=insecure_context(), timeout=30)
+    pop.user(ALICE)
+    pop.pass_(ALICE_PASSWORD)
+    pop.dele(1)
+    pop.quit()
+    send(running, "newer")
+    client.untagged_responses.clear()
+    status, data = client.noop()
+    assert client.untagged_responses.get("EXPUNGE") == [b"1"]
+    assert client.untagged_responses.get("EXISTS") == [b"1"]
+    status, data = client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert data[0][1] == b"Subject: newer\r\n\r\n"
+    client.logout()
+
+
+def test_status_and_list_patterns(running):
+    send(running, "counted")
+    client = imap(running)
+    status, data = client.status("INBOX", "(MESSAGES UNSEEN UIDNEXT)")
+    assert status == "OK"
+    assert b"MESSAGES 1" in data[0] and b"UNSEEN 1" in data[0]
+    status, listing = client.list('""', "%")
+    assert len(listing) == 6
+    status, listing = client.list('""', "J*")
+    assert len(listing) == 1 and listing[0].endswith(b'"Junk"')
+    assert client.select("Nowhere")[0] == "NO"
+    client.logout()
+
+
+def test_plaintext_login_is_refused_until_starttls(running):
+    client = imaplib.IMAP4("127.0.0.1", running.port("imap"), timeout=30)
+    assert "LOGINDISABLED" in client.capabilities
+    with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED"):
+        client.login(ALICE, ALICE_PASSWORD)
+    client.starttls(ssl_context=insecure_context())
+    assert client.login(ALICE, ALICE_PASSWORD)[0] == "OK"
+    client.logout()
+
+
+def test_wrong_password_and_authenticate_plain(running):
+    client = imaplib.IMAP4_SSL("127.0.0.1", running.port("imaps"), ssl_context=insecure_context(), timeout=30)
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        client.login(ALICE, "wrong")
+    status, _ = client.authenticate("PLAIN", lambda _: f"\0{ALICE}\0{ALICE_PASSWORD}".encode())
+    assert status == "OK"
+    client.logout()
+
+
+def test_bad_input_gets_tagged_bad_not_a_crash(running):
+    import socket
+    import ssl
+    with socket.create_connection(("127.0.0.1", running.port("imaps")), timeout=30) as raw:
+        tls = insecure_context().wrap_socket(raw, server_hostname="mx.example.test")
+        stream = tls.makefile("rb")
+        assert stream.readline().startswith(b"* OK")
+        tls.sendall(b"a1 FROB\r\n")
+        assert stream.readline() == b"a1 BAD Unknown command\r\n"
+        tls.sendall(b"a2 SELECT INBOX\r\n")
+        assert stream.readline() == b"a2 BAD Command not valid in this state\r\n"
+        tls.sendall(b'a3 LOGIN "unterminated\r\n')
+        assert stream.readline() == b"a3 BAD Syntax error\r\n"
+        tls.sendall(b"a4 LOGIN {99999999999}\r\n")
+        assert stream.readline().startswith(b"a4 BAD [TOOBIG]")
+        tls.sendall(b"a5 NOOP\r\n")
+        assert stream.readline() == b"a5 OK NOOP completed\r\n"
+        tls.close()
