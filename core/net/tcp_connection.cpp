@@ -161,6 +161,22 @@ void TcpConnection::close() {
   socket_.close(ignored);
 }
 
+void TcpConnection::wait_readable(std::function<void(const error_code&)> handler) {
+  waiting_for_command_ = true;
+  interrupted_ = false;
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [weak = weak_from_this(), handler = std::move(handler)](const error_code& error) {
+                       if (auto self = weak.lock()) self->waiting_for_command_ = false;
+                       handler(error);
+                     });
+}
+
+void TcpConnection::cancel_wait_readable() {
+  if (!waiting_for_command_) return;
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
 void TcpConnection::interrupt_idle_wait() {
   if (!waiting_for_command_) return;
   interrupted_ = true;

@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -34,6 +35,11 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
 
   // On the connection's loop only.
   void close();
+  // Calls `handler` (error_code) once the socket has something to read, or with an error when cancelled. An
+  // idle wait: interrupt_idle_wait() ends it.
+  void wait_readable(std::function<void(const boost::system::error_code&)> handler);
+  void cancel_wait_readable();
+  bool stopping() const { return stopping_.load(); }
   // The server began shutting down: a wait for the next command ends now.
   void interrupt_idle_wait();
   boost::asio::any_io_executor executor() { return socket_.get_executor(); }

@@ -108,6 +108,7 @@ class Server {
   net::EventLoops loops_;
   net::ConnectionLimits limits_;
   auth::AuthThrottle auth_throttle_;
+  MailboxWatch mailbox_watch_;
   ConnectionRegistry registry_;
   std::list<tcp::acceptor> acceptors_;
   asio::signal_set signals_;
@@ -227,7 +228,7 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
     client.tls = ready;
   }
   if (ready) {
-    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, client.session_id);
+    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, client.session_id);
     const std::string session_id = client.session_id;
     try {
       co_await generation->protocols.at(listener.info.protocol)

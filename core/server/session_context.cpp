@@ -5,11 +5,13 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "auth/password.hpp"
+#include "net/tcp_connection.hpp"
 
 namespace tern::server {
 
@@ -40,11 +42,13 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
 }  // namespace
 
 SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
-                               asio::thread_pool& workers, auth::AuthThrottle& throttle, std::string session_id)
+                               asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
+                               std::string session_id)
     : generation_(std::move(generation)),
       store_(store),
       workers_(workers),
       throttle_(throttle),
+      watch_(watch),
       log_(std::move(session_id)) {}
 
 sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {
@@ -85,6 +89,34 @@ sdk::Task<sdk::LoginResult> SessionContext::authenticate(const sdk::ClientInfo& 
   asio::steady_timer pause(executor, throttle_.record_failure(client.address));
   co_await pause.async_wait(asio::use_awaitable);
   co_return sdk::LoginResult{sdk::LoginResult::Status::failed, {}};
+}
+
+sdk::Task<sdk::WakeReason> SessionContext::wait_for_news(sdk::Connection& connection, std::string_view user,
+                                                         std::chrono::seconds limit) {
+  // Every Connection a session gets is the core's own.
+  auto& tcp = static_cast<net::TcpConnection&>(connection);
+  if (tcp.stopping()) co_return sdk::WakeReason::stopping;
+  if (tcp.input_pending()) co_return sdk::WakeReason::input;
+  const std::string watched(user);
+  auto executor = co_await asio::this_coro::executor;
+  auto waiter = std::make_shared<MailboxWatch::Waiter>(executor);
+  waiter->timer.expires_after(limit);
+  watch_.add(watched, waiter);
+  tcp.wait_readable([weak = std::weak_ptr(waiter)](const boost::system::error_code&) {
+    // Data, or the wait was interrupted (shutdown): either way the session has to look.
+    if (auto target = weak.lock()) {
+      target->readable = true;
+      target->timer.cancel();
+    }
+  });
+  boost::system::error_code ignored;
+  co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  watch_.remove(watched, waiter);
+  tcp.cancel_wait_readable();
+  if (tcp.stopping()) co_return sdk::WakeReason::stopping;
+  if (waiter->readable) co_return sdk::WakeReason::input;
+  if (waiter->changed) co_return sdk::WakeReason::mailbox_changed;
+  co_return sdk::WakeReason::timeout;
 }
 
 }  // namespace tern::server

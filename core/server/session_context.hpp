@@ -10,6 +10,7 @@
 #include "auth/auth_throttle.hpp"
 #include "log/logging.hpp"
 #include "plugins/generation.hpp"
+#include "server/mailbox_watch.hpp"
 #include "tern/sdk/protocol.hpp"
 
 namespace tern::server {
@@ -17,7 +18,8 @@ namespace tern::server {
 class SessionContext final : public sdk::ServerContext {
  public:
   SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
-                 boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, std::string session_id);
+                 boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
+                 std::string session_id);
 
   std::string_view hostname() const override { return generation_->config->hostname; }
   sdk::MailStore& store() override { return store_; }
@@ -26,12 +28,16 @@ class SessionContext final : public sdk::ServerContext {
   sdk::Task<void> offload(std::function<void()> work) override;
   sdk::Task<sdk::LoginResult> authenticate(const sdk::ClientInfo& client, std::string_view user,
                                            std::string_view password) override;
+  void mailbox_changed(const std::vector<std::string>& users) override { watch_.notify(users); }
+  sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection& connection, std::string_view user,
+                                           std::chrono::seconds limit) override;
 
  private:
   std::shared_ptr<const plugins::Generation> generation_;
   sdk::MailStore& store_;
   boost::asio::thread_pool& workers_;
   auth::AuthThrottle& throttle_;
+  MailboxWatch& watch_;
   logging::NamedLog log_;
 };
 

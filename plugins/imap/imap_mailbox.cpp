@@ -291,6 +291,7 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
     tagged(command, "NO", "[UNAVAILABLE] Flags not stored, try again");
     co_return;
   }
+  server_.mailbox_changed({client_.user});
   for (std::size_t index : *indexes) {
     auto updated = std::find_if(changed.begin(), changed.end(),
                                 [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
@@ -410,6 +411,7 @@ sdk::Task<bool> ImapSession::expunge_deleted(bool report) {
   const std::optional<std::string> failure =
       co_await server_.attempt([&] { store.remove_messages(client_.user, ids); });
   if (failure) co_return false;
+  server_.mailbox_changed({client_.user});
   for (std::size_t i = messages_.size(); i-- > 0;) {
     if (!has_flag(messages_[i], "\\Deleted")) continue;
     if (report) untagged(fmt::format("{} EXPUNGE", i + 1));

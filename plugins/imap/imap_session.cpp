@@ -403,9 +403,31 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_idle(const Command& command) {
-  // RFC 2177. This first IMAP slice answers DONE; it does not yet push news while idling (NOOP does).
+  // RFC 2177: news of the selected mailbox goes out as it happens, until the client says DONE.
   pending_ += "+ idling\r\n";
   co_await flush();
+  const auto deadline = std::chrono::steady_clock::now() + kAutologout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      untagged("BYE Autologout; idle for too long");
+      closing_ = true;
+      co_return;
+    }
+    const sdk::WakeReason reason = co_await server_.wait_for_news(connection_, client_.user, left);
+    if (reason == sdk::WakeReason::stopping) {
+      untagged("BYE Server shutting down");
+      closing_ = true;
+      co_return;
+    }
+    if (reason == sdk::WakeReason::mailbox_changed && state_ == State::selected) {
+      const bool fresh = co_await refresh();
+      if (fresh) co_await flush();
+      if (closing_) co_return;
+      continue;
+    }
+    if (reason == sdk::WakeReason::input) break;
+  }
   std::string line;
   const sdk::ReadStatus status = co_await connection_.read_line(line, kLineLimit);
   if (status != sdk::ReadStatus::ok) {
@@ -415,13 +437,6 @@ sdk::Task<void> ImapSession::on_idle(const Command& command) {
   if (sdk::lower_ascii(sdk::strip_line_end(line)) != "done") {
     tagged(command, "BAD", "Expected DONE");
     co_return;
-  }
-  if (state_ == State::selected) {
-    const bool fresh = co_await refresh();
-    if (!fresh) {
-      tagged(command, "NO", "[UNAVAILABLE] Mailbox not available");
-      co_return;
-    }
   }
   tagged(command, "OK", "IDLE terminated");
 }

@@ -221,6 +221,7 @@ sdk::Task<void> Pop3Session::on_quit(std::string_view) {
     co_await err("[SYS/TEMP] Some deleted messages not removed");
     co_return;
   }
+  if (!ids.empty()) server_.mailbox_changed({client_.user});
   co_await ok(fmt::format("Bye, {} messages deleted", ids.size()));
 }
 

@@ -455,6 +455,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
     reply(451, "4.3.0", "Temporary failure storing the message, try again later");
     co_return;
   }
+  server_.mailbox_changed(local_users_);
   std::vector<std::string> destinations = local_users_;
   for (const sdk::Recipient& recipient : remote_) destinations.push_back("queue:" + recipient.address);
   server_.log().info(fmt::format("message {} from <{}> stored for {} ({} octets{})", queue_id, envelope_->sender,

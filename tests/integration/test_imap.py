@@ -165,3 +165,58 @@ def test_bad_input_gets_tagged_bad_not_a_crash(running):
         tls.sendall(b"a5 NOOP\r\n")
         assert stream.readline() == b"a5 OK NOOP completed\r\n"
         tls.close()
+
+
+class RawImap:
+    """IDLE over a raw TLS socket: imaplib has no IDLE before Python 3.14."""
+
+    def __init__(self, server):
+        import socket
+        raw = socket.create_connection(("127.0.0.1", server.port("imaps")), timeout=10)
+        self.sock = insecure_context().wrap_socket(raw, server_hostname="mx.example.test")
+        self.stream = self.sock.makefile("rb")
+        assert self.stream.readline().startswith(b"* OK")
+
+    def command(self, line):
+        tag = line.split(b" ", 1)[0]
+        self.sock.sendall(line + b"\r\n")
+        untagged = []
+        while True:
+            reply = self.stream.readline()
+            if reply.startswith(tag + b" "):
+                return reply, untagged
+            untagged.append(reply)
+
+
+def test_idle_hears_of_smtp_delivery_and_of_another_session_s_flags(running):
+    send(running, "before")
+    watcher = RawImap(running)
+    watcher.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    watcher.command(b"b SELECT INBOX")
+    watcher.sock.sendall(b"c IDLE\r\n")
+    assert watcher.stream.readline().startswith(b"+ ")
+    send(running, "during")
+    assert watcher.stream.readline() == b"* 2 EXISTS\r\n"
+    other = imap(running)
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "(\\Flagged)")
+    assert watcher.stream.readline() == b"* 1 FETCH (FLAGS (\\Flagged))\r\n"
+    other.store("1", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    lines = {watcher.stream.readline(), watcher.stream.readline()}
+    assert b"* 1 EXPUNGE\r\n" in lines
+    watcher.sock.sendall(b"DONE\r\n")
+    assert watcher.stream.readline() == b"c OK IDLE terminated\r\n"
+    other.logout()
+
+
+def test_shutdown_ends_idle_with_bye(running):
+    import signal
+    watcher = RawImap(running)
+    watcher.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    watcher.command(b"b SELECT INBOX")
+    watcher.sock.sendall(b"c IDLE\r\n")
+    assert watcher.stream.readline().startswith(b"+ ")
+    running.signal(signal.SIGTERM)
+    assert watcher.stream.readline().startswith(b"* BYE")
+    assert running.process.wait(timeout=30) == 0

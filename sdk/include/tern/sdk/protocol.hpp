@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "tern/sdk/hook.hpp"
 #include "tern/sdk/log.hpp"
@@ -73,6 +74,14 @@ class Connection {
   ~Connection() = default;
 };
 
+// Why wait_for_news() returned.
+enum class WakeReason {
+  input,            // the client sent something
+  mailbox_changed,  // mailbox_changed() named the user
+  timeout,          // the limit passed
+  stopping,         // the server is shutting down
+};
+
 struct LoginResult {
   enum class Status { ok, failed, blocked };
   Status status = Status::failed;
@@ -97,6 +106,13 @@ class ServerContext {
   // is `blocked` without a check until its failures age out, and the session should end (SMTP 421).
   virtual Task<LoginResult> authenticate(const ClientInfo& client, std::string_view user,
                                          std::string_view password) = 0;
+
+  // Tells the sessions waiting in wait_for_news() for these users that their mail changed: a delivery, flags,
+  // an expunge. Any session that changes a mailbox calls it. Thread-safe, and it returns at once.
+  virtual void mailbox_changed(const std::vector<std::string>& users) = 0;
+  // Waits, without reading, until the client sends something, mailbox_changed() names `user`, `limit` passes
+  // or the server begins to shut down (IMAP IDLE).
+  virtual Task<WakeReason> wait_for_news(Connection& connection, std::string_view user, std::chrono::seconds limit) = 0;
 
   // offload() that hands back a failure as its message instead of throwing it, for callers that answer it
   // with a protocol error (a coroutine cannot co_await inside a catch block). nullopt when the work succeeded.
