@@ -401,10 +401,12 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }
 
-sdk::Task<bool> ImapSession::expunge_deleted(bool report) {
+sdk::Task<bool> ImapSession::expunge_deleted(bool report, const std::vector<std::size_t>& only) {
+  std::vector<bool> candidate(messages_.size(), only.empty());
+  for (std::size_t index : only) candidate[index] = true;
   std::vector<std::int64_t> ids;
-  for (const sdk::MessageEntry& message : messages_) {
-    if (has_flag(message, "\\Deleted")) ids.push_back(message.id);
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    if (candidate[i] && has_flag(messages_[i], "\\Deleted")) ids.push_back(messages_[i].id);
   }
   if (ids.empty()) co_return true;
   sdk::MailStore& store = server_.store();
@@ -413,7 +415,7 @@ sdk::Task<bool> ImapSession::expunge_deleted(bool report) {
   if (failure) co_return false;
   server_.mailbox_changed({client_.user});
   for (std::size_t i = messages_.size(); i-- > 0;) {
-    if (!has_flag(messages_[i], "\\Deleted")) continue;
+    if (!candidate[i] || !has_flag(messages_[i], "\\Deleted")) continue;
     if (report) untagged(fmt::format("{} EXPUNGE", i + 1));
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
   }

@@ -49,6 +49,18 @@ const ImapSession::Entry ImapSession::kCommands[] = {
     {"SELECT", kAfter | kSelected, &ImapSession::on_select},
     {"EXAMINE", kAfter | kSelected, &ImapSession::on_select},
     {"IDLE", kAfter | kSelected, &ImapSession::on_idle},
+    {"ENABLE", kAfter | kSelected, &ImapSession::on_enable},
+    {"CREATE", kAfter | kSelected, &ImapSession::on_create},
+    {"DELETE", kAfter | kSelected, &ImapSession::on_delete},
+    {"RENAME", kAfter | kSelected, &ImapSession::on_rename},
+    {"SUBSCRIBE", kAfter | kSelected, &ImapSession::on_subscribe},
+    {"UNSUBSCRIBE", kAfter | kSelected, &ImapSession::on_subscribe},
+    {"APPEND", kAfter | kSelected, &ImapSession::on_append},
+    {"COPY", kSelected, &ImapSession::on_copy},
+    {"UID COPY", kSelected, &ImapSession::on_copy},
+    {"MOVE", kSelected, &ImapSession::on_copy},
+    {"UID MOVE", kSelected, &ImapSession::on_copy},
+    {"UID EXPUNGE", kSelected, &ImapSession::on_uid_expunge},
     {"CHECK", kSelected, &ImapSession::on_noop},
     {"FETCH", kSelected, &ImapSession::on_fetch},
     {"UID FETCH", kSelected, &ImapSession::on_fetch},
@@ -73,7 +85,7 @@ sdk::Task<void> ImapSession::flush() {
 }
 
 std::string ImapSession::capabilities() const {
-  std::string text = "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE";
+  std::string text = "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE";
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";
     text += login_allowed() ? " AUTH=PLAIN" : " LOGINDISABLED";

@@ -54,6 +54,17 @@ class ImapSession {
   std::string capabilities() const;
   bool login_allowed() const { return connection_.tls_active() || listener_.allow_plaintext_auth; }
 
+  // imap_folders.cpp
+  sdk::Task<void> on_create(const Command& command);
+  sdk::Task<void> on_delete(const Command& command);
+  sdk::Task<void> on_rename(const Command& command);
+  sdk::Task<void> on_subscribe(const Command& command);
+  sdk::Task<void> on_enable(const Command& command);
+  // imap_transfer.cpp
+  sdk::Task<void> on_append(const Command& command);
+  sdk::Task<void> on_copy(const Command& command);
+  sdk::Task<void> on_uid_expunge(const Command& command);
+
   // imap_mailbox.cpp
   sdk::Task<void> on_fetch(const Command& command);
   sdk::Task<void> on_store(const Command& command);
@@ -64,7 +75,8 @@ class ImapSession {
   sdk::Task<bool> refresh();
   // The snapshot indexes a sequence set names, by sequence number or, with `uid`, by UID.
   std::optional<std::vector<std::size_t>> select_messages(const Value& set, bool uid) const;
-  sdk::Task<bool> expunge_deleted(bool report);
+  // Removes the \\Deleted messages (of `only`, when given: snapshot indexes), telling the client when `report`.
+  sdk::Task<bool> expunge_deleted(bool report, const std::vector<std::size_t>& only = {});
 
   void untagged(std::string_view text) { pending_ += fmt::format("* {}\r\n", text); }
   void tagged(const Command& command, std::string_view status, std::string_view text) {

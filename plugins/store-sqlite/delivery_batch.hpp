@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -21,6 +22,7 @@ struct Delivery {
   std::string hash;
   bool in_file = false;      // the body is a blob file (written and fsynced already), not inline
   std::exception_ptr error;  // set by the commit when this delivery failed
+  std::uint32_t uid = 0;     // set by the commit: the UID of the (last) copy filed
   bool done = false;
 };
 

@@ -359,7 +359,11 @@ std::vector<std::string> SqliteStore::release_blobs(const std::vector<std::strin
 }
 
 void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
-  if (intake.local_users.empty() && intake.remote.empty()) return;
+  file(message, intake);
+}
+
+std::uint32_t SqliteStore::file(std::string_view message, const sdk::Intake& intake) {
+  if (intake.local_users.empty() && intake.remote.empty()) return 0;
   Delivery delivery;
   delivery.message = message;
   delivery.intake = &intake;
@@ -368,6 +372,150 @@ void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
   delivery.in_file = message.size() > inline_limit_;
   delivery.hash = delivery.in_file ? blobs_.write(message) : sha256_hex(message);
   batcher_.run(delivery, [this](const std::vector<Delivery*>& batch) { commit_batch(batch); });
+  return delivery.uid;
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> SqliteStore::find_mailbox(SQLite::Database& db,
+                                                                               std::string_view user,
+                                                                               std::string_view mailbox) {
+  SQLite::Statement query(db,
+                          "SELECT b.id, b.uidvalidity FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                          "WHERE u.address = ? AND b.name = ?");
+  query.bind(1, lower(user));
+  query.bind(2, std::string(mailbox));
+  if (!query.executeStep()) return std::nullopt;
+  return std::pair{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
+}
+
+sdk::MessageEntry SqliteStore::append_message(std::string_view user, std::string_view mailbox, std::string_view message,
+                                              std::string_view flags, std::int64_t received) {
+  std::optional<std::pair<std::int64_t, std::int64_t>> target;
+  {
+    std::lock_guard lock(read_mutex_);
+    target = guarded("find mailbox", [&] { return find_mailbox(*reader_, user, mailbox); });
+  }
+  if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
+  sdk::Intake intake;
+  intake.local_users = {lower(user)};
+  intake.mailbox = std::string(mailbox);
+  intake.flags = std::string(flags);
+  intake.received = received;
+  sdk::MessageEntry entry;
+  entry.uid = file(message, intake);
+  entry.size = message.size();
+  entry.flags = intake.flags;
+  entry.received = received;
+  entry.unique_id = fmt::format("{}.{}", target->second, entry.uid);
+  return entry;
+}
+
+std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> SqliteStore::copy_messages(
+    std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  return guarded("copy messages", [&] {
+    auto target = find_mailbox(*db_, user, mailbox);
+    if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> uids;
+    SQLite::Transaction transaction(*db_);
+    SQLite::Statement source(*db_,
+                             "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
+                             "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+                             "WHERE m.id = ? AND u.address = ?");
+    SQLite::Statement next(*db_, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1");
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags) "
+                             "VALUES (?, ?, ?, ?, ?, ?)");
+    SQLite::Statement reference(*db_, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
+    for (std::int64_t id : ids) {
+      source.bind(1, id);
+      source.bind(2, lower(user));
+      if (!source.executeStep()) {
+        source.reset();
+        continue;
+      }
+      next.bind(1, target->first);
+      next.executeStep();
+      const auto uid = static_cast<std::uint32_t>(next.getColumn(0).getInt64());
+      next.reset();
+      insert.bind(1, target->first);
+      insert.bind(2, static_cast<std::int64_t>(uid));
+      insert.bind(3, source.getColumn(1).getString());
+      insert.bind(4, source.getColumn(2).getInt64());
+      insert.bind(5, source.getColumn(3).getInt64());
+      insert.bind(6, source.getColumn(4).getString());
+      insert.exec();
+      insert.reset();
+      reference.bind(1, source.getColumn(1).getString());
+      reference.exec();
+      reference.reset();
+      uids.emplace_back(static_cast<std::uint32_t>(source.getColumn(0).getInt64()), uid);
+      source.reset();
+    }
+    transaction.commit();
+    return std::pair{static_cast<std::uint32_t>(target->second), uids};
+  });
+}
+
+void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  guarded("create mailbox", [&] {
+    auto id = user_id(*db_, lower(user));
+    if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", user));
+    if (find_mailbox(*db_, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
+    SQLite::Statement insert(*db_, "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES (?, ?, ?)");
+    insert.bind(1, *id);
+    insert.bind(2, std::string(mailbox));
+    insert.bind(3, now_seconds());
+    insert.exec();
+  });
+}
+
+void SqliteStore::delete_mailbox(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> unused = guarded("delete mailbox", [&] {
+    if (mailbox == "INBOX") throw sdk::DirectoryError("INBOX cannot be deleted");
+    auto target = find_mailbox(*db_, user, mailbox);
+    if (!target) throw sdk::DirectoryError(fmt::format("no mailbox {}", mailbox));
+    SQLite::Statement children(*db_,
+                               "SELECT count(*) FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                               "WHERE u.address = ? AND substr(b.name, 1, ?) = ?");
+    const std::string prefix = std::string(mailbox) + "/";
+    children.bind(1, lower(user));
+    children.bind(2, static_cast<std::int64_t>(prefix.size()));
+    children.bind(3, prefix);
+    children.executeStep();
+    if (children.getColumn(0).getInt64() > 0) throw sdk::DirectoryError(fmt::format("{} has children", mailbox));
+    SQLite::Transaction transaction(*db_);
+    std::vector<std::string> hashes;
+    SQLite::Statement held(*db_, "SELECT blob FROM messages WHERE mailbox_id = ?");
+    held.bind(1, target->first);
+    while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
+    SQLite::Statement remove(*db_, "DELETE FROM mailboxes WHERE id = ?");
+    remove.bind(1, target->first);
+    remove.exec();
+    std::vector<std::string> released = release_blobs(hashes);
+    transaction.commit();
+    return released;
+  });
+  for (const std::string& hash : unused) blobs_.remove(hash);
+}
+
+void SqliteStore::rename_mailbox(std::string_view user, std::string_view from, std::string_view to) {
+  std::lock_guard lock(mutex_);
+  guarded("rename mailbox", [&] {
+    if (from == "INBOX" || to == "INBOX") throw sdk::DirectoryError("INBOX cannot be renamed");
+    if (!find_mailbox(*db_, user, from)) throw sdk::DirectoryError(fmt::format("no mailbox {}", from));
+    if (find_mailbox(*db_, user, to)) throw sdk::DirectoryError(fmt::format("{} exists already", to));
+    // The mailbox and its children move together; each keeps its UIDVALIDITY and UIDs.
+    SQLite::Statement rename(*db_,
+                             "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) "
+                             "WHERE user_id = (SELECT id FROM users WHERE address = ?1) "
+                             "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')");
+    rename.bind(1, lower(user));
+    rename.bind(2, std::string(from));
+    rename.bind(3, std::string(to));
+    rename.exec();
+  });
 }
 
 void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
@@ -385,7 +533,8 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
                               "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE name = ? AND "
                               "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1");
     SQLite::Statement insert(*db_,
-                             "INSERT INTO messages (mailbox_id, uid, blob, size, received) VALUES (?, ?, ?, ?, ?)");
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags) "
+                             "VALUES (?, ?, ?, ?, ?, ?)");
     SQLite::Statement queue(*db_,
                             "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
@@ -427,11 +576,13 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
             throw sdk::StoreError(fmt::format("deliver: no {} for {}", intake.mailbox, user));
           }
           insert.bind(1, mailbox.getColumn(0).getInt64());
+          delivery->uid = static_cast<std::uint32_t>(mailbox.getColumn(1).getInt64());
           insert.bind(2, mailbox.getColumn(1).getInt64());
           mailbox.reset();
           insert.bind(3, delivery->hash);
           insert.bind(4, static_cast<std::int64_t>(delivery->message.size()));
-          insert.bind(5, received);
+          insert.bind(5, intake.received != 0 ? intake.received : received);
+          insert.bind(6, intake.flags);
           insert.exec();
           insert.reset();
         }

@@ -42,6 +42,13 @@ class SqliteStore final : public sdk::MailStore {
   void receive(std::string_view message, const sdk::Intake& intake) override;
   std::vector<sdk::QueueEntry> list_queue() override;
   std::vector<sdk::MailboxInfo> list_mailboxes(std::string_view user) override;
+  sdk::MessageEntry append_message(std::string_view user, std::string_view mailbox, std::string_view message,
+                                   std::string_view flags, std::int64_t received) override;
+  std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> copy_messages(
+      std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) override;
+  void create_mailbox(std::string_view user, std::string_view mailbox) override;
+  void delete_mailbox(std::string_view user, std::string_view mailbox) override;
+  void rename_mailbox(std::string_view user, std::string_view from, std::string_view to) override;
   std::vector<sdk::MessageEntry> change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
                                               sdk::FlagChange change, const std::vector<std::string>& flags) override;
   std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
@@ -51,6 +58,11 @@ class SqliteStore final : public sdk::MailStore {
  private:
   // Drops one reference from each blob; returns the blobs nobody references any more (rows deleted).
   std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
+  // receive(), returning the UID of the last copy filed (APPEND files one).
+  std::uint32_t file(std::string_view message, const sdk::Intake& intake);
+  // A user's mailbox: its id and UIDVALIDITY.
+  static std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite::Database& db, std::string_view user,
+                                                                           std::string_view mailbox);
   // Commits a batch of deliveries in one transaction; never throws (errors go to each Delivery).
   void commit_batch(const std::vector<Delivery*>& batch);
 

@@ -220,3 +220,60 @@ def test_shutdown_ends_idle_with_bye(running):
     running.signal(signal.SIGTERM)
     assert watcher.stream.readline().startswith(b"* BYE")
     assert running.process.wait(timeout=30) == 0
+
+
+def test_append_with_flags_and_date_then_copy_and_move_with_uidplus(running):
+    client = imap(running)
+    message = b"From: alice@example.test\r\nSubject: draft\r\n\r\nNot sent yet.\r\n"
+    status, data = client.append("Drafts", "(\\Draft \\Seen)", '"05-Jan-2024 10:11:12 +0100"', message)
+    assert status == "OK"
+    appenduid = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+    assert appenduid
+    client.select("Drafts")
+    status, data = client.fetch("1", "(FLAGS INTERNALDATE BODY.PEEK[])")
+    assert b"\\Draft" in data[0][0] and b"\\Seen" in data[0][0]
+    assert b'INTERNALDATE "05-Jan-2024 09:11:12 +0000"' in data[0][0]
+    assert data[0][1] == message
+    status, data = client._simple_command("UID", "COPY", appenduid.group(2).decode(), "Archive")
+    assert status == "OK" and b"COPYUID" in data[0]
+    status, data = client._simple_command("MOVE", "1", "Sent")
+    assert status == "OK"
+    assert client.untagged_responses.get("EXPUNGE") == [b"1"]
+    assert client.select("Drafts")[1] == [b"0"]
+    assert client.select("Sent")[1] == [b"1"]
+    assert client.select("Archive")[1] == [b"1"]
+    status, data = client.append("Nowhere", None, None, message)
+    assert status == "NO" and b"TRYCREATE" in data[0]
+    client.logout()
+
+
+def test_create_rename_delete_mailboxes(running):
+    client = imap(running)
+    assert client.create("Projects")[0] == "OK"
+    assert client.create("Projects/Tern")[0] == "OK"
+    assert client.create("Projects")[0] == "NO"
+    assert client.delete("Projects")[0] == "NO"  # it has a child
+    assert client.rename("Projects", "Work")[0] == "OK"
+    status, listing = client.list('""', "Work*")
+    names = sorted(line.decode().rsplit(" ", 1)[1].strip('"') for line in listing)
+    assert names == ["Work", "Work/Tern"]
+    assert b"\\HasChildren" in next(line for line in listing if line.endswith(b'"Work"'))
+    assert client.delete("Work/Tern")[0] == "OK"
+    assert client.delete("Work")[0] == "OK"
+    assert client.delete("INBOX")[0] == "NO"
+    assert client.subscribe("Sent")[0] == "OK"
+    client.logout()
+
+
+def test_uid_expunge_removes_only_the_named_deleted_messages(running):
+    for subject in ("x", "y"):
+        send(running, subject)
+    client = imap(running)
+    client.select("INBOX")
+    client.store("1:2", "+FLAGS", "(\\Deleted)")
+    status, data = client.uid("SEARCH", "ALL")
+    first_uid, second_uid = data[0].split()
+    status, data = client.uid("EXPUNGE", second_uid.decode())
+    assert status == "OK"
+    assert client.search(None, "ALL")[1] == [b"1"]
+    client.logout()

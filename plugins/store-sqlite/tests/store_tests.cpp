@@ -291,3 +291,27 @@ TEST_CASE("Flags are added, removed and replaced, case-insensitively, and only f
   CHECK(s.store.list_messages("alice@example.test", "INBOX")[0].flags == "\\Draft");
   CHECK(s.store.list_mailboxes("alice@example.test")[0].unseen == 1);
 }
+
+TEST_CASE("Mailboxes are created, renamed with their children, and deleted with their mail") {
+  Store s;
+  s.store.create_mailbox("alice@example.test", "Projects");
+  s.store.create_mailbox("alice@example.test", "Projects/Tern");
+  CHECK_THROWS_AS(s.store.create_mailbox("alice@example.test", "Projects"), DirectoryError);
+  auto appended =
+      s.store.append_message("alice@example.test", "Projects/Tern", "Subject: p\r\n\r\np\r\n", "\\Seen", 1700000000);
+  CHECK(appended.uid == 1);
+  s.store.rename_mailbox("alice@example.test", "Projects", "Work");
+  auto messages = s.store.list_messages("alice@example.test", "Work/Tern");
+  REQUIRE(messages.size() == 1);
+  CHECK(messages[0].flags == "\\Seen");
+  CHECK(messages[0].received == 1700000000);
+  CHECK_THROWS_AS(s.store.delete_mailbox("alice@example.test", "Work"), DirectoryError);
+  auto [uidvalidity, copied] = s.store.copy_messages("alice@example.test", {messages[0].id}, "INBOX");
+  REQUIRE(copied.size() == 1);
+  CHECK(copied[0] == std::pair<std::uint32_t, std::uint32_t>{1, 1});
+  CHECK(uidvalidity == s.store.list_mailboxes("alice@example.test")[0].uidvalidity);
+  s.store.delete_mailbox("alice@example.test", "Work/Tern");
+  CHECK(s.blob_files() == 1);  // the copy in INBOX still holds the body
+  CHECK_THROWS_AS(s.store.delete_mailbox("alice@example.test", "INBOX"), DirectoryError);
+  CHECK_THROWS_AS(s.store.append_message("alice@example.test", "Nowhere", "x", "", 0), tern::sdk::StoreError);
+}

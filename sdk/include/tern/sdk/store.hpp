@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tern/sdk/hook.hpp"
@@ -64,6 +65,8 @@ struct Intake {
   std::vector<Recipient> remote;  // recipients outside the local domains, with their DSN requests
   std::string ret;                // DSN RET of the transaction
   std::string envid;              // DSN ENVID of the transaction
+  std::string flags;              // flags of the filed copies (IMAP APPEND); none for mail received
+  std::int64_t received = 0;      // their INTERNALDATE, seconds since the epoch; 0 means now
 };
 
 // A message waiting on the outbound queue.
@@ -123,6 +126,18 @@ class MailStore {
   virtual void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) = 0;
   // Every user has INBOX and the special-use mailboxes Sent, Drafts, Trash, Junk and Archive from the start.
   virtual std::vector<MailboxInfo> list_mailboxes(std::string_view user) = 0;
+  // IMAP APPEND: files one message into an existing mailbox of the user, durably, and returns it (its UID
+  // and, in unique_id, "<uidvalidity>.<uid>"). StoreError for a mailbox that does not exist.
+  virtual MessageEntry append_message(std::string_view user, std::string_view mailbox, std::string_view message,
+                                      std::string_view flags, std::int64_t received) = 0;
+  // IMAP COPY: copies messages of the user into another of their mailboxes, sharing the stored bodies.
+  // Returns the (source UID, new UID) pairs, in the order of `ids`, and the target's UIDVALIDITY.
+  virtual std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> copy_messages(
+      std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) = 0;
+  // Mailbox management; DirectoryError for a request that cannot succeed (exists, missing, INBOX, children).
+  virtual void create_mailbox(std::string_view user, std::string_view mailbox) = 0;
+  virtual void delete_mailbox(std::string_view user, std::string_view mailbox) = 0;
+  virtual void rename_mailbox(std::string_view user, std::string_view from, std::string_view to) = 0;
   // Changes the flags of the messages with these ids (of this user) and returns them as they are now.
   virtual std::vector<MessageEntry> change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
                                                  FlagChange change, const std::vector<std::string>& flags) = 0;

@@ -1,0 +1,100 @@
+// Mailbox management: CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE.
+#include "imap_session.hpp"
+#include "tern/sdk/text.hpp"
+
+namespace tern::imap {
+namespace {
+
+// INBOX is case-insensitive (RFC 3501 section 5.1); a trailing '/' names the same mailbox.
+std::string mailbox_name(std::string_view name) {
+  std::string result(name);
+  while (result.size() > 1 && result.back() == '/') result.pop_back();
+  return sdk::lower_ascii(result) == "inbox" ? "INBOX" : result;
+}
+
+bool valid_name(std::string_view name) {
+  return !name.empty() && name.front() != '/' && name.find("//") == std::string_view::npos &&
+         name.find_first_of("%*\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
+sdk::Task<void> ImapSession::on_create(const Command& command) {
+  if (command.arguments.size() != 1 || !command.arguments[0].is_astring() ||
+      !valid_name(mailbox_name(command.arguments[0].text))) {
+    tagged(command, "BAD", "Syntax: CREATE mailbox");
+    co_return;
+  }
+  const std::string name = mailbox_name(command.arguments[0].text);
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { store.create_mailbox(client_.user, name); });
+  if (failure) {
+    tagged(command, "NO",
+           name == "INBOX" || failure->find("exists") != std::string::npos
+               ? "[ALREADYEXISTS] Mailbox exists already"
+               : "[UNAVAILABLE] Mailbox not created, try again");
+    co_return;
+  }
+  tagged(command, "OK", "CREATE completed");
+}
+
+sdk::Task<void> ImapSession::on_delete(const Command& command) {
+  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
+    tagged(command, "BAD", "Syntax: DELETE mailbox");
+    co_return;
+  }
+  const std::string name = mailbox_name(command.arguments[0].text);
+  if (state_ == State::selected && name == mailbox_) {
+    tagged(command, "NO", "[INUSE] Mailbox is selected; close it first");
+    co_return;
+  }
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { store.delete_mailbox(client_.user, name); });
+  if (failure) {
+    tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
+    co_return;
+  }
+  tagged(command, "OK", "DELETE completed");
+}
+
+sdk::Task<void> ImapSession::on_rename(const Command& command) {
+  if (command.arguments.size() != 2 || !command.arguments[0].is_astring() || !command.arguments[1].is_astring() ||
+      !valid_name(mailbox_name(command.arguments[1].text))) {
+    tagged(command, "BAD", "Syntax: RENAME mailbox new-name");
+    co_return;
+  }
+  const std::string from = mailbox_name(command.arguments[0].text);
+  const std::string to = mailbox_name(command.arguments[1].text);
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { store.rename_mailbox(client_.user, from, to); });
+  if (failure) {
+    tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
+    co_return;
+  }
+  if (state_ == State::selected && (mailbox_ == from || mailbox_.starts_with(from + "/"))) {
+    mailbox_ = to + mailbox_.substr(from.size());
+  }
+  tagged(command, "OK", "RENAME completed");
+}
+
+sdk::Task<void> ImapSession::on_subscribe(const Command& command) {
+  // Every mailbox counts as subscribed: LSUB lists them all.
+  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
+    tagged(command, "BAD", fmt::format("Syntax: {} mailbox", command.name));
+    co_return;
+  }
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+  co_return;
+}
+
+sdk::Task<void> ImapSession::on_enable(const Command& command) {
+  // RFC 5161. No extension this server has needs enabling yet, so none is enabled.
+  untagged("ENABLED");
+  tagged(command, "OK", "ENABLE completed");
+  co_return;
+}
+
+}  // namespace tern::imap
