@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "imap_session.hpp"
+#include "mime_message.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::imap {
@@ -32,13 +33,6 @@ std::string internal_date(std::int64_t seconds) {
   return buffer;
 }
 
-// The header section, blank line included (RFC 3501 section 6.4.5), and the text after it.
-std::pair<std::string_view, std::string_view> split_message(std::string_view message) {
-  const std::size_t end = message.find("\r\n\r\n");
-  if (end == std::string_view::npos) return {message, {}};
-  return {message.substr(0, end + 4), message.substr(end + 4)};
-}
-
 // The header fields named (or, with `exclude`, not named) in `names`, continuation lines kept, then a blank line.
 std::string header_fields(std::string_view header, const std::vector<std::string>& names, bool exclude) {
   std::string out;
@@ -60,20 +54,27 @@ std::string header_fields(std::string_view header, const std::vector<std::string
 }
 
 struct BodySection {
-  std::string name;  // as the response names it: "BODY[HEADER]", "RFC822", ...
-  std::string part;  // "", "HEADER", "TEXT", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "1" (non-multipart only)
+  std::string name;  // as the response names it: "BODY[1.HEADER]", "RFC822", ...
+  std::string part;  // the MIME part number: "", "1", "1.2"
+  std::string text;  // "", "HEADER", "TEXT", "MIME", "HEADER.FIELDS", "HEADER.FIELDS.NOT"
   std::vector<std::string> fields;
   std::optional<std::pair<std::uint64_t, std::uint64_t>> partial;
   bool peek = false;
 };
 
+bool part_number(std::string_view text) {
+  if (text.empty() || text.front() == '.' || text.back() == '.') return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) &&
+         text.find("..") == std::string_view::npos && text.find(".0") == std::string_view::npos && text.front() != '0';
+}
+
 std::optional<BodySection> parse_body_item(const std::string& item) {
   BodySection section;
   std::string upper = item;
   std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
-  if (upper == "RFC822") return BodySection{"RFC822", "", {}, std::nullopt, false};
-  if (upper == "RFC822.HEADER") return BodySection{"RFC822.HEADER", "HEADER", {}, std::nullopt, true};
-  if (upper == "RFC822.TEXT") return BodySection{"RFC822.TEXT", "TEXT", {}, std::nullopt, false};
+  if (upper == "RFC822") return BodySection{"RFC822", "", "", {}, std::nullopt, false};
+  if (upper == "RFC822.HEADER") return BodySection{"RFC822.HEADER", "", "HEADER", {}, std::nullopt, true};
+  if (upper == "RFC822.TEXT") return BodySection{"RFC822.TEXT", "", "TEXT", {}, std::nullopt, false};
   std::size_t open = upper.find('[');
   const std::size_t close = upper.find(']');
   if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
@@ -84,17 +85,24 @@ std::optional<BodySection> parse_body_item(const std::string& item) {
   const std::size_t paren = inside.find(" (");
   if (paren != std::string::npos) {
     if (inside.back() != ')') return std::nullopt;
-    for (const std::string& field : split_flags(inside.substr(paren + 2, inside.size() - paren - 3))) {
-      section.fields.push_back(field);
-    }
+    section.fields = split_flags(inside.substr(paren + 2, inside.size() - paren - 3));
     inside = inside.substr(0, paren);
   }
-  if (inside != "" && inside != "HEADER" && inside != "TEXT" && inside != "HEADER.FIELDS" &&
-      inside != "HEADER.FIELDS.NOT" && inside != "1") {
+  // "1.2.HEADER": the leading numbers name the part, what follows is the text specifier.
+  std::size_t split = 0;
+  while (split < inside.size() && (std::isdigit(static_cast<unsigned char>(inside[split])) || inside[split] == '.')) {
+    ++split;
+  }
+  if (split > 0 && split < inside.size()) --split;  // the dot before the text specifier
+  section.part = inside.substr(0, split);
+  section.text = inside.substr(split < inside.size() && inside[split] == '.' ? split + 1 : split);
+  if (!section.part.empty() && !part_number(section.part)) return std::nullopt;
+  const std::string& text = section.text;
+  if (text != "" && text != "HEADER" && text != "TEXT" && text != "HEADER.FIELDS" && text != "HEADER.FIELDS.NOT" &&
+      !(text == "MIME" && !section.part.empty())) {
     return std::nullopt;
   }
-  if ((inside == "HEADER.FIELDS" || inside == "HEADER.FIELDS.NOT") == section.fields.empty()) return std::nullopt;
-  section.part = inside;
+  if ((text == "HEADER.FIELDS" || text == "HEADER.FIELDS.NOT") == section.fields.empty()) return std::nullopt;
   section.name = "BODY[" + item.substr(open + 1, close - open - 1) + "]";
   const std::string rest = upper.substr(close + 1);
   if (!rest.empty()) {
@@ -107,14 +115,18 @@ std::optional<BodySection> parse_body_item(const std::string& item) {
   return section;
 }
 
-std::string section_content(std::string_view message, const BodySection& section) {
-  auto [header, text] = split_message(message);
+// The octets a section names; empty for a part the message does not have (RFC 3501 section 6.4.5).
+std::string section_content(const MimeMessage& parsed, const BodySection& section) {
   std::string content;
-  if (section.part.empty()) content = message;
-  if (section.part == "HEADER") content = header;
-  if (section.part == "TEXT" || section.part == "1") content = text;
-  if (section.part == "HEADER.FIELDS") content = header_fields(header, section.fields, false);
-  if (section.part == "HEADER.FIELDS.NOT") content = header_fields(header, section.fields, true);
+  if (std::optional<MimeMessage::Section> found = parsed.section(section.part)) {
+    const bool message = found->message;
+    if (section.text.empty()) content = found->text;
+    if (section.text == "MIME") content = found->mime;
+    if (message && section.text == "HEADER") content = found->header;
+    if (message && section.text == "TEXT") content = found->body;
+    if (message && section.text == "HEADER.FIELDS") content = header_fields(found->header, section.fields, false);
+    if (message && section.text == "HEADER.FIELDS.NOT") content = header_fields(found->header, section.fields, true);
+  }
   if (section.partial) {
     const auto [start, count] = *section.partial;
     content = start >= content.size() ? std::string() : content.substr(start, count);
@@ -189,14 +201,23 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
     for (const Value& item : wanted.items) items.push_back(item.text);
   } else if (wanted.is_atom("FAST")) {
     items = {"FLAGS", "INTERNALDATE", "RFC822.SIZE"};
+  } else if (wanted.is_atom("ALL")) {
+    items = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"};
+  } else if (wanted.is_atom("FULL")) {
+    items = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"};
   } else {
     items = {wanted.text};
   }
   std::vector<BodySection> sections;
   bool sets_seen = false;
+  bool structure = false;  // ENVELOPE, BODY or BODYSTRUCTURE: the message must be read and parsed
   for (const std::string& item : items) {
-    const std::string upper = sdk::lower_ascii(item);
-    if (upper == "flags" || upper == "uid" || upper == "rfc822.size" || upper == "internaldate") continue;
+    const std::string lower = sdk::lower_ascii(item);
+    if (lower == "flags" || lower == "uid" || lower == "rfc822.size" || lower == "internaldate") continue;
+    if (lower == "envelope" || lower == "body" || lower == "bodystructure") {
+      structure = true;
+      continue;
+    }
     std::optional<BodySection> section = parse_body_item(item);
     if (!section) {
       tagged(command, "BAD", fmt::format("Unsupported FETCH item {}", item));
@@ -209,7 +230,7 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
   for (std::size_t index : *indexes) {
     sdk::MessageEntry& message = messages_[index];
     std::string content;
-    if (!sections.empty()) {
+    if (!sections.empty() || structure) {
       const std::optional<std::string> failure =
           co_await server_.attempt([&] { content = store.read_message(client_.user, message.id); });
       if (failure) {
@@ -237,8 +258,15 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       if (lower == "rfc822.size") add(fmt::format("RFC822.SIZE {}", message.size));
       if (lower == "internaldate") add(fmt::format("INTERNALDATE {}", internal_date(message.received)));
     }
+    const MimeMessage parsed(content);
+    for (const std::string& item : items) {
+      const std::string lower = sdk::lower_ascii(item);
+      if (lower == "envelope") add("ENVELOPE " + parsed.envelope());
+      if (lower == "body") add("BODY " + parsed.body_structure(false));
+      if (lower == "bodystructure") add("BODYSTRUCTURE " + parsed.body_structure(true));
+    }
     for (const BodySection& section : sections) {
-      const std::string data = section_content(content, section);
+      const std::string data = section_content(parsed, section);
       add(fmt::format("{} {{{}}}\r\n{}", section.name, data.size(), data));
     }
     if (flags_changed && std::none_of(items.begin(), items.end(),

@@ -1,4 +1,5 @@
-// The embedded default store: one SQLite database (WAL) for the directory and mailboxes, bodies as files.
+// The embedded default store: one SQLite database (WAL) for the directory and mailboxes, bodies inline or as
+// files. sqlite_store.cpp holds the schema and the directory, sqlite_mail.cpp the mail.
 #pragma once
 
 #include <filesystem>
@@ -60,9 +61,6 @@ class SqliteStore final : public sdk::MailStore {
   std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
   // receive(), returning the UID of the last copy filed (APPEND files one).
   std::uint32_t file(std::string_view message, const sdk::Intake& intake);
-  // A user's mailbox: its id and UIDVALIDITY.
-  static std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite::Database& db, std::string_view user,
-                                                                           std::string_view mailbox);
   // Commits a batch of deliveries in one transaction; never throws (errors go to each Delivery).
   void commit_batch(const std::vector<Delivery*>& batch);
 

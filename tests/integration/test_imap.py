@@ -277,3 +277,53 @@ def test_uid_expunge_removes_only_the_named_deleted_messages(running):
     assert status == "OK"
     assert client.search(None, "ALL")[1] == [b"1"]
     client.logout()
+
+
+MULTIPART = (
+    "From: \"Carol, the sender\" <carol@remote.test>\r\n"
+    "To: Alice <alice@example.test>, bob@example.test\r\n"
+    "Subject: Report\r\n"
+    "Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n"
+    "Message-ID: <report@remote.test>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
+    "\r\n"
+    "--outer\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "\r\n"
+    "See the attachment.\r\n"
+    "--outer\r\n"
+    "Content-Type: application/pdf; name=report.pdf\r\n"
+    "Content-Disposition: attachment; filename=report.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "JVBERi0xLjQK\r\n"
+    "--outer--\r\n"
+)
+
+
+def test_envelope_bodystructure_and_mime_part_sections(running):
+    with smtplib.SMTP("127.0.0.1", running.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        client.sendmail("carol@remote.test", [ALICE], MULTIPART)
+    client = imap(running)
+    client.select("INBOX")
+    status, data = client.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+    assert status == "OK"
+    response = data[0] if isinstance(data[0], bytes) else b"".join(
+        part if isinstance(part, bytes) else part[0] + part[1] for part in data)
+    assert b'"Report"' in response
+    assert b'(("Carol, the sender" NIL "carol" "remote.test"))' in response
+    assert b'"<report@remote.test>"' in response
+    assert b'"TEXT" "PLAIN" ("CHARSET" "utf-8")' in response
+    assert b'"APPLICATION" "PDF"' in response
+    assert b'"MIXED"' in response
+    status, data = client.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[2])")
+    parts = [part[1] for part in data if isinstance(part, tuple)]
+    # The CRLF before a boundary belongs to the boundary (RFC 2046 section 5.1.1).
+    assert parts[0] == b"See the attachment."
+    assert parts[1].startswith(b"Content-Type: application/pdf; name=report.pdf\r\n")
+    assert parts[2] == b"JVBERi0xLjQK"
+    status, data = client.fetch("1", "ALL")
+    assert status == "OK"
+    client.logout()

@@ -1,0 +1,453 @@
+// The mail side of the SQLite store: durable intake with group commit, mailboxes, flags, the outbound queue.
+#include <fmt/format.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <algorithm>
+#include <sstream>
+
+#include "sqlite_store.hpp"
+#include "store_queries.hpp"
+
+namespace tern::store_sqlite {
+
+void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
+  file(message, intake);
+}
+
+std::uint32_t SqliteStore::file(std::string_view message, const sdk::Intake& intake) {
+  if (intake.local_users.empty() && intake.remote.empty()) return 0;
+  Delivery delivery;
+  delivery.message = message;
+  delivery.intake = &intake;
+  // A large body is written to its file and fsynced here, on the caller's thread, in parallel with other
+  // deliveries; a small one travels inside the database and costs no fsync of its own.
+  delivery.in_file = message.size() > inline_limit_;
+  delivery.hash = delivery.in_file ? blobs_.write(message) : sha256_hex(message);
+  batcher_.run(delivery, [this](const std::vector<Delivery*>& batch) { commit_batch(batch); });
+  return delivery.uid;
+}
+
+
+sdk::MessageEntry SqliteStore::append_message(std::string_view user, std::string_view mailbox, std::string_view message,
+                                              std::string_view flags, std::int64_t received) {
+  std::optional<std::pair<std::int64_t, std::int64_t>> target;
+  {
+    std::lock_guard lock(read_mutex_);
+    target = guarded("find mailbox", [&] { return find_mailbox(*reader_, user, mailbox); });
+  }
+  if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
+  sdk::Intake intake;
+  intake.local_users = {lower(user)};
+  intake.mailbox = std::string(mailbox);
+  intake.flags = std::string(flags);
+  intake.received = received;
+  sdk::MessageEntry entry;
+  entry.uid = file(message, intake);
+  entry.size = message.size();
+  entry.flags = intake.flags;
+  entry.received = received;
+  entry.unique_id = fmt::format("{}.{}", target->second, entry.uid);
+  return entry;
+}
+
+std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> SqliteStore::copy_messages(
+    std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  return guarded("copy messages", [&] {
+    auto target = find_mailbox(*db_, user, mailbox);
+    if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> uids;
+    SQLite::Transaction transaction(*db_);
+    SQLite::Statement source(*db_,
+                             "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
+                             "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+                             "WHERE m.id = ? AND u.address = ?");
+    SQLite::Statement next(*db_, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1");
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags) "
+                             "VALUES (?, ?, ?, ?, ?, ?)");
+    SQLite::Statement reference(*db_, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
+    for (std::int64_t id : ids) {
+      source.bind(1, id);
+      source.bind(2, lower(user));
+      if (!source.executeStep()) {
+        source.reset();
+        continue;
+      }
+      next.bind(1, target->first);
+      next.executeStep();
+      const auto uid = static_cast<std::uint32_t>(next.getColumn(0).getInt64());
+      next.reset();
+      insert.bind(1, target->first);
+      insert.bind(2, static_cast<std::int64_t>(uid));
+      insert.bind(3, source.getColumn(1).getString());
+      insert.bind(4, source.getColumn(2).getInt64());
+      insert.bind(5, source.getColumn(3).getInt64());
+      insert.bind(6, source.getColumn(4).getString());
+      insert.exec();
+      insert.reset();
+      reference.bind(1, source.getColumn(1).getString());
+      reference.exec();
+      reference.reset();
+      uids.emplace_back(static_cast<std::uint32_t>(source.getColumn(0).getInt64()), uid);
+      source.reset();
+    }
+    transaction.commit();
+    return std::pair{static_cast<std::uint32_t>(target->second), uids};
+  });
+}
+
+void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  guarded("create mailbox", [&] {
+    auto id = user_id(*db_, lower(user));
+    if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", user));
+    if (find_mailbox(*db_, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
+    SQLite::Statement insert(*db_, "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES (?, ?, ?)");
+    insert.bind(1, *id);
+    insert.bind(2, std::string(mailbox));
+    insert.bind(3, now_seconds());
+    insert.exec();
+  });
+}
+
+void SqliteStore::delete_mailbox(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> unused = guarded("delete mailbox", [&] {
+    if (mailbox == "INBOX") throw sdk::DirectoryError("INBOX cannot be deleted");
+    auto target = find_mailbox(*db_, user, mailbox);
+    if (!target) throw sdk::DirectoryError(fmt::format("no mailbox {}", mailbox));
+    SQLite::Statement children(*db_,
+                               "SELECT count(*) FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                               "WHERE u.address = ? AND substr(b.name, 1, ?) = ?");
+    const std::string prefix = std::string(mailbox) + "/";
+    children.bind(1, lower(user));
+    children.bind(2, static_cast<std::int64_t>(prefix.size()));
+    children.bind(3, prefix);
+    children.executeStep();
+    if (children.getColumn(0).getInt64() > 0) throw sdk::DirectoryError(fmt::format("{} has children", mailbox));
+    SQLite::Transaction transaction(*db_);
+    std::vector<std::string> hashes;
+    SQLite::Statement held(*db_, "SELECT blob FROM messages WHERE mailbox_id = ?");
+    held.bind(1, target->first);
+    while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
+    SQLite::Statement remove(*db_, "DELETE FROM mailboxes WHERE id = ?");
+    remove.bind(1, target->first);
+    remove.exec();
+    std::vector<std::string> released = release_blobs(hashes);
+    transaction.commit();
+    return released;
+  });
+  for (const std::string& hash : unused) blobs_.remove(hash);
+}
+
+void SqliteStore::rename_mailbox(std::string_view user, std::string_view from, std::string_view to) {
+  std::lock_guard lock(mutex_);
+  guarded("rename mailbox", [&] {
+    if (from == "INBOX" || to == "INBOX") throw sdk::DirectoryError("INBOX cannot be renamed");
+    if (!find_mailbox(*db_, user, from)) throw sdk::DirectoryError(fmt::format("no mailbox {}", from));
+    if (find_mailbox(*db_, user, to)) throw sdk::DirectoryError(fmt::format("{} exists already", to));
+    // The mailbox and its children move together; each keeps its UIDVALIDITY and UIDs.
+    SQLite::Statement rename(*db_,
+                             "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) "
+                             "WHERE user_id = (SELECT id FROM users WHERE address = ?1) "
+                             "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')");
+    rename.bind(1, lower(user));
+    rename.bind(2, std::string(from));
+    rename.bind(3, std::string(to));
+    rename.exec();
+  });
+}
+
+void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
+  std::lock_guard lock(mutex_);
+  try {
+    const std::int64_t received = now_seconds();
+    SQLite::Transaction transaction(*db_);
+    SQLite::Statement blob(*db_,
+                           "INSERT INTO blobs (hash, size, refs, body) VALUES (?1, ?2, ?3, ?4) "
+                           "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3 RETURNING refs = ?3");
+    SQLite::Statement create(*db_,
+                             "INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
+                             "SELECT id, ?, ? FROM users WHERE address = ?");
+    SQLite::Statement mailbox(*db_,
+                              "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE name = ? AND "
+                              "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1");
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags) "
+                             "VALUES (?, ?, ?, ?, ?, ?)");
+    SQLite::Statement queue(*db_,
+                            "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
+    SQLite::Statement queue_recipient(
+        *db_, "INSERT INTO queue_recipients (queue_id, address, notify, orcpt) VALUES (?, ?, ?, ?)");
+    for (Delivery* delivery : batch) {
+      const sdk::Intake& intake = *delivery->intake;
+      // Each delivery in a savepoint of its own: one that fails (a user removed meanwhile) fails alone.
+      db_->exec("SAVEPOINT delivery");
+      try {
+        blob.bind(1, delivery->hash);
+        blob.bind(2, static_cast<std::int64_t>(delivery->message.size()));
+        // One reference per mailbox copy, and one for the queue entry.
+        blob.bind(3, static_cast<std::int64_t>(intake.local_users.size() + (intake.remote.empty() ? 0 : 1)));
+        if (delivery->in_file) {
+          blob.bind(4);
+        } else {
+          blob.bind(4, delivery->message.data(), static_cast<int>(delivery->message.size()));
+        }
+        blob.executeStep();
+        const bool first_reference = blob.getColumn(0).getInt() != 0;
+        blob.reset();
+        // The file may have been unlinked by a removal that committed after write() found it: write it again.
+        if (delivery->in_file && first_reference) blobs_.write(delivery->message);
+        for (const std::string& user : intake.local_users) {
+          const std::string address = lower(user);
+          if (intake.mailbox != "INBOX") {
+            create.bind(1, intake.mailbox);
+            create.bind(2, received);
+            create.bind(3, address);
+            create.exec();
+            create.reset();
+          }
+          mailbox.bind(1, intake.mailbox);
+          mailbox.bind(2, address);
+          const bool found = mailbox.executeStep();
+          if (!found) {
+            mailbox.reset();
+            throw sdk::StoreError(fmt::format("deliver: no {} for {}", intake.mailbox, user));
+          }
+          insert.bind(1, mailbox.getColumn(0).getInt64());
+          delivery->uid = static_cast<std::uint32_t>(mailbox.getColumn(1).getInt64());
+          insert.bind(2, mailbox.getColumn(1).getInt64());
+          mailbox.reset();
+          insert.bind(3, delivery->hash);
+          insert.bind(4, static_cast<std::int64_t>(delivery->message.size()));
+          insert.bind(5, intake.received != 0 ? intake.received : received);
+          insert.bind(6, intake.flags);
+          insert.exec();
+          insert.reset();
+        }
+        if (!intake.remote.empty()) {
+          queue.bind(1, delivery->hash);
+          queue.bind(2, intake.sender);
+          queue.bind(3, intake.ret);
+          queue.bind(4, intake.envid);
+          queue.bind(5, static_cast<std::int64_t>(delivery->message.size()));
+          queue.bind(6, received);
+          queue.exec();
+          queue.reset();
+          const std::int64_t queue_id = db_->getLastInsertRowid();
+          for (const sdk::Recipient& recipient : intake.remote) {
+            queue_recipient.bind(1, queue_id);
+            queue_recipient.bind(2, recipient.address);
+            queue_recipient.bind(3, recipient.notify);
+            queue_recipient.bind(4, recipient.orcpt);
+            queue_recipient.exec();
+            queue_recipient.reset();
+          }
+        }
+        db_->exec("RELEASE delivery");
+      } catch (const std::exception& failure) {
+        blob.reset();
+        db_->exec("ROLLBACK TO delivery");
+        db_->exec("RELEASE delivery");
+        delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
+      }
+    }
+    transaction.commit();
+  } catch (const std::exception& failure) {
+    for (Delivery* delivery : batch) {
+      if (!delivery->error)
+        delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
+    }
+  }
+}
+
+std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
+  std::lock_guard lock(read_mutex_);
+  return guarded("list queue", [&] {
+    std::vector<sdk::QueueEntry> entries;
+    SQLite::Statement query(*reader_, "SELECT id, sender, size, created FROM queue ORDER BY id");
+    SQLite::Statement recipients(
+        *reader_, "SELECT address, notify, orcpt FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
+    while (query.executeStep()) {
+      sdk::QueueEntry entry;
+      entry.id = query.getColumn(0).getInt64();
+      entry.sender = query.getColumn(1).getString();
+      entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+      entry.created = query.getColumn(3).getInt64();
+      recipients.bind(1, entry.id);
+      while (recipients.executeStep()) {
+        entry.recipients.push_back({recipients.getColumn(0).getString(), recipients.getColumn(1).getString(),
+                                    recipients.getColumn(2).getString()});
+      }
+      recipients.reset();
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  });
+}
+
+std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("list mailboxes", [&] {
+    std::vector<sdk::MailboxInfo> mailboxes;
+    SQLite::Statement query(
+        *reader_,
+        "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), "
+        "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
+        "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
+        "WHERE u.address = ? GROUP BY b.id ORDER BY b.name = 'INBOX' DESC, b.name");
+    query.bind(1, lower(user));
+    while (query.executeStep()) {
+      mailboxes.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(),
+                           static_cast<std::uint32_t>(query.getColumn(2).getInt64()),
+                           static_cast<std::uint32_t>(query.getColumn(3).getInt64()),
+                           static_cast<std::uint32_t>(query.getColumn(4).getInt64()),
+                           static_cast<std::uint32_t>(query.getColumn(5).getInt64())});
+    }
+    return mailboxes;
+  });
+}
+
+std::vector<sdk::MessageEntry> SqliteStore::change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
+                                                         sdk::FlagChange change,
+                                                         const std::vector<std::string>& flags) {
+  {
+    std::lock_guard lock(mutex_);
+    guarded("change flags", [&] {
+      SQLite::Transaction transaction(*db_);
+      SQLite::Statement current(*db_,
+                                "SELECT m.flags FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                                "JOIN users u ON b.user_id = u.id WHERE m.id = ? AND u.address = ?");
+      SQLite::Statement update(*db_, "UPDATE messages SET flags = ? WHERE id = ?");
+      for (std::int64_t id : ids) {
+        current.bind(1, id);
+        current.bind(2, lower(user));
+        if (!current.executeStep()) {
+          current.reset();
+          continue;
+        }
+        std::vector<std::string> now;
+        std::istringstream words(current.getColumn(0).getString());
+        for (std::string word; words >> word;) now.push_back(word);
+        current.reset();
+        const auto has = [&now](const std::string& flag) {
+          return std::any_of(now.begin(), now.end(), [&flag](const std::string& other) {
+            return lower(other) == lower(flag);  // flags and keywords compare case-insensitively
+          });
+        };
+        if (change == sdk::FlagChange::replace) now.clear();
+        if (change == sdk::FlagChange::remove) {
+          now.erase(std::remove_if(now.begin(), now.end(),
+                                   [&flags](const std::string& flag) {
+                                     return std::any_of(flags.begin(), flags.end(), [&flag](const std::string& gone) {
+                                       return lower(gone) == lower(flag);
+                                     });
+                                   }),
+                    now.end());
+        } else {
+          for (const std::string& flag : flags) {
+            if (!has(flag)) now.push_back(flag);
+          }
+        }
+        std::string joined;
+        for (const std::string& flag : now) joined += (joined.empty() ? "" : " ") + flag;
+        update.bind(1, joined);
+        update.bind(2, id);
+        update.exec();
+        update.reset();
+      }
+      transaction.commit();
+    });
+  }
+  std::lock_guard lock(read_mutex_);
+  return guarded("read flags", [&] {
+    std::vector<sdk::MessageEntry> entries;
+    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received FROM messages WHERE id = ?");
+    for (std::int64_t id : ids) {
+      query.bind(1, id);
+      if (query.executeStep()) {
+        sdk::MessageEntry entry;
+        entry.id = query.getColumn(0).getInt64();
+        entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
+        entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+        entry.flags = query.getColumn(3).getString();
+        entry.received = query.getColumn(4).getInt64();
+        entries.push_back(std::move(entry));
+      }
+      query.reset();
+    }
+    return entries;
+  });
+}
+
+std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("list messages", [&] {
+    std::vector<sdk::MessageEntry> entries;
+    SQLite::Statement query(*reader_,
+                            "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received FROM messages m "
+                            "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+                            "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
+    query.bind(1, lower(user));
+    query.bind(2, std::string(mailbox));
+    while (query.executeStep()) {
+      sdk::MessageEntry entry;
+      entry.id = query.getColumn(0).getInt64();
+      entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
+      entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+      entry.unique_id = fmt::format("{}.{}", query.getColumn(3).getInt64(), entry.uid);
+      entry.flags = query.getColumn(4).getString();
+      entry.received = query.getColumn(5).getInt64();
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  });
+}
+
+std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
+  std::string hash;
+  {
+    std::lock_guard lock(read_mutex_);
+    std::optional<std::string> body = guarded("read message", [&]() -> std::optional<std::string> {
+      SQLite::Statement query(*reader_,
+                              "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
+                              "JOIN users u ON x.user_id = u.id JOIN blobs b ON b.hash = m.blob "
+                              "WHERE u.address = ? AND m.id = ?");
+      query.bind(1, lower(user));
+      query.bind(2, id);
+      if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
+      hash = query.getColumn(0).getString();
+      const SQLite::Column body = query.getColumn(1);
+      if (body.isNull()) return std::nullopt;
+      return std::string(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
+    });
+    if (body) return std::move(*body);
+  }
+  return blobs_.read(hash);
+}
+
+void SqliteStore::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> unused = guarded("remove messages", [&] {
+    SQLite::Transaction transaction(*db_);
+    std::vector<std::string> hashes;
+    SQLite::Statement remove(*db_,
+                             "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT b.id FROM mailboxes b "
+                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob");
+    for (std::int64_t id : ids) {
+      remove.bind(1, id);
+      remove.bind(2, lower(user));
+      while (remove.executeStep()) hashes.push_back(remove.getColumn(0).getString());
+      remove.reset();
+    }
+    std::vector<std::string> released = release_blobs(hashes);
+    transaction.commit();
+    return released;
+  });
+  for (const std::string& hash : unused) blobs_.remove(hash);
+}
+
+}  // namespace tern::store_sqlite

@@ -1,0 +1,69 @@
+// What the store's source files share: address helpers, the mapping of SQLite errors, and small lookups.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "tern/sdk/store.hpp"
+
+namespace tern::store_sqlite {
+
+inline std::string lower(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) { return std::tolower(c); });
+  return result;
+}
+
+inline std::string domain_of(const std::string& address) {
+  std::size_t at = address.rfind('@');
+  return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+inline std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Every SQLite failure becomes a StoreError, which callers answer with a temporary failure.
+template <typename Work>
+auto guarded(const char* what, Work work) {
+  try {
+    return work();
+  } catch (const SQLite::Exception& error) {
+    throw sdk::StoreError(fmt::format("{}: {}", what, error.what()));
+  }
+}
+
+inline std::int64_t domain_id(SQLite::Database& db, const std::string& domain) {
+  SQLite::Statement query(db, "SELECT id FROM domains WHERE name = ?");
+  query.bind(1, domain);
+  return query.executeStep() ? query.getColumn(0).getInt64() : 0;
+}
+
+inline std::optional<std::int64_t> user_id(SQLite::Database& db, const std::string& address) {
+  SQLite::Statement query(db, "SELECT id FROM users WHERE address = ?");
+  query.bind(1, address);
+  if (!query.executeStep()) return std::nullopt;
+  return query.getColumn(0).getInt64();
+}
+
+// A user's mailbox: its id and UIDVALIDITY.
+inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite::Database& db,
+                                                                               std::string_view user,
+                                                                               std::string_view mailbox) {
+  SQLite::Statement query(db,
+                          "SELECT b.id, b.uidvalidity FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                          "WHERE u.address = ? AND b.name = ?");
+  query.bind(1, lower(user));
+  query.bind(2, std::string(mailbox));
+  if (!query.executeStep()) return std::nullopt;
+  return std::pair{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
+}
+
+}  // namespace tern::store_sqlite
