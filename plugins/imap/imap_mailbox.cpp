@@ -17,13 +17,6 @@ std::vector<std::string> split_flags(std::string_view flags) {
   return result;
 }
 
-bool has_flag(const sdk::MessageEntry& message, std::string_view flag) {
-  for (const std::string& present : split_flags(message.flags)) {
-    if (sdk::lower_ascii(present) == sdk::lower_ascii(flag)) return true;
-  }
-  return false;
-}
-
 std::string internal_date(std::int64_t seconds) {
   std::time_t time = seconds;
   std::tm utc{};
@@ -239,7 +232,7 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       }
     }
     bool flags_changed = false;
-    if (sets_seen && !read_only_ && !has_flag(message, "\\Seen")) {
+    if (sets_seen && !read_only_ && !has_flag(message.flags, "\\Seen")) {
       std::vector<sdk::MessageEntry> changed;
       const std::optional<std::string> failure = co_await server_.attempt(
           [&] { changed = store.change_flags(client_.user, {message.id}, sdk::FlagChange::add, {"\\Seen"}); });
@@ -333,108 +326,12 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }
 
-namespace {
-
-// One search key and what follows it; advances `position`. nullopt for a key this server does not know.
-std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& position, const sdk::MessageEntry& message,
-                               std::uint32_t sequence, std::uint32_t largest_uid, std::uint32_t count) {
-  if (position >= keys.size()) return std::nullopt;
-  const Value& key = keys[position++];
-  if (key.kind == Value::Kind::list) {
-    std::size_t inner = 0;
-    bool all = true;
-    while (inner < key.items.size()) {
-      auto match = search_key(key.items, inner, message, sequence, largest_uid, count);
-      if (!match) return std::nullopt;
-      all = all && *match;
-    }
-    return all;
-  }
-  const std::string name = sdk::lower_ascii(key.text);
-  static const std::pair<const char*, const char*> kFlagKeys[] = {{"seen", "\\Seen"},
-                                                                  {"deleted", "\\Deleted"},
-                                                                  {"flagged", "\\Flagged"},
-                                                                  {"answered", "\\Answered"},
-                                                                  {"draft", "\\Draft"}};
-  for (const auto& [word, flag] : kFlagKeys) {
-    if (name == word) return has_flag(message, flag);
-    if (name == std::string("un") + word) return !has_flag(message, flag);
-  }
-  if (name == "all") return true;
-  if (name == "new" || name == "recent") return false;
-  if (name == "old") return true;
-  if (name == "not") {
-    auto inner = search_key(keys, position, message, sequence, largest_uid, count);
-    if (!inner) return std::nullopt;
-    return !*inner;
-  }
-  if (name == "or") {
-    auto first = search_key(keys, position, message, sequence, largest_uid, count);
-    auto second = search_key(keys, position, message, sequence, largest_uid, count);
-    if (!first || !second) return std::nullopt;
-    return *first || *second;
-  }
-  if (position < keys.size() && (name == "keyword" || name == "unkeyword")) {
-    const bool present = has_flag(message, keys[position++].text);
-    return name == "keyword" ? present : !present;
-  }
-  if (position < keys.size() && (name == "larger" || name == "smaller")) {
-    const std::uint64_t size = std::strtoull(keys[position++].text.c_str(), nullptr, 10);
-    return name == "larger" ? message.size > size : message.size < size;
-  }
-  if (position < keys.size() && name == "uid") {
-    auto set = parse_sequence_set(keys[position++].text, std::max<std::uint32_t>(largest_uid, 1));
-    if (!set) return std::nullopt;
-    return in_sequence_set(*set, message.uid);
-  }
-  auto set = parse_sequence_set(key.text, std::max<std::uint32_t>(count, 1));
-  if (!set) return std::nullopt;
-  return in_sequence_set(*set, sequence);
-}
-
-}  // namespace
-
-sdk::Task<void> ImapSession::on_search(const Command& command) {
-  const bool uid = command.name == "UID SEARCH";
-  std::vector<Value> keys = command.arguments;
-  if (keys.size() >= 2 && keys[0].is_atom("CHARSET")) {
-    const std::string charset = sdk::lower_ascii(keys[1].text);
-    if (charset != "utf-8" && charset != "us-ascii") {
-      tagged(command, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
-      co_return;
-    }
-    keys.erase(keys.begin(), keys.begin() + 2);
-  }
-  if (keys.empty()) {
-    tagged(command, "BAD", "Syntax: SEARCH keys");
-    co_return;
-  }
-  const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
-  std::string found;
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    std::size_t position = 0;
-    bool all = true;
-    while (position < keys.size()) {
-      auto match = search_key(keys, position, messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
-                              static_cast<std::uint32_t>(messages_.size()));
-      if (!match) {
-        tagged(command, "BAD", "Unsupported or malformed search key");
-        co_return;
-      }
-      all = all && *match;
-    }
-    if (all) found += fmt::format(" {}", uid ? messages_[i].uid : i + 1);
-  }
-  untagged("SEARCH" + found);
-  tagged(command, "OK", fmt::format("{} completed", command.name));
-}
-
 sdk::Task<bool> ImapSession::expunge_deleted(bool report, const std::vector<std::size_t>& only) {
   std::vector<bool> candidate(messages_.size(), only.empty());
   for (std::size_t index : only) candidate[index] = true;
   std::vector<std::int64_t> ids;
   for (std::size_t i = 0; i < messages_.size(); ++i) {
-    if (candidate[i] && has_flag(messages_[i], "\\Deleted")) ids.push_back(messages_[i].id);
+    if (candidate[i] && has_flag(messages_[i].flags, "\\Deleted")) ids.push_back(messages_[i].id);
   }
   if (ids.empty()) co_return true;
   sdk::MailStore& store = server_.store();
@@ -443,7 +340,7 @@ sdk::Task<bool> ImapSession::expunge_deleted(bool report, const std::vector<std:
   if (failure) co_return false;
   server_.mailbox_changed({client_.user});
   for (std::size_t i = messages_.size(); i-- > 0;) {
-    if (!candidate[i] || !has_flag(messages_[i], "\\Deleted")) continue;
+    if (!candidate[i] || !has_flag(messages_[i].flags, "\\Deleted")) continue;
     if (report) untagged(fmt::format("{} EXPUNGE", i + 1));
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
   }

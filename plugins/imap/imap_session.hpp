@@ -68,7 +68,7 @@ class ImapSession {
   // imap_mailbox.cpp
   sdk::Task<void> on_fetch(const Command& command);
   sdk::Task<void> on_store(const Command& command);
-  sdk::Task<void> on_search(const Command& command);
+  sdk::Task<void> on_search(const Command& command);  // imap_search.cpp
   sdk::Task<void> on_expunge(const Command& command);
   sdk::Task<void> on_close(const Command& command);
   // Brings the snapshot up to date with the store, telling the client what changed (EXPUNGE, EXISTS).

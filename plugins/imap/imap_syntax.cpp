@@ -192,6 +192,11 @@ bool in_sequence_set(const std::vector<std::pair<std::uint32_t, std::uint32_t>>&
                      [number](const auto& range) { return number >= range.first && number <= range.second; });
 }
 
+bool has_flag(std::string_view flags, std::string_view flag) {
+  const std::string wanted = " " + upper(flag) + " ";
+  return (" " + upper(flags) + " ").find(wanted) != std::string::npos;
+}
+
 std::string imap_string(std::string_view text) {
   const bool plain = text.size() < 1024 && std::all_of(text.begin(), text.end(), [](char c) {
                        const auto u = static_cast<unsigned char>(c);

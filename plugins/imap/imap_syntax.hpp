@@ -45,6 +45,9 @@ std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> parse_sequen
                                                                                        std::uint32_t largest);
 bool in_sequence_set(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& set, std::uint32_t number);
 
+// Whether a space-separated flag list ("\\Seen $Work") holds `flag`; flags compare case-insensitively.
+bool has_flag(std::string_view flags, std::string_view flag);
+
 // A string as IMAP sends it: quoted when it can be, a literal otherwise (CR, LF, NUL, 8-bit or very long).
 std::string imap_string(std::string_view text);
 

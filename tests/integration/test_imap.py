@@ -327,3 +327,31 @@ def test_envelope_bodystructure_and_mime_part_sections(running):
     status, data = client.fetch("1", "ALL")
     assert status == "OK"
     client.logout()
+
+
+def test_search_on_header_fields_body_text_and_dates(running):
+    with smtplib.SMTP("127.0.0.1", running.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        client.sendmail("carol@remote.test", [ALICE], MULTIPART)
+        client.sendmail("dave@remote.test", [ALICE],
+                        "From: Dave <dave@remote.test>\r\nTo: alice@example.test\r\nSubject: Lunch\r\n"
+                        "X-Priority: 1\r\n\r\nShall we meet at noon?\r\n")
+    client = imap(running)
+    client.select("INBOX")
+    assert client.search(None, "FROM", "carol")[1] == [b"1"]
+    assert client.search(None, "SUBJECT", "lunch")[1] == [b"2"]
+    assert client.search(None, "TO", "BOB@example.test")[1] == [b"1"]
+    assert client.search(None, "HEADER", "X-Priority", '""')[1] == [b"2"]
+    assert client.search(None, "BODY", "NOON")[1] == [b"2"]
+    assert client.search(None, "TEXT", "report.pdf")[1] == [b"1"]
+    assert client.search(None, "OR", "FROM", "dave", "SUBJECT", "report")[1] == [b"1 2"]
+    assert client.search(None, "NOT", "BODY", "noon")[1] == [b"1"]
+    status, data = client.fetch("1", "(INTERNALDATE)")
+    day = re.search(rb'INTERNALDATE "(\d+-\w+-\d+)', data[0]).group(1).decode()
+    assert b"1" in client.search(None, "ON", day)[1][0].split()
+    assert client.search(None, "BEFORE", "1-Jan-2000")[1] == [b""]
+    assert client.search(None, "SINCE", "1-Jan-2000", "SUBJECT", "lunch")[1] == [b"2"]
+    assert client.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT", "Report")[0] == "OK"
+    with pytest.raises(imaplib.IMAP4.error, match="Unsupported"):
+        client.search(None, "SENTBEFORE", "1-Jan-2000")  # not yet: needs the Date header parsed
+    client.logout()

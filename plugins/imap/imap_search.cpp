@@ -1,0 +1,208 @@
+// SEARCH and UID SEARCH (RFC 3501 section 6.4.4): flags, sizes, UIDs and sequence sets, header fields, body
+// and text, and internal dates, combined with NOT, OR and parentheses.
+#include <algorithm>
+#include <ctime>
+
+#include "imap_session.hpp"
+#include "mime_message.hpp"
+#include "tern/sdk/text.hpp"
+
+namespace tern::imap {
+namespace {
+
+constexpr const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+
+struct Candidate {
+  const sdk::MessageEntry& message;
+  std::uint32_t sequence;
+  std::uint32_t largest_uid;
+  std::uint32_t count;
+  std::string_view content;  // the whole message, read only when a key needs it
+};
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return sdk::lower_ascii(haystack).find(sdk::lower_ascii(needle)) != std::string::npos;
+}
+
+// The unfolded value of every field named `name` in a header section, joined.
+std::string field_values(std::string_view header, std::string_view name) {
+  std::string values;
+  bool inside = false;
+  while (!header.empty()) {
+    const std::size_t end = header.find('\n');
+    std::string_view line = header.substr(0, end);
+    header.remove_prefix(end == std::string_view::npos ? header.size() : end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (inside) values.append(line);
+      continue;
+    }
+    const std::size_t colon = line.find(':');
+    inside = colon != std::string_view::npos && sdk::lower_ascii(line.substr(0, colon)) == sdk::lower_ascii(name);
+    if (inside) values.append(line.substr(colon + 1)).append(" ");
+  }
+  return values;
+}
+
+// "1-Feb-1994" as days since the epoch; nullopt when malformed.
+std::optional<std::int64_t> search_day(std::string_view text) {
+  int day = 0;
+  char month[4] = {};
+  int year = 0;
+  const std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%d-%3s-%d", &day, month, &year) != 3 || day < 1 || day > 31) return std::nullopt;
+  const auto found = std::find(std::begin(kMonths), std::end(kMonths), sdk::lower_ascii(month));
+  if (found == std::end(kMonths)) return std::nullopt;
+  std::tm utc{};
+  utc.tm_year = year - 1900;
+  utc.tm_mon = static_cast<int>(found - std::begin(kMonths));
+  utc.tm_mday = day;
+  return static_cast<std::int64_t>(::timegm(&utc)) / 86400;
+}
+
+bool needs_content(const std::vector<Value>& keys) {
+  static const char* kTextKeys[] = {"from", "to", "cc", "bcc", "subject", "header", "body", "text"};
+  return std::any_of(keys.begin(), keys.end(), [](const Value& key) {
+    if (key.kind == Value::Kind::list) return needs_content(key.items);
+    const std::string name = sdk::lower_ascii(key.text);
+    return key.kind == Value::Kind::atom &&
+           std::any_of(std::begin(kTextKeys), std::end(kTextKeys), [&name](const char* text) { return name == text; });
+  });
+}
+
+// One search key and its arguments; advances `position`. nullopt for a key this server does not know.
+std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& position, const Candidate& candidate) {
+  if (position >= keys.size()) return std::nullopt;
+  const Value& key = keys[position++];
+  const sdk::MessageEntry& message = candidate.message;
+  if (key.kind == Value::Kind::list) {
+    std::size_t inner = 0;
+    bool all = true;
+    while (inner < key.items.size()) {
+      auto match = search_key(key.items, inner, candidate);
+      if (!match) return std::nullopt;
+      all = all && *match;
+    }
+    return all;
+  }
+  const std::string name = sdk::lower_ascii(key.text);
+  static const std::pair<const char*, const char*> kFlagKeys[] = {{"seen", "\\Seen"},
+                                                                  {"deleted", "\\Deleted"},
+                                                                  {"flagged", "\\Flagged"},
+                                                                  {"answered", "\\Answered"},
+                                                                  {"draft", "\\Draft"}};
+  for (const auto& [word, flag] : kFlagKeys) {
+    if (name == word) return has_flag(message.flags, flag);
+    if (name == std::string("un") + word) return !has_flag(message.flags, flag);
+  }
+  if (name == "all" || name == "old") return true;
+  if (name == "new" || name == "recent") return false;
+  if (name == "not") {
+    auto inner = search_key(keys, position, candidate);
+    if (!inner) return std::nullopt;
+    return !*inner;
+  }
+  if (name == "or") {
+    auto first = search_key(keys, position, candidate);
+    auto second = search_key(keys, position, candidate);
+    if (!first || !second) return std::nullopt;
+    return *first || *second;
+  }
+  const auto argument = [&]() -> const Value* { return position < keys.size() ? &keys[position++] : nullptr; };
+  if (name == "keyword" || name == "unkeyword") {
+    const Value* flag = argument();
+    if (!flag) return std::nullopt;
+    return has_flag(message.flags, flag->text) == (name == "keyword");
+  }
+  if (name == "larger" || name == "smaller") {
+    const Value* size = argument();
+    if (!size) return std::nullopt;
+    const std::uint64_t limit = std::strtoull(size->text.c_str(), nullptr, 10);
+    return name == "larger" ? message.size > limit : message.size < limit;
+  }
+  if (name == "uid") {
+    const Value* set = argument();
+    auto ranges = set ? parse_sequence_set(set->text, std::max<std::uint32_t>(candidate.largest_uid, 1)) : std::nullopt;
+    if (!ranges) return std::nullopt;
+    return in_sequence_set(*ranges, message.uid);
+  }
+  if (name == "before" || name == "on" || name == "since") {
+    const Value* date = argument();
+    auto day = date ? search_day(date->text) : std::nullopt;
+    if (!day) return std::nullopt;
+    const std::int64_t received = message.received / 86400;
+    return name == "before" ? received < *day : name == "on" ? received == *day : received >= *day;
+  }
+  if (name == "from" || name == "to" || name == "cc" || name == "bcc" || name == "subject" || name == "header" ||
+      name == "body" || name == "text") {
+    const Value* field = name == "header" ? argument() : nullptr;
+    const Value* wanted = argument();
+    if (!wanted || (name == "header" && !field)) return std::nullopt;
+    const MimeMessage parsed(candidate.content);
+    const std::optional<MimeMessage::Section> whole = parsed.section("");
+    const std::string_view header = whole ? whole->header : std::string_view();
+    const std::string_view body = whole ? whole->body : std::string_view();
+    if (name == "body") return contains(body, wanted->text);
+    if (name == "text") return contains(candidate.content, wanted->text);
+    const std::string values = field_values(header, field ? field->text : name);
+    // HEADER field "" matches every message that has the field (RFC 3501).
+    if (name == "header" && wanted->text.empty()) return !values.empty();
+    return contains(values, wanted->text);
+  }
+  auto ranges = parse_sequence_set(key.text, std::max<std::uint32_t>(candidate.count, 1));
+  if (!ranges) return std::nullopt;
+  return in_sequence_set(*ranges, candidate.sequence);
+}
+
+}  // namespace
+
+sdk::Task<void> ImapSession::on_search(const Command& command) {
+  const bool uid = command.name == "UID SEARCH";
+  std::vector<Value> keys = command.arguments;
+  if (keys.size() >= 2 && keys[0].is_atom("CHARSET")) {
+    const std::string charset = sdk::lower_ascii(keys[1].text);
+    if (charset != "utf-8" && charset != "us-ascii") {
+      tagged(command, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+      co_return;
+    }
+    keys.erase(keys.begin(), keys.begin() + 2);
+  }
+  if (keys.empty()) {
+    tagged(command, "BAD", "Syntax: SEARCH keys");
+    co_return;
+  }
+  std::vector<std::string> contents(messages_.size());
+  if (needs_content(keys)) {
+    sdk::MailStore& store = server_.store();
+    const std::optional<std::string> failure = co_await server_.attempt([&] {
+      for (std::size_t i = 0; i < messages_.size(); ++i)
+        contents[i] = store.read_message(client_.user, messages_[i].id);
+    });
+    if (failure) {
+      tagged(command, "NO", "[UNAVAILABLE] Messages not available, try again");
+      co_return;
+    }
+  }
+  const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
+  std::string found;
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    const Candidate candidate{messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
+                              static_cast<std::uint32_t>(messages_.size()), contents[i]};
+    std::size_t position = 0;
+    bool all = true;
+    while (position < keys.size()) {
+      auto match = search_key(keys, position, candidate);
+      if (!match) {
+        tagged(command, "BAD", "Unsupported or malformed search key");
+        co_return;
+      }
+      all = all && *match;
+    }
+    if (all) found += fmt::format(" {}", uid ? messages_[i].uid : i + 1);
+  }
+  untagged("SEARCH" + found);
+  tagged(command, "OK", fmt::format("{} completed", command.name));
+}
+
+}  // namespace tern::imap
