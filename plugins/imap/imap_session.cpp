@@ -85,7 +85,10 @@ sdk::Task<void> ImapSession::flush() {
 }
 
 std::string ImapSession::capabilities() const {
-  std::string text = "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE";
+  std::string text = fmt::format(
+      "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
+      "APPENDLIMIT={}",
+      kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";
     text += login_allowed() ? " AUTH=PLAIN" : " LOGINDISABLED";
