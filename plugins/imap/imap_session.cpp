@@ -87,7 +87,7 @@ sdk::Task<void> ImapSession::flush() {
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
-      "APPENDLIMIT={}",
+      "CHILDREN LIST-EXTENDED LIST-STATUS APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";
@@ -308,12 +308,39 @@ sdk::Task<void> ImapSession::log_in(const Command& command, std::string_view use
 }
 
 sdk::Task<void> ImapSession::on_list(const Command& command) {
-  if (command.arguments.size() != 2 || !command.arguments[0].is_astring() || !command.arguments[1].is_astring()) {
-    tagged(command, "BAD", "Syntax: LIST reference pattern");
+  // LIST [(selection)] reference pattern-or-(patterns) [RETURN (options)]: RFC 3501 with the extended form of
+  // RFC 5258, the STATUS return option of RFC 5819 and the SPECIAL-USE selection of RFC 6154.
+  std::vector<Value> arguments = command.arguments;
+  bool special_only = false;
+  bool subscribed_only = false;
+  std::optional<Value> status_items;
+  if (command.name == "LIST" && !arguments.empty() && arguments.front().kind == Value::Kind::list) {
+    for (const Value& option : arguments.front().items) {
+      special_only = special_only || option.is_atom("SPECIAL-USE");
+      subscribed_only = subscribed_only || option.is_atom("SUBSCRIBED");
+    }
+    arguments.erase(arguments.begin());
+  }
+  if (command.name == "LIST" && arguments.size() == 4 && arguments[2].is_atom("RETURN") &&
+      arguments[3].kind == Value::Kind::list) {
+    const auto& options = arguments[3].items;
+    for (std::size_t i = 0; i < options.size(); ++i) {
+      if (options[i].is_atom("STATUS") && i + 1 < options.size() && options[i + 1].kind == Value::Kind::list) {
+        status_items = options[++i];
+      }
+    }
+    arguments.resize(2);
+  }
+  if (arguments.size() != 2 || !arguments[0].is_astring()) {
+    tagged(command, "BAD", "Syntax: LIST [(options)] reference pattern [RETURN (options)]");
     co_return;
   }
-  const std::string pattern = command.arguments[0].text + command.arguments[1].text;
-  if (command.arguments[1].text.empty()) {
+  std::vector<std::string> patterns;
+  for (const Value& pattern :
+       arguments[1].kind == Value::Kind::list ? arguments[1].items : std::vector<Value>{arguments[1]}) {
+    patterns.push_back(arguments[0].text + pattern.text);
+  }
+  if (patterns.size() == 1 && arguments[1].text.empty() && arguments[1].kind != Value::Kind::list) {
     untagged(fmt::format("{} (\\Noselect) \"/\" \"\"", command.name));
     tagged(command, "OK", fmt::format("{} completed", command.name));
     co_return;
@@ -328,13 +355,26 @@ sdk::Task<void> ImapSession::on_list(const Command& command) {
   }
   for (const sdk::MailboxInfo& mailbox : mailboxes) {
     const bool inbox = mailbox.name == "INBOX";
-    if (!matches(pattern, mailbox.name) && !(inbox && matches(sdk::lower_ascii(pattern), "inbox"))) continue;
+    const bool wanted = std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+      return matches(pattern, mailbox.name) || (inbox && matches(sdk::lower_ascii(pattern), "inbox"));
+    });
+    if (!wanted || (special_only && mailbox.special_use.empty())) continue;
     const bool children = std::any_of(mailboxes.begin(), mailboxes.end(), [&](const sdk::MailboxInfo& other) {
       return other.name.starts_with(mailbox.name + "/");
     });
     std::string attributes = children ? "\\HasChildren" : "\\HasNoChildren";
     if (!mailbox.special_use.empty()) attributes += " " + mailbox.special_use;
+    // Every mailbox counts as subscribed.
+    if (subscribed_only) attributes += " \\Subscribed";
     untagged(fmt::format("{} ({}) \"/\" {}", command.name, attributes, imap_string(mailbox.name)));
+    if (status_items) {
+      const std::optional<std::string> status = status_response(mailbox, *status_items);
+      if (!status) {
+        tagged(command, "BAD", "Unknown STATUS item");
+        co_return;
+      }
+      untagged(*status);
+    }
   }
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }
@@ -343,6 +383,21 @@ sdk::Task<void> ImapSession::on_namespace(const Command& command) {
   untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
   tagged(command, "OK", "NAMESPACE completed");
   co_return;
+}
+
+std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& mailbox, const Value& items) {
+  std::string values;
+  for (const Value& item : items.items) {
+    std::string value;
+    if (item.is_atom("MESSAGES")) value = fmt::format("MESSAGES {}", mailbox.messages);
+    if (item.is_atom("RECENT")) value = "RECENT 0";
+    if (item.is_atom("UIDNEXT")) value = fmt::format("UIDNEXT {}", mailbox.uidnext);
+    if (item.is_atom("UIDVALIDITY")) value = fmt::format("UIDVALIDITY {}", mailbox.uidvalidity);
+    if (item.is_atom("UNSEEN")) value = fmt::format("UNSEEN {}", mailbox.unseen);
+    if (value.empty()) return std::nullopt;
+    values += (values.empty() ? "" : " ") + value;
+  }
+  return fmt::format("STATUS {} ({})", imap_string(mailbox.name), values);
 }
 
 sdk::Task<void> ImapSession::on_status(const Command& command) {
@@ -362,21 +417,12 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
     tagged(command, "NO", "[NONEXISTENT] No such mailbox");
     co_return;
   }
-  std::string items;
-  for (const Value& item : command.arguments[1].items) {
-    std::string value;
-    if (item.is_atom("MESSAGES")) value = fmt::format("MESSAGES {}", found->messages);
-    if (item.is_atom("RECENT")) value = "RECENT 0";
-    if (item.is_atom("UIDNEXT")) value = fmt::format("UIDNEXT {}", found->uidnext);
-    if (item.is_atom("UIDVALIDITY")) value = fmt::format("UIDVALIDITY {}", found->uidvalidity);
-    if (item.is_atom("UNSEEN")) value = fmt::format("UNSEEN {}", found->unseen);
-    if (value.empty()) {
-      tagged(command, "BAD", fmt::format("Unknown STATUS item {}", item.text));
-      co_return;
-    }
-    items += (items.empty() ? "" : " ") + value;
+  const std::optional<std::string> status = status_response(*found, command.arguments[1]);
+  if (!status) {
+    tagged(command, "BAD", "Unknown STATUS item");
+    co_return;
   }
-  untagged(fmt::format("STATUS {} ({})", imap_string(name), items));
+  untagged(*status);
   tagged(command, "OK", "STATUS completed");
 }
 

@@ -52,6 +52,8 @@ class ImapSession {
   // Reads one whole command, literals included; false when the session must end.
   sdk::Task<bool> read_command(std::string& text, std::string& tag_hint);
   std::string capabilities() const;
+  // The STATUS response for a mailbox and the items asked for; nullopt for an unknown item.
+  static std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items);
   bool login_allowed() const { return connection_.tls_active() || listener_.allow_plaintext_auth; }
 
   // imap_folders.cpp

@@ -355,3 +355,19 @@ def test_search_on_header_fields_body_text_and_dates(running):
     with pytest.raises(imaplib.IMAP4.error, match="Unsupported"):
         client.search(None, "SENTBEFORE", "1-Jan-2000")  # not yet: needs the Date header parsed
     client.logout()
+
+
+def test_list_extended_special_use_selection_and_status_return(running):
+    send(running, "counted")
+    client = imap(running)
+    status, listing = client._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+    assert status == "OK"
+    lines = client.untagged_responses.pop("LIST")
+    assert len(lines) == 5 and all(b"\\" in line for line in lines)
+    status, _ = client._simple_command("LIST", '""', '("INBOX" "Junk")', "RETURN", "(STATUS (MESSAGES UNSEEN))")
+    assert status == "OK"
+    assert len(client.untagged_responses.pop("LIST")) == 2
+    statuses = client.untagged_responses.pop("STATUS")
+    assert any(b"INBOX" in line and b"MESSAGES 1 UNSEEN 1" in line for line in statuses)
+    assert any(b"Junk" in line and b"MESSAGES 0" in line for line in statuses)
+    client.logout()
