@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include <fmt/ranges.h>
+
 #include "imap_session.hpp"
 #include "mime_message.hpp"
 #include "tern/sdk/text.hpp"
@@ -155,11 +157,39 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
   return in_sequence_set(*ranges, candidate.sequence);
 }
 
+// Numbers as a compact sequence set: "1:3,5,9:10" (RFC 4731 ESEARCH ALL).
+std::string compact_set(const std::vector<std::uint32_t>& numbers) {
+  std::string out;
+  for (std::size_t i = 0; i < numbers.size();) {
+    std::size_t j = i;
+    while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
+    out += (out.empty() ? "" : ",") +
+           (i == j ? fmt::format("{}", numbers[i]) : fmt::format("{}:{}", numbers[i], numbers[j]));
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 sdk::Task<void> ImapSession::on_search(const Command& command) {
   const bool uid = command.name == "UID SEARCH";
   std::vector<Value> keys = command.arguments;
+  // ESEARCH (RFC 4731): SEARCH RETURN (MIN MAX COUNT ALL) keys. An empty list means ALL.
+  std::optional<std::vector<std::string>> returns;
+  if (keys.size() >= 2 && keys[0].is_atom("RETURN") && keys[1].kind == Value::Kind::list) {
+    returns.emplace();
+    for (const Value& option : keys[1].items) {
+      const std::string name = sdk::lower_ascii(option.text);
+      if (name != "min" && name != "max" && name != "count" && name != "all") {
+        tagged(command, "BAD", fmt::format("Unknown RETURN option {}", option.text));
+        co_return;
+      }
+      returns->push_back(name);
+    }
+    if (returns->empty()) returns->push_back("all");
+    keys.erase(keys.begin(), keys.begin() + 2);
+  }
   if (keys.size() >= 2 && keys[0].is_atom("CHARSET")) {
     const std::string charset = sdk::lower_ascii(keys[1].text);
     if (charset != "utf-8" && charset != "us-ascii") {
@@ -185,7 +215,7 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
     }
   }
   const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
-  std::string found;
+  std::vector<std::uint32_t> found;
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     const Candidate candidate{messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
                               static_cast<std::uint32_t>(messages_.size()), contents[i]};
@@ -199,9 +229,20 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
       }
       all = all && *match;
     }
-    if (all) found += fmt::format(" {}", uid ? messages_[i].uid : i + 1);
+    if (all) found.push_back(uid ? messages_[i].uid : static_cast<std::uint32_t>(i + 1));
   }
-  untagged("SEARCH" + found);
+  if (returns) {
+    std::string result = fmt::format("ESEARCH (TAG {}){}", imap_string(command.tag), uid ? " UID" : "");
+    for (const std::string& option : *returns) {
+      if (option == "min" && !found.empty()) result += fmt::format(" MIN {}", found.front());
+      if (option == "max" && !found.empty()) result += fmt::format(" MAX {}", found.back());
+      if (option == "count") result += fmt::format(" COUNT {}", found.size());
+      if (option == "all" && !found.empty()) result += " ALL " + compact_set(found);
+    }
+    untagged(result);
+  } else {
+    untagged(fmt::format("SEARCH{}{}", found.empty() ? "" : " ", fmt::join(found, " ")));
+  }
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }
 

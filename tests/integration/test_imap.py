@@ -371,3 +371,19 @@ def test_list_extended_special_use_selection_and_status_return(running):
     assert any(b"INBOX" in line and b"MESSAGES 1 UNSEEN 1" in line for line in statuses)
     assert any(b"Junk" in line and b"MESSAGES 0" in line for line in statuses)
     client.logout()
+
+
+def test_esearch_returns_min_max_count_and_a_compact_set(running):
+    for subject in ("e1", "e2", "e3", "e4"):
+        send(running, subject)
+    client = imap(running)
+    client.select("INBOX")
+    client.store("3", "+FLAGS", "(\\Seen)")
+    status, _ = client._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "UNSEEN")
+    assert status == "OK"
+    (line,) = client.untagged_responses.pop("ESEARCH")
+    assert line.endswith(b"MIN 1 MAX 4 COUNT 3 ALL 1:2,4")
+    status, _ = client._simple_command("UID", "SEARCH", "RETURN", "(COUNT)", "SEEN")
+    (line,) = client.untagged_responses.pop("ESEARCH")
+    assert b" UID COUNT 1" in line
+    client.logout()
