@@ -91,8 +91,15 @@ sdk::Task<void> ImapSession::on_subscribe(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_enable(const Command& command) {
-  // RFC 5161. No extension this server has needs enabling yet, so none is enabled.
-  untagged("ENABLED");
+  // RFC 5161: of the extensions that need enabling, this server has CONDSTORE.
+  std::string enabled;
+  for (const Value& extension : command.arguments) {
+    if (extension.is_atom("CONDSTORE") && !condstore_) {
+      condstore_ = true;
+      enabled = " CONDSTORE";
+    }
+  }
+  untagged("ENABLED" + enabled);
   tagged(command, "OK", "ENABLE completed");
   co_return;
 }

@@ -3,6 +3,8 @@
 #include <ctime>
 #include <sstream>
 
+#include <fmt/ranges.h>
+
 #include "imap_session.hpp"
 #include "mime_message.hpp"
 #include "tern/sdk/text.hpp"
@@ -163,9 +165,11 @@ sdk::Task<bool> ImapSession::refresh() {
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     auto same = std::find_if(now.begin(), now.end(),
                              [&](const sdk::MessageEntry& entry) { return entry.id == messages_[i].id; });
-    if (same != now.end() && same->flags != messages_[i].flags) {
+    if (same != now.end() && (same->flags != messages_[i].flags || same->modseq != messages_[i].modseq)) {
+      const bool flags_changed = same->flags != messages_[i].flags;
       messages_[i].flags = same->flags;
-      untagged(fmt::format("{} FETCH (FLAGS ({}))", i + 1, messages_[i].flags));
+      messages_[i].modseq = same->modseq;
+      if (flags_changed) untagged(fmt::format("{} FETCH ({})", i + 1, flags_item(messages_[i])));
     }
   }
   const std::uint32_t last_uid = messages_.empty() ? 0 : messages_.back().uid;
@@ -177,9 +181,33 @@ sdk::Task<bool> ImapSession::refresh() {
   co_return true;
 }
 
+std::string ImapSession::flags_item(const sdk::MessageEntry& message) const {
+  return condstore_ ? fmt::format("FLAGS ({}) MODSEQ ({})", message.flags, message.modseq)
+                    : fmt::format("FLAGS ({})", message.flags);
+}
+
+// A CONDSTORE modifier list: "(CHANGEDSINCE n)" or "(UNCHANGEDSINCE n)". nullopt when it is not that one.
+std::optional<std::uint64_t> modifier(const Value& list, std::string_view name) {
+  if (list.kind != Value::Kind::list || list.items.size() != 2 || !list.items[0].is_atom(name)) return std::nullopt;
+  const std::string& digits = list.items[1].text;
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::strtoull(digits.c_str(), nullptr, 10);
+}
+
 sdk::Task<void> ImapSession::on_fetch(const Command& command) {
   const bool uid = command.name == "UID FETCH";
-  if (command.arguments.size() != 2) {
+  std::optional<std::uint64_t> changed_since;
+  if (command.arguments.size() == 3) {
+    changed_since = modifier(command.arguments[2], "CHANGEDSINCE");
+    if (!changed_since) {
+      tagged(command, "BAD", "Syntax: FETCH set items [(CHANGEDSINCE modseq)]");
+      co_return;
+    }
+    condstore_ = true;
+  }
+  if (command.arguments.size() != 2 && !changed_since) {
     tagged(command, "BAD", "Syntax: FETCH set items");
     co_return;
   }
@@ -201,12 +229,25 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
   } else {
     items = {wanted.text};
   }
+  if (changed_since && std::none_of(items.begin(), items.end(),
+                                    [](const std::string& item) { return sdk::lower_ascii(item) == "modseq"; })) {
+    items.push_back("MODSEQ");
+  }
+  if (std::any_of(items.begin(), items.end(),
+                  [](const std::string& item) { return sdk::lower_ascii(item) == "modseq"; })) {
+    condstore_ = true;
+  }
+  if (changed_since) {
+    std::erase_if(*indexes, [&](std::size_t index) { return messages_[index].modseq <= *changed_since; });
+  }
   std::vector<BodySection> sections;
   bool sets_seen = false;
   bool structure = false;  // ENVELOPE, BODY or BODYSTRUCTURE: the message must be read and parsed
   for (const std::string& item : items) {
     const std::string lower = sdk::lower_ascii(item);
-    if (lower == "flags" || lower == "uid" || lower == "rfc822.size" || lower == "internaldate") continue;
+    if (lower == "flags" || lower == "uid" || lower == "rfc822.size" || lower == "internaldate" || lower == "modseq") {
+      continue;
+    }
     if (lower == "envelope" || lower == "body" || lower == "bodystructure") {
       structure = true;
       continue;
@@ -234,10 +275,13 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
     bool flags_changed = false;
     if (sets_seen && !read_only_ && !has_flag(message.flags, "\\Seen")) {
       std::vector<sdk::MessageEntry> changed;
-      const std::optional<std::string> failure = co_await server_.attempt(
-          [&] { changed = store.change_flags(client_.user, {message.id}, sdk::FlagChange::add, {"\\Seen"}); });
+      const std::optional<std::string> failure = co_await server_.attempt([&] {
+        changed =
+            store.change_flags(client_.user, {message.id}, sdk::FlagChange::add, {"\\Seen"}, std::nullopt).changed;
+      });
       if (!failure && !changed.empty()) {
         message.flags = changed.front().flags;
+        message.modseq = changed.front().modseq;
         flags_changed = true;
       }
     }
@@ -248,6 +292,7 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       const std::string lower = sdk::lower_ascii(item);
       if (lower == "uid" && !uid) add(fmt::format("UID {}", message.uid));
       if (lower == "flags") add(fmt::format("FLAGS ({})", message.flags));
+      if (lower == "modseq") add(fmt::format("MODSEQ ({})", message.modseq));
       if (lower == "rfc822.size") add(fmt::format("RFC822.SIZE {}", message.size));
       if (lower == "internaldate") add(fmt::format("INTERNALDATE {}", internal_date(message.received)));
     }
@@ -274,7 +319,19 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
 
 sdk::Task<void> ImapSession::on_store(const Command& command) {
   const bool uid = command.name == "UID STORE";
-  if (command.arguments.size() != 3 || command.arguments[1].kind != Value::Kind::atom) {
+  std::vector<Value> arguments = command.arguments;
+  std::optional<std::uint64_t> unchanged_since;
+  if (arguments.size() == 4) {
+    std::optional<std::uint64_t> since = modifier(arguments[1], "UNCHANGEDSINCE");
+    if (!since) {
+      tagged(command, "BAD", "Syntax: STORE set [(UNCHANGEDSINCE modseq)] (+|-)FLAGS[.SILENT] (flags)");
+      co_return;
+    }
+    unchanged_since = since;
+    arguments.erase(arguments.begin() + 1);
+    condstore_ = true;
+  }
+  if (arguments.size() != 3 || arguments[1].kind != Value::Kind::atom) {
     tagged(command, "BAD", "Syntax: STORE set (+|-)FLAGS[.SILENT] (flags)");
     co_return;
   }
@@ -282,8 +339,8 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
     tagged(command, "NO", "[READ-ONLY] Mailbox is read-only");
     co_return;
   }
-  std::optional<std::vector<std::size_t>> indexes = select_messages(command.arguments[0], uid);
-  std::string item = sdk::lower_ascii(command.arguments[1].text);
+  std::optional<std::vector<std::size_t>> indexes = select_messages(arguments[0], uid);
+  std::string item = sdk::lower_ascii(arguments[1].text);
   const bool silent = item.ends_with(".silent");
   if (silent) item.resize(item.size() - 7);
   sdk::FlagChange change = sdk::FlagChange::replace;
@@ -294,7 +351,7 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
     co_return;
   }
   std::vector<std::string> flags;
-  const Value& given = command.arguments[2];
+  const Value& given = arguments[2];
   for (const Value& flag : given.kind == Value::Kind::list ? given.items : std::vector<Value>{given}) {
     if (flag.kind != Value::Kind::atom || sdk::lower_ascii(flag.text) == "\\recent") {
       tagged(command, "BAD", "Flags are atoms, and \\Recent cannot be stored");
@@ -304,10 +361,11 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
   }
   std::vector<std::int64_t> ids;
   for (std::size_t index : *indexes) ids.push_back(messages_[index].id);
-  std::vector<sdk::MessageEntry> changed;
+  sdk::FlagResult result;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { changed = store.change_flags(client_.user, ids, change, flags); });
+      co_await server_.attempt([&] { result = store.change_flags(client_.user, ids, change, flags, unchanged_since); });
+  const std::vector<sdk::MessageEntry>& changed = result.changed;
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Flags not stored, try again");
     co_return;
@@ -318,10 +376,22 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
                                 [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
     if (updated == changed.end()) continue;
     messages_[index].flags = updated->flags;
+    messages_[index].modseq = updated->modseq;
     if (!silent) {
-      untagged(uid ? fmt::format("{} FETCH (UID {} FLAGS ({}))", index + 1, messages_[index].uid, updated->flags)
-                   : fmt::format("{} FETCH (FLAGS ({}))", index + 1, updated->flags));
+      untagged(uid ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(*updated))
+                   : fmt::format("{} FETCH ({})", index + 1, flags_item(*updated)));
     }
+  }
+  std::vector<std::uint32_t> modified;
+  for (std::size_t index : *indexes) {
+    if (std::find(result.modified.begin(), result.modified.end(), messages_[index].id) != result.modified.end()) {
+      modified.push_back(uid ? messages_[index].uid : static_cast<std::uint32_t>(index + 1));
+    }
+  }
+  if (!modified.empty()) {
+    tagged(command, "OK",
+           fmt::format("[MODIFIED {}] Conditional {} failed for some", fmt::join(modified, ","), command.name));
+    co_return;
   }
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }

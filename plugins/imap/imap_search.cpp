@@ -129,6 +129,15 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     if (!ranges) return std::nullopt;
     return in_sequence_set(*ranges, message.uid);
   }
+  if (name == "modseq") {
+    // CONDSTORE: messages changed at or after this change number (the entry-name form is not supported).
+    const Value* since = argument();
+    if (!since || since->text.empty() ||
+        !std::all_of(since->text.begin(), since->text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    return message.modseq >= std::strtoull(since->text.c_str(), nullptr, 10);
+  }
   if (name == "before" || name == "on" || name == "since") {
     const Value* date = argument();
     auto day = date ? search_day(date->text) : std::nullopt;
@@ -216,6 +225,10 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
   }
   const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
   std::vector<std::uint32_t> found;
+  std::uint64_t highest_found = 0;
+  const bool modseq_asked =
+      std::any_of(keys.begin(), keys.end(), [](const Value& key) { return key.is_atom("MODSEQ"); });
+  if (modseq_asked) condstore_ = true;
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     const Candidate candidate{messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
                               static_cast<std::uint32_t>(messages_.size()), contents[i]};
@@ -229,7 +242,9 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
       }
       all = all && *match;
     }
-    if (all) found.push_back(uid ? messages_[i].uid : static_cast<std::uint32_t>(i + 1));
+    if (!all) continue;
+    found.push_back(uid ? messages_[i].uid : static_cast<std::uint32_t>(i + 1));
+    highest_found = std::max(highest_found, messages_[i].modseq);
   }
   if (returns) {
     std::string result = fmt::format("ESEARCH (TAG {}){}", imap_string(command.tag), uid ? " UID" : "");
@@ -241,7 +256,9 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
     }
     untagged(result);
   } else {
-    untagged(fmt::format("SEARCH{}{}", found.empty() ? "" : " ", fmt::join(found, " ")));
+    // RFC 7162 section 3.1.5: a SEARCH with MODSEQ tells the highest change number among the matches.
+    const std::string modseq = modseq_asked && !found.empty() ? fmt::format(" (MODSEQ {})", highest_found) : "";
+    untagged(fmt::format("SEARCH{}{}{}", found.empty() ? "" : " ", fmt::join(found, " "), modseq));
   }
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }

@@ -87,7 +87,7 @@ sdk::Task<void> ImapSession::flush() {
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
-      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH APPENDLIMIT={}",
+      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";
@@ -394,6 +394,7 @@ std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& 
     if (item.is_atom("UIDNEXT")) value = fmt::format("UIDNEXT {}", mailbox.uidnext);
     if (item.is_atom("UIDVALIDITY")) value = fmt::format("UIDVALIDITY {}", mailbox.uidvalidity);
     if (item.is_atom("UNSEEN")) value = fmt::format("UNSEEN {}", mailbox.unseen);
+    if (item.is_atom("HIGHESTMODSEQ")) value = fmt::format("HIGHESTMODSEQ {}", mailbox.highestmodseq);
     if (value.empty()) return std::nullopt;
     values += (values.empty() ? "" : " ") + value;
   }
@@ -427,9 +428,19 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_select(const Command& command) {
-  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
-    tagged(command, "BAD", fmt::format("Syntax: {} mailbox", command.name));
+  const bool parameters = command.arguments.size() == 2 && command.arguments[1].kind == Value::Kind::list;
+  if ((command.arguments.size() != 1 && !parameters) || !command.arguments[0].is_astring()) {
+    tagged(command, "BAD", fmt::format("Syntax: {} mailbox [(CONDSTORE)]", command.name));
     co_return;
+  }
+  if (parameters) {
+    for (const Value& parameter : command.arguments[1].items) {
+      if (!parameter.is_atom("CONDSTORE")) {
+        tagged(command, "BAD", fmt::format("Unknown {} parameter {}", command.name, parameter.text));
+        co_return;
+      }
+      condstore_ = true;
+    }
   }
   // Selecting closes the mailbox selected before, even when the new one fails (RFC 3501 section 6.3.1).
   state_ = State::authenticated;
@@ -460,6 +471,7 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   untagged("0 RECENT");
   untagged(fmt::format("OK [UIDVALIDITY {}] UIDs valid", uidvalidity_));
   untagged(fmt::format("OK [UIDNEXT {}] Predicted next UID", found->uidnext));
+  untagged(fmt::format("OK [HIGHESTMODSEQ {}] Highest", found->highestmodseq));
   tagged(command, "OK", fmt::format("[{}] {} completed", read_only_ ? "READ-ONLY" : "READ-WRITE", command.name));
 }
 

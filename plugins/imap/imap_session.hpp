@@ -78,6 +78,8 @@ class ImapSession {
   // The snapshot indexes a sequence set names, by sequence number or, with `uid`, by UID.
   std::optional<std::vector<std::size_t>> select_messages(const Value& set, bool uid) const;
   // Removes the \\Deleted messages (of `only`, when given: snapshot indexes), telling the client when `report`.
+  // "FLAGS (...)" and, with CONDSTORE on, " MODSEQ (n)": what a flag change reports.
+  std::string flags_item(const sdk::MessageEntry& message) const;
   sdk::Task<bool> expunge_deleted(bool report, const std::vector<std::size_t>& only = {});
 
   void untagged(std::string_view text) { pending_ += fmt::format("* {}\r\n", text); }
@@ -98,6 +100,8 @@ class ImapSession {
   std::string mailbox_;
   bool read_only_ = false;
   std::uint32_t uidvalidity_ = 0;
+  // CONDSTORE (RFC 7162) is on for the session once the client used it: FETCH responses then carry MODSEQ.
+  bool condstore_ = false;
   std::vector<sdk::MessageEntry> messages_;
 };
 

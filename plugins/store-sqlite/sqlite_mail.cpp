@@ -27,7 +27,6 @@ std::uint32_t SqliteStore::file(std::string_view message, const sdk::Intake& int
   return delivery.uid;
 }
 
-
 sdk::MessageEntry SqliteStore::append_message(std::string_view user, std::string_view mailbox, std::string_view message,
                                               std::string_view flags, std::int64_t received) {
   std::optional<std::pair<std::int64_t, std::int64_t>> target;
@@ -62,10 +61,12 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
                              "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
                              "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
                              "WHERE m.id = ? AND u.address = ?");
-    SQLite::Statement next(*db_, "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1");
+    SQLite::Statement next(*db_,
+                           "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
+                           "WHERE id = ? RETURNING uidnext - 1, highestmodseq");
     SQLite::Statement insert(*db_,
-                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags) "
-                             "VALUES (?, ?, ?, ?, ?, ?)");
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement reference(*db_, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
     for (std::int64_t id : ids) {
       source.bind(1, id);
@@ -77,6 +78,7 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
       next.bind(1, target->first);
       next.executeStep();
       const auto uid = static_cast<std::uint32_t>(next.getColumn(0).getInt64());
+      insert.bind(7, next.getColumn(1).getInt64());
       next.reset();
       insert.bind(1, target->first);
       insert.bind(2, static_cast<std::int64_t>(uid));
@@ -170,12 +172,13 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
     SQLite::Statement create(*db_,
                              "INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
                              "SELECT id, ?, ? FROM users WHERE address = ?");
-    SQLite::Statement mailbox(*db_,
-                              "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE name = ? AND "
-                              "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1");
+    SQLite::Statement mailbox(
+        *db_,
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE name = ? AND "
+        "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1, highestmodseq");
     SQLite::Statement insert(*db_,
-                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags) "
-                             "VALUES (?, ?, ?, ?, ?, ?)");
+                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement queue(*db_,
                             "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
@@ -219,6 +222,7 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
           insert.bind(1, mailbox.getColumn(0).getInt64());
           delivery->uid = static_cast<std::uint32_t>(mailbox.getColumn(1).getInt64());
           insert.bind(2, mailbox.getColumn(1).getInt64());
+          insert.bind(7, mailbox.getColumn(2).getInt64());
           mailbox.reset();
           insert.bind(3, delivery->hash);
           insert.bind(4, static_cast<std::int64_t>(delivery->message.size()));
@@ -294,7 +298,7 @@ std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user)
     std::vector<sdk::MailboxInfo> mailboxes;
     SQLite::Statement query(
         *reader_,
-        "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), "
+        "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), b.highestmodseq, "
         "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
         "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
         "WHERE u.address = ? GROUP BY b.id ORDER BY b.name = 'INBOX' DESC, b.name");
@@ -304,23 +308,30 @@ std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user)
                            static_cast<std::uint32_t>(query.getColumn(2).getInt64()),
                            static_cast<std::uint32_t>(query.getColumn(3).getInt64()),
                            static_cast<std::uint32_t>(query.getColumn(4).getInt64()),
-                           static_cast<std::uint32_t>(query.getColumn(5).getInt64())});
+                           static_cast<std::uint32_t>(query.getColumn(6).getInt64()),
+                           static_cast<std::uint64_t>(query.getColumn(5).getInt64())});
     }
     return mailboxes;
   });
 }
 
-std::vector<sdk::MessageEntry> SqliteStore::change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
-                                                         sdk::FlagChange change,
-                                                         const std::vector<std::string>& flags) {
+sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
+                                          sdk::FlagChange change, const std::vector<std::string>& flags,
+                                          std::optional<std::uint64_t> unchanged_since) {
+  sdk::FlagResult result;
   {
     std::lock_guard lock(mutex_);
     guarded("change flags", [&] {
       SQLite::Transaction transaction(*db_);
       SQLite::Statement current(*db_,
-                                "SELECT m.flags FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                                "SELECT m.flags, m.modseq, m.mailbox_id FROM messages m "
+                                "JOIN mailboxes b ON m.mailbox_id = b.id "
                                 "JOIN users u ON b.user_id = u.id WHERE m.id = ? AND u.address = ?");
-      SQLite::Statement update(*db_, "UPDATE messages SET flags = ? WHERE id = ?");
+      SQLite::Statement next(*db_,
+                             "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+                             "RETURNING highestmodseq");
+      SQLite::Statement update(*db_, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
+      const auto same = [](const std::string& a, const std::string& b) { return lower(a) == lower(b); };
       for (std::int64_t id : ids) {
         current.bind(1, id);
         current.bind(2, lower(user));
@@ -328,33 +339,39 @@ std::vector<sdk::MessageEntry> SqliteStore::change_flags(std::string_view user, 
           current.reset();
           continue;
         }
-        std::vector<std::string> now;
+        std::vector<std::string> before;
         std::istringstream words(current.getColumn(0).getString());
-        for (std::string word; words >> word;) now.push_back(word);
+        for (std::string word; words >> word;) before.push_back(word);
+        const auto modseq = static_cast<std::uint64_t>(current.getColumn(1).getInt64());
+        const std::int64_t mailbox = current.getColumn(2).getInt64();
         current.reset();
-        const auto has = [&now](const std::string& flag) {
-          return std::any_of(now.begin(), now.end(), [&flag](const std::string& other) {
-            return lower(other) == lower(flag);  // flags and keywords compare case-insensitively
-          });
-        };
-        if (change == sdk::FlagChange::replace) now.clear();
+        if (unchanged_since && modseq > *unchanged_since) {
+          result.modified.push_back(id);
+          continue;
+        }
+        std::vector<std::string> now = change == sdk::FlagChange::replace ? std::vector<std::string>{} : before;
         if (change == sdk::FlagChange::remove) {
-          now.erase(std::remove_if(now.begin(), now.end(),
-                                   [&flags](const std::string& flag) {
-                                     return std::any_of(flags.begin(), flags.end(), [&flag](const std::string& gone) {
-                                       return lower(gone) == lower(flag);
-                                     });
-                                   }),
-                    now.end());
+          std::erase_if(now, [&](const std::string& flag) {
+            return std::any_of(flags.begin(), flags.end(), [&](const std::string& gone) { return same(gone, flag); });
+          });
         } else {
           for (const std::string& flag : flags) {
-            if (!has(flag)) now.push_back(flag);
+            if (std::none_of(now.begin(), now.end(), [&](const std::string& other) { return same(other, flag); })) {
+              now.push_back(flag);
+            }
           }
         }
+        // An unchanged message keeps its change number (RFC 7162 section 3.2).
+        if (now == before) continue;
+        next.bind(1, mailbox);
+        next.executeStep();
+        const std::int64_t changed = next.getColumn(0).getInt64();
+        next.reset();
         std::string joined;
         for (const std::string& flag : now) joined += (joined.empty() ? "" : " ") + flag;
         update.bind(1, joined);
-        update.bind(2, id);
+        update.bind(2, changed);
+        update.bind(3, id);
         update.exec();
         update.reset();
       }
@@ -362,10 +379,10 @@ std::vector<sdk::MessageEntry> SqliteStore::change_flags(std::string_view user, 
     });
   }
   std::lock_guard lock(read_mutex_);
-  return guarded("read flags", [&] {
-    std::vector<sdk::MessageEntry> entries;
-    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received FROM messages WHERE id = ?");
+  guarded("read flags", [&] {
+    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received, modseq FROM messages WHERE id = ?");
     for (std::int64_t id : ids) {
+      if (std::find(result.modified.begin(), result.modified.end(), id) != result.modified.end()) continue;
       query.bind(1, id);
       if (query.executeStep()) {
         sdk::MessageEntry entry;
@@ -374,12 +391,13 @@ std::vector<sdk::MessageEntry> SqliteStore::change_flags(std::string_view user, 
         entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
         entry.flags = query.getColumn(3).getString();
         entry.received = query.getColumn(4).getInt64();
-        entries.push_back(std::move(entry));
+        entry.modseq = static_cast<std::uint64_t>(query.getColumn(5).getInt64());
+        result.changed.push_back(std::move(entry));
       }
       query.reset();
     }
-    return entries;
   });
+  return result;
 }
 
 std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
@@ -387,7 +405,7 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
     SQLite::Statement query(*reader_,
-                            "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received FROM messages m "
+                            "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq FROM messages m "
                             "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
                             "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
     query.bind(1, lower(user));
@@ -400,6 +418,7 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
       entry.unique_id = fmt::format("{}.{}", query.getColumn(3).getInt64(), entry.uid);
       entry.flags = query.getColumn(4).getString();
       entry.received = query.getColumn(5).getInt64();
+      entry.modseq = static_cast<std::uint64_t>(query.getColumn(6).getInt64());
       entries.push_back(std::move(entry));
     }
     return entries;
@@ -436,12 +455,23 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
     std::vector<std::string> hashes;
     SQLite::Statement remove(*db_,
                              "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT b.id FROM mailboxes b "
-                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob");
+                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob, mailbox_id");
+    // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on).
+    SQLite::Statement bump(*db_, "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?");
     for (std::int64_t id : ids) {
       remove.bind(1, id);
       remove.bind(2, lower(user));
-      while (remove.executeStep()) hashes.push_back(remove.getColumn(0).getString());
+      std::vector<std::int64_t> mailboxes;
+      while (remove.executeStep()) {
+        hashes.push_back(remove.getColumn(0).getString());
+        mailboxes.push_back(remove.getColumn(1).getInt64());
+      }
       remove.reset();
+      for (std::int64_t mailbox : mailboxes) {
+        bump.bind(1, mailbox);
+        bump.exec();
+        bump.reset();
+      }
     }
     std::vector<std::string> released = release_blobs(hashes);
     transaction.commit();

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS mailboxes (
   uidvalidity INTEGER NOT NULL,
   uidnext INTEGER NOT NULL DEFAULT 1,
   special_use TEXT NOT NULL DEFAULT '',
+  highestmodseq INTEGER NOT NULL DEFAULT 1,
   UNIQUE (user_id, name));
 CREATE TABLE IF NOT EXISTS blobs (
   hash TEXT PRIMARY KEY,
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS messages (
   size INTEGER NOT NULL,
   received INTEGER NOT NULL,
   flags TEXT NOT NULL DEFAULT '',
+  modseq INTEGER NOT NULL DEFAULT 1,
   UNIQUE (mailbox_id, uid));
 )sql";
 
@@ -116,6 +118,8 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     add_column("blobs", "body", "body BLOB");
     add_column("mailboxes", "special_use", "special_use TEXT NOT NULL DEFAULT ''");
     add_column("messages", "flags", "flags TEXT NOT NULL DEFAULT ''");
+    add_column("mailboxes", "highestmodseq", "highestmodseq INTEGER NOT NULL DEFAULT 1");
+    add_column("messages", "modseq", "modseq INTEGER NOT NULL DEFAULT 1");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
     // wait for a commit's fsync.
     reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY);

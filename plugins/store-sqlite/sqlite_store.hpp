@@ -50,8 +50,9 @@ class SqliteStore final : public sdk::MailStore {
   void create_mailbox(std::string_view user, std::string_view mailbox) override;
   void delete_mailbox(std::string_view user, std::string_view mailbox) override;
   void rename_mailbox(std::string_view user, std::string_view from, std::string_view to) override;
-  std::vector<sdk::MessageEntry> change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
-                                              sdk::FlagChange change, const std::vector<std::string>& flags) override;
+  sdk::FlagResult change_flags(std::string_view user, const std::vector<std::int64_t>& ids, sdk::FlagChange change,
+                               const std::vector<std::string>& flags,
+                               std::optional<std::uint64_t> unchanged_since) override;
   std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
   std::string read_message(std::string_view user, std::int64_t id) override;
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;

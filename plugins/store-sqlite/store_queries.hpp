@@ -54,9 +54,8 @@ inline std::optional<std::int64_t> user_id(SQLite::Database& db, const std::stri
 }
 
 // A user's mailbox: its id and UIDVALIDITY.
-inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite::Database& db,
-                                                                               std::string_view user,
-                                                                               std::string_view mailbox) {
+inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite::Database& db, std::string_view user,
+                                                                         std::string_view mailbox) {
   SQLite::Statement query(db,
                           "SELECT b.id, b.uidvalidity FROM mailboxes b JOIN users u ON b.user_id = u.id "
                           "WHERE u.address = ? AND b.name = ?");

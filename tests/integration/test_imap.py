@@ -387,3 +387,33 @@ def test_esearch_returns_min_max_count_and_a_compact_set(running):
     (line,) = client.untagged_responses.pop("ESEARCH")
     assert b" UID COUNT 1" in line
     client.logout()
+
+
+def test_condstore_modseq_changedsince_unchangedsince_and_search(running):
+    for subject in ("m1", "m2", "m3"):
+        send(running, subject)
+    client = imap(running)
+    assert "CONDSTORE" in client.capabilities
+    assert client._simple_command("ENABLE", "CONDSTORE")[0] == "OK"
+    assert client.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
+    status, data = client._simple_command("SELECT", "INBOX", "(CONDSTORE)")
+    assert status == "OK"
+    client.state = "SELECTED"  # imaplib's select() cannot send the CONDSTORE parameter
+    highest = int(client.untagged_responses.pop("HIGHESTMODSEQ")[-1])
+    status, data = client.fetch("1:*", "(MODSEQ)")
+    modseqs = [int(re.search(rb"MODSEQ \((\d+)\)", line).group(1)) for line in data]
+    assert modseqs == sorted(modseqs) and modseqs[-1] == highest
+    status, data = client.store("2", "+FLAGS", "(\\Seen)")
+    changed = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+    assert changed == highest + 1
+    status, data = client._simple_command("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE {})".format(highest))
+    fetched = client.untagged_responses.pop("FETCH")
+    assert len(fetched) == 1 and fetched[0].startswith(b"2 (") and b"MODSEQ" in fetched[0]
+    status, data = client._simple_command("STORE", "1:3", "(UNCHANGEDSINCE {})".format(highest), "+FLAGS",
+                                          "(\\Flagged)")
+    assert status == "OK" and b"[MODIFIED 2]" in data[0]
+    status, data = client.search(None, "MODSEQ", str(highest + 1))
+    assert data[0] == f"1 2 3 (MODSEQ {highest + 3})".encode()
+    status, data = client.status("INBOX", "(HIGHESTMODSEQ)")
+    assert int(re.search(rb"HIGHESTMODSEQ (\d+)", data[0]).group(1)) > changed
+    client.logout()

@@ -278,16 +278,18 @@ TEST_CASE("Flags are added, removed and replaced, case-insensitively, and only f
   s.store.deliver("Subject: a\r\n\r\na\r\n", {"alice@example.test"}, "INBOX");
   const auto id = s.store.list_messages("alice@example.test", "INBOX")[0].id;
   using tern::sdk::FlagChange;
-  auto changed = s.store.change_flags("alice@example.test", {id}, FlagChange::add, {"\\Seen", "$Work"});
+  auto changed =
+      s.store.change_flags("alice@example.test", {id}, FlagChange::add, {"\\Seen", "$Work"}, std::nullopt).changed;
   REQUIRE(changed.size() == 1);
   CHECK(changed[0].flags == "\\Seen $Work");
-  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::add, {"\\seen", "\\Flagged"});
+  changed =
+      s.store.change_flags("alice@example.test", {id}, FlagChange::add, {"\\seen", "\\Flagged"}, std::nullopt).changed;
   CHECK(changed[0].flags == "\\Seen $Work \\Flagged");
-  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::remove, {"$work"});
+  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::remove, {"$work"}, std::nullopt).changed;
   CHECK(changed[0].flags == "\\Seen \\Flagged");
-  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::replace, {"\\Draft"});
+  changed = s.store.change_flags("alice@example.test", {id}, FlagChange::replace, {"\\Draft"}, std::nullopt).changed;
   CHECK(changed[0].flags == "\\Draft");
-  s.store.change_flags("bob@example.test", {id}, FlagChange::replace, {});
+  s.store.change_flags("bob@example.test", {id}, FlagChange::replace, {}, std::nullopt);
   CHECK(s.store.list_messages("alice@example.test", "INBOX")[0].flags == "\\Draft");
   CHECK(s.store.list_mailboxes("alice@example.test")[0].unseen == 1);
 }
@@ -314,4 +316,29 @@ TEST_CASE("Mailboxes are created, renamed with their children, and deleted with 
   CHECK(s.blob_files() == 1);  // the copy in INBOX still holds the body
   CHECK_THROWS_AS(s.store.delete_mailbox("alice@example.test", "INBOX"), DirectoryError);
   CHECK_THROWS_AS(s.store.append_message("alice@example.test", "Nowhere", "x", "", 0), tern::sdk::StoreError);
+}
+
+TEST_CASE("Every change takes the mailbox's next change number, and UNCHANGEDSINCE guards a store") {
+  Store s;
+  using tern::sdk::FlagChange;
+  s.store.deliver("Subject: a\r\n\r\na\r\n", {"alice@example.test"}, "INBOX");
+  s.store.deliver("Subject: b\r\n\r\nb\r\n", {"alice@example.test"}, "INBOX");
+  auto messages = s.store.list_messages("alice@example.test", "INBOX");
+  const auto highest = [&] { return s.store.list_mailboxes("alice@example.test")[0].highestmodseq; };
+  const std::uint64_t after_delivery = highest();
+  CHECK(messages[1].modseq == after_delivery);
+  CHECK(messages[0].modseq < messages[1].modseq);
+  auto result = s.store.change_flags("alice@example.test", {messages[0].id}, FlagChange::add, {"\\Seen"}, std::nullopt);
+  CHECK(result.changed[0].modseq == after_delivery + 1);
+  CHECK(highest() == after_delivery + 1);
+  // Storing what is there already changes nothing, not even the change number.
+  result = s.store.change_flags("alice@example.test", {messages[0].id}, FlagChange::add, {"\\seen"}, std::nullopt);
+  CHECK(result.changed[0].modseq == after_delivery + 1);
+  result = s.store.change_flags("alice@example.test", {messages[0].id, messages[1].id}, FlagChange::add, {"\\Flagged"},
+                                after_delivery);
+  CHECK(result.modified == std::vector<std::int64_t>{messages[0].id});
+  REQUIRE(result.changed.size() == 1);
+  CHECK(result.changed[0].flags == "\\Flagged");
+  s.store.remove_messages("alice@example.test", {messages[1].id});
+  CHECK(highest() == after_delivery + 3);
 }

@@ -43,6 +43,7 @@ struct MessageEntry {
   std::string unique_id;      // stable across restarts and never reused: POP3 UIDL
   std::string flags;          // IMAP flags and keywords, space-separated: "\\Seen \\Flagged $Label1"
   std::int64_t received = 0;  // IMAP INTERNALDATE, seconds since the epoch
+  std::uint64_t modseq = 0;   // CONDSTORE (RFC 7162): the mailbox's change number of this message's last change
 };
 
 // A user's mailbox, as IMAP lists and selects it.
@@ -53,6 +54,13 @@ struct MailboxInfo {
   std::uint32_t uidnext = 0;
   std::uint32_t messages = 0;
   std::uint32_t unseen = 0;
+  std::uint64_t highestmodseq = 0;  // CONDSTORE: the mailbox's latest change number
+};
+
+// What change_flags() did.
+struct FlagResult {
+  std::vector<MessageEntry> changed;   // as they are now (every id given that still exists, but `modified`)
+  std::vector<std::int64_t> modified;  // left alone: changed after `unchanged_since` (CONDSTORE STORE)
 };
 
 enum class FlagChange { add, remove, replace };
@@ -139,8 +147,11 @@ class MailStore {
   virtual void delete_mailbox(std::string_view user, std::string_view mailbox) = 0;
   virtual void rename_mailbox(std::string_view user, std::string_view from, std::string_view to) = 0;
   // Changes the flags of the messages with these ids (of this user) and returns them as they are now.
-  virtual std::vector<MessageEntry> change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
-                                                 FlagChange change, const std::vector<std::string>& flags) = 0;
+  // Each change takes the next change number of its mailbox (CONDSTORE). With `unchanged_since`, a message
+  // whose modseq is newer is left alone and reported in `modified`.
+  virtual FlagResult change_flags(std::string_view user, const std::vector<std::int64_t>& ids, FlagChange change,
+                                  const std::vector<std::string>& flags,
+                                  std::optional<std::uint64_t> unchanged_since) = 0;
 };
 
 // Opens a store. Called once, at start-up, on the main thread.
