@@ -260,58 +260,76 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
     sets_seen = sets_seen || !section->peek;
     sections.push_back(std::move(*section));
   }
+  // Messages are read, and \\Seen set, in batches: one trip to the worker pool per batch, not per message.
+  constexpr std::size_t kBatch = 256;
+  const auto wants = [&items](std::string_view name) {
+    return std::any_of(items.begin(), items.end(),
+                       [name](const std::string& item) { return sdk::lower_ascii(item) == name; });
+  };
   sdk::MailStore& store = server_.store();
-  for (std::size_t index : *indexes) {
-    sdk::MessageEntry& message = messages_[index];
-    std::string content;
-    if (!sections.empty() || structure) {
-      const std::optional<std::string> failure =
-          co_await server_.attempt([&] { content = store.read_message(client_.user, message.id); });
-      if (failure) {
-        tagged(command, "NO", "[UNAVAILABLE] Message not available, try again");
-        co_return;
+  for (std::size_t start = 0; start < indexes->size(); start += kBatch) {
+    const std::size_t end = std::min(start + kBatch, indexes->size());
+    std::vector<std::optional<Structure>> cached(end - start);
+    std::vector<std::string> contents(end - start);
+    std::vector<bool> needed(end - start, false);
+    std::vector<std::int64_t> unseen;
+    for (std::size_t k = start; k < end; ++k) {
+      const sdk::MessageEntry& message = messages_[(*indexes)[k]];
+      if (structure) cached[k - start] = structures_.find(message.content_id);
+      needed[k - start] = !sections.empty() || (structure && !cached[k - start]);
+      if (sets_seen && !read_only_ && !has_flag(message.flags, "\\Seen")) unseen.push_back(message.id);
+    }
+    std::vector<sdk::MessageEntry> seen;
+    const std::optional<std::string> failure = co_await server_.attempt([&] {
+      for (std::size_t k = start; k < end; ++k) {
+        if (needed[k - start]) contents[k - start] = store.read_message(client_.user, messages_[(*indexes)[k]].id);
       }
-    }
-    bool flags_changed = false;
-    if (sets_seen && !read_only_ && !has_flag(message.flags, "\\Seen")) {
-      std::vector<sdk::MessageEntry> changed;
-      const std::optional<std::string> failure = co_await server_.attempt([&] {
-        changed =
-            store.change_flags(client_.user, {message.id}, sdk::FlagChange::add, {"\\Seen"}, std::nullopt).changed;
-      });
-      if (!failure && !changed.empty()) {
-        message.flags = changed.front().flags;
-        message.modseq = changed.front().modseq;
-        flags_changed = true;
+      if (!unseen.empty()) {
+        seen = store.change_flags(client_.user, unseen, sdk::FlagChange::add, {"\\Seen"}, std::nullopt).changed;
       }
+    });
+    if (failure) {
+      tagged(command, "NO", "[UNAVAILABLE] Message not available, try again");
+      co_return;
     }
-    std::string response;
-    auto add = [&response](std::string_view text) { response += (response.empty() ? "" : " ") + std::string(text); };
-    if (uid) add(fmt::format("UID {}", message.uid));
-    for (const std::string& item : items) {
-      const std::string lower = sdk::lower_ascii(item);
-      if (lower == "uid" && !uid) add(fmt::format("UID {}", message.uid));
-      if (lower == "flags") add(fmt::format("FLAGS ({})", message.flags));
-      if (lower == "modseq") add(fmt::format("MODSEQ ({})", message.modseq));
-      if (lower == "rfc822.size") add(fmt::format("RFC822.SIZE {}", message.size));
-      if (lower == "internaldate") add(fmt::format("INTERNALDATE {}", internal_date(message.received)));
+    if (!seen.empty()) server_.mailbox_changed({client_.user});
+    for (std::size_t k = start; k < end; ++k) {
+      const std::size_t index = (*indexes)[k];
+      sdk::MessageEntry& message = messages_[index];
+      const std::string& content = contents[k - start];
+      auto now_seen = std::find_if(seen.begin(), seen.end(),
+                                   [&](const sdk::MessageEntry& entry) { return entry.id == message.id; });
+      if (now_seen != seen.end()) {
+        message.flags = now_seen->flags;
+        message.modseq = now_seen->modseq;
+      }
+      const MimeMessage parsed(content);
+      if (structure && !cached[k - start]) {
+        cached[k - start] = Structure{parsed.envelope(), parsed.body_structure(false), parsed.body_structure(true)};
+        structures_.insert(message.content_id, *cached[k - start]);
+      }
+      std::string response;
+      auto add = [&response](std::string_view text) { response += (response.empty() ? "" : " ") + std::string(text); };
+      if (uid) add(fmt::format("UID {}", message.uid));
+      for (const std::string& item : items) {
+        const std::string lower = sdk::lower_ascii(item);
+        if (lower == "uid" && !uid) add(fmt::format("UID {}", message.uid));
+        if (lower == "flags") add(fmt::format("FLAGS ({})", message.flags));
+        if (lower == "modseq") add(fmt::format("MODSEQ ({})", message.modseq));
+        if (lower == "rfc822.size") add(fmt::format("RFC822.SIZE {}", message.size));
+        if (lower == "internaldate") add(fmt::format("INTERNALDATE {}", internal_date(message.received)));
+        if (lower == "envelope") add("ENVELOPE " + cached[k - start]->envelope);
+        if (lower == "body") add("BODY " + cached[k - start]->body);
+        if (lower == "bodystructure") add("BODYSTRUCTURE " + cached[k - start]->bodystructure);
+      }
+      for (const BodySection& section : sections) {
+        const std::string data = section_content(parsed, section);
+        add(fmt::format("{} {{{}}}\r\n{}", section.name, data.size(), data));
+      }
+      // A fetch that set \\Seen tells the new flags (RFC 3501 section 6.4.5).
+      if (now_seen != seen.end() && !wants("flags")) add(fmt::format("FLAGS ({})", message.flags));
+      untagged(fmt::format("{} FETCH ({})", index + 1, response));
     }
-    const MimeMessage parsed(content);
-    for (const std::string& item : items) {
-      const std::string lower = sdk::lower_ascii(item);
-      if (lower == "envelope") add("ENVELOPE " + parsed.envelope());
-      if (lower == "body") add("BODY " + parsed.body_structure(false));
-      if (lower == "bodystructure") add("BODYSTRUCTURE " + parsed.body_structure(true));
-    }
-    for (const BodySection& section : sections) {
-      const std::string data = section_content(parsed, section);
-      add(fmt::format("{} {{{}}}\r\n{}", section.name, data.size(), data));
-    }
-    if (flags_changed && std::none_of(items.begin(), items.end(),
-                                      [](const std::string& item) { return sdk::lower_ascii(item) == "flags"; })) {
-      add(fmt::format("FLAGS ({})", message.flags));
-    }
-    untagged(fmt::format("{} FETCH ({})", index + 1, response));
     if (pending_.size() > 256 * 1024) co_await flush();
   }
   tagged(command, "OK", fmt::format("{} completed", command.name));

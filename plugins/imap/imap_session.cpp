@@ -74,8 +74,12 @@ const ImapSession::Entry ImapSession::kCommands[] = {
 };
 
 ImapSession::ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-                         sdk::ClientInfo client)
-    : connection_(connection), server_(server), listener_(listener), client_(std::move(client)) {}
+                         sdk::ClientInfo client, StructureCache& structures)
+    : connection_(connection),
+      server_(server),
+      listener_(listener),
+      client_(std::move(client)),
+      structures_(structures) {}
 
 sdk::Task<void> ImapSession::flush() {
   if (pending_.empty()) co_return;

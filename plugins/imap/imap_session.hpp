@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "imap_syntax.hpp"
+#include "structure_cache.hpp"
 #include "tern/sdk/protocol.hpp"
 
 namespace tern::imap {
@@ -17,7 +18,7 @@ namespace tern::imap {
 class ImapSession {
  public:
   ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-              sdk::ClientInfo client);
+              sdk::ClientInfo client, StructureCache& structures);
 
   sdk::Task<void> run();
 
@@ -92,6 +93,7 @@ class ImapSession {
   sdk::ServerContext& server_;
   const sdk::ListenerInfo& listener_;
   sdk::ClientInfo client_;
+  StructureCache& structures_;
   State state_ = State::not_authenticated;
   bool closing_ = false;
   std::string pending_;

@@ -380,7 +380,7 @@ sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vect
   }
   std::lock_guard lock(read_mutex_);
   guarded("read flags", [&] {
-    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received, modseq FROM messages WHERE id = ?");
+    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received, modseq, blob FROM messages WHERE id = ?");
     for (std::int64_t id : ids) {
       if (std::find(result.modified.begin(), result.modified.end(), id) != result.modified.end()) continue;
       query.bind(1, id);
@@ -392,6 +392,7 @@ sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vect
         entry.flags = query.getColumn(3).getString();
         entry.received = query.getColumn(4).getInt64();
         entry.modseq = static_cast<std::uint64_t>(query.getColumn(5).getInt64());
+        entry.content_id = query.getColumn(6).getString();
         result.changed.push_back(std::move(entry));
       }
       query.reset();
@@ -404,10 +405,11 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
   std::lock_guard lock(read_mutex_);
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
-    SQLite::Statement query(*reader_,
-                            "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq FROM messages m "
-                            "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
-                            "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
+    SQLite::Statement query(
+        *reader_,
+        "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob FROM messages m "
+        "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+        "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
     query.bind(1, lower(user));
     query.bind(2, std::string(mailbox));
     while (query.executeStep()) {
@@ -419,6 +421,7 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
       entry.flags = query.getColumn(4).getString();
       entry.received = query.getColumn(5).getInt64();
       entry.modseq = static_cast<std::uint64_t>(query.getColumn(6).getInt64());
+      entry.content_id = query.getColumn(7).getString();
       entries.push_back(std::move(entry));
     }
     return entries;

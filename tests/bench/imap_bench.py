@@ -559,12 +559,13 @@ class Tern:
         return proc_stat(self.process.pid)[1]
 
     def version(self):
+        """What was copied: copy2 keeps the files' times."""
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip() or "?"
         changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
                                  capture_output=True, text=True).stdout.strip()
-        built = datetime.datetime.fromtimestamp(Path(TERN).stat().st_mtime).isoformat(timespec="seconds")
-        imap = datetime.datetime.fromtimestamp((Path(PLUGIN_DIR) / "tern-imap.so").stat().st_mtime)
+        built = datetime.datetime.fromtimestamp(self.binary.stat().st_mtime).isoformat(timespec="seconds")
+        imap = datetime.datetime.fromtimestamp((self.plugins / "tern-imap.so").stat().st_mtime)
         return (f"binary built {built}, imap plugin {imap.isoformat(timespec='seconds')}, tree at {commit}"
                 f"{' with uncommitted changes' if changed else ''}")
 
@@ -870,11 +871,14 @@ def main():
     parser.add_argument("--load-connections", type=int, default=8, help="connections loading Tern's INBOX (8)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds one IMAP command may take (600)")
     parser.add_argument("--idle-sessions", type=int, default=10000, help="IDLE sessions opened to Tern (10000)")
-    parser.add_argument("--idle-mailbox", default="INBOX", help="mailbox the IDLE sessions select (INBOX)")
+    parser.add_argument("--idle-mailbox", default="Empty,INBOX",
+                        help="mailboxes the IDLE sessions select, one round of sessions each, comma-separated; one "
+                             "that is missing is created empty (Empty,INBOX)")
     parser.add_argument("--idle-parallel", type=int, default=64, help="IDLE sessions logging in at once (64)")
     parser.add_argument("--idle-timeout", type=float, default=900, help="seconds for opening all IDLE sessions (900)")
-    parser.add_argument("--idle-max-rss", type=int, default=8192,
-                        help="MiB of Tern's VmRSS at which no more IDLE sessions are opened (8192)")
+    parser.add_argument("--idle-max-rss", type=int, default=4096,
+                        help="MiB of Tern's VmRSS at which no more IDLE sessions are opened: the machine is shared "
+                             "(4096)")
     parser.add_argument("--quick", action="store_true", help="small runs, to check the script works")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder, and print where it is")
     args = parser.parse_args()
@@ -945,23 +949,38 @@ def main():
         if args.idle_sessions:
             limits = Path(f"/proc/{tern.process.pid}/limits").read_text()
             files = next((line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files")), "?")
-            log(f"\nIDLE: {args.idle_sessions} sessions to Tern, LOGIN + SELECT {args.idle_mailbox} + IDLE, "
-                f"{args.idle_parallel} logging in at a time (Tern's open-files limit: {'/'.join(files)})")
-            idle = idle_sessions(tern, args.idle_sessions, args.idle_mailbox, args.idle_parallel, args.idle_timeout,
-                                 args.idle_max_rss * 1024)
-            log(f"  {idle['open']} sessions in IDLE, {idle['failed']} failed, opened in {idle['seconds']:.0f} s "
-                f"({idle['open'] / max(idle['seconds'], 0.001):.0f} sessions/s)")
-            if idle["capped"]:
-                log(f"  stopped opening sessions: Tern's VmRSS passed --idle-max-rss {args.idle_max_rss} MiB")
-            for reason, number in sorted(idle["reasons"].items(), key=lambda item: -item[1])[:5]:
-                log(f"  failed {number}x: {reason}")
-            if idle["closed_sampled"]:
-                log(f"  {idle['closed_sampled']} of the sampled sessions were closed by the server while idle")
-            per_session = (idle["during"] - idle["before"]) / max(idle["open"], 1)
-            log(f"  Tern VmRSS {idle['before']} KiB before, {idle['during']} KiB "
-                f"({idle['during'] / 1024:.0f} MiB) with {idle['open']} sessions in IDLE, {idle['after']} KiB 2 s after "
-                f"closing them; VmHWM {idle['peak']} KiB; {idle['threads']} threads; {per_session:.1f} KiB per session "
-                f"(target: under 1 GiB for 10,000)")
+            for mailbox in [name for name in args.idle_mailbox.split(",") if name]:
+                if mailbox.upper() != "INBOX":
+                    client = Imap(tern.port, args.timeout)
+                    try:
+                        client.login(USER, PASSWORD)
+                        with contextlib.suppress(ImapError):
+                            client.command(f'CREATE "{mailbox}"')
+                        _, _, lines = client.command(f'STATUS "{mailbox}" (MESSAGES)', keep=b"STATUS")
+                    finally:
+                        client.logout()
+                    size = lines[0].decode(errors="replace") if lines else "?"
+                else:
+                    size = f"{args.messages} messages"
+                log(f"\nIDLE: {args.idle_sessions} sessions to Tern, LOGIN + SELECT {mailbox} ({size}) + IDLE, "
+                    f"{args.idle_parallel} logging in at a time (open-files limits: Tern {'/'.join(files)}, the bench "
+                    f"{'/'.join(map(str, resource.getrlimit(resource.RLIMIT_NOFILE)))})")
+                idle = idle_sessions(tern, args.idle_sessions, mailbox, args.idle_parallel, args.idle_timeout,
+                                     args.idle_max_rss * 1024)
+                log(f"  {idle['open']} sessions in IDLE, {idle['failed']} failed, opened in {idle['seconds']:.0f} s "
+                    f"({idle['open'] / max(idle['seconds'], 0.001):.0f} sessions/s)")
+                if idle["capped"]:
+                    log(f"  stopped opening sessions: Tern's VmRSS passed --idle-max-rss {args.idle_max_rss} MiB")
+                for reason, number in sorted(idle["reasons"].items(), key=lambda item: -item[1])[:5]:
+                    log(f"  failed {number}x: {reason}")
+                if idle["closed_sampled"]:
+                    log(f"  {idle['closed_sampled']} of the sampled sessions were closed by the server while idle")
+                per_session = (idle["during"] - idle["before"]) / max(idle["open"], 1)
+                log(f"  Tern VmRSS {idle['before']} KiB before, {idle['during']} KiB ({idle['during'] / 1024:.0f} MiB) "
+                    f"with {idle['open']} sessions in IDLE, {idle['after']} KiB 2 s after closing them; VmHWM "
+                    f"{idle['peak']} KiB; {idle['threads']} threads; {per_session:.1f} KiB per session; at that rate "
+                    f"10,000 sessions would need {(idle['before'] + per_session * 10000) / 1048576:.2f} GiB "
+                    f"(target: under 1 GiB)")
         for server in servers:
             problems = server.problems()
             log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))

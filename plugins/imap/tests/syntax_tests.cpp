@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "imap_syntax.hpp"
+#include "structure_cache.hpp"
 
 using tern::imap::parse_command;
 using tern::imap::parse_sequence_set;
@@ -70,4 +71,17 @@ TEST_CASE("Strings go out quoted, or as literals when they must") {
   CHECK(tern::imap::imap_string("Sent") == "\"Sent\"");
   CHECK(tern::imap::imap_string("a\"b\\") == "\"a\\\"b\\\\\"");
   CHECK(tern::imap::imap_string("two\r\nlines") == "{10}\r\ntwo\r\nlines");
+}
+
+TEST_CASE("The structure cache returns what was put in and forgets the least recently used first") {
+  tern::imap::StructureCache cache(400);
+  cache.insert("a", {"envelope-a", "body-a", "structure-a"});
+  cache.insert("b", {"envelope-b", "body-b", "structure-b"});
+  REQUIRE(cache.find("a"));
+  CHECK(cache.find("a")->bodystructure == "structure-a");
+  CHECK_FALSE(cache.find(""));
+  for (int i = 0; i < 5; ++i) cache.insert("filler" + std::to_string(i), {"e", "b", "s"});
+  cache.find("a");
+  cache.insert("last", {"e", "b", "s"});
+  CHECK_FALSE(cache.find("b"));
 }

@@ -44,6 +44,7 @@ struct MessageEntry {
   std::string flags;          // IMAP flags and keywords, space-separated: "\\Seen \\Flagged $Label1"
   std::int64_t received = 0;  // IMAP INTERNALDATE, seconds since the epoch
   std::uint64_t modseq = 0;   // CONDSTORE (RFC 7162): the mailbox's change number of this message's last change
+  std::string content_id;     // the same for every copy of the same stored content: a key for caches
 };
 
 // A user's mailbox, as IMAP lists and selects it.
