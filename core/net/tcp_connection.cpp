@@ -164,11 +164,13 @@ void TcpConnection::close() {
 void TcpConnection::wait_readable(std::function<void(const error_code&)> handler) {
   waiting_for_command_ = true;
   interrupted_ = false;
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [weak = weak_from_this(), handler = std::move(handler)](const error_code& error) {
-                       if (auto self = weak.lock()) self->waiting_for_command_ = false;
-                       handler(error);
-                     });
+  // A cancelled wait completes later; by then a new wait may be under way, whose flag it must not clear.
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, [weak = weak_from_this(), id = ++readable_wait_id_,
+                                                        handler = std::move(handler)](const error_code& error) {
+    auto self = weak.lock();
+    if (self && self->readable_wait_id_ == id) self->waiting_for_command_ = false;
+    handler(error);
+  });
 }
 
 void TcpConnection::cancel_wait_readable() {

@@ -58,6 +58,7 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
   std::uint64_t deadline_id_ = 0;
   bool timed_out_ = false;
   bool waiting_for_command_ = false;
+  std::uint64_t readable_wait_id_ = 0;
   bool interrupted_ = false;
   std::chrono::seconds timeout_{300};
   std::string buffer_;
