@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "imap_syntax.hpp"
 #include "structure_cache.hpp"
 
@@ -84,4 +86,20 @@ TEST_CASE("The structure cache returns what was put in and forgets the least rec
   cache.find("a");
   cache.insert("last", {"e", "b", "s"});
   CHECK_FALSE(cache.find("b"));
+}
+
+TEST_CASE("Random command lines never crash the parser, and what parses keeps its tag") {
+  std::mt19937 random(20261122);
+  const std::string alphabet = "aA1 *:,()[]<>{}+\"\\%\r\n.\x80\xff~";
+  for (int round = 0; round < 20000; ++round) {
+    std::string line = "t" + std::to_string(round) + " ";
+    const int length = static_cast<int>(random() % 60);
+    for (int i = 0; i < length; ++i) line += alphabet[random() % alphabet.size()];
+    line += "\r\n";
+    std::string tag;
+    auto command = parse_command(line, tag);
+    if (command) CHECK(command->tag == "t" + std::to_string(round));
+    parse_sequence_set(line.substr(0, static_cast<std::size_t>(random() % line.size())), 1000);
+    trailing_literal(line);
+  }
 }
