@@ -70,24 +70,15 @@ sdk::Task<void> ImapSession::on_append(const Command& command) {
     }
   }
   const std::string name = sdk::lower_ascii(arguments[0].text) == "inbox" ? "INBOX" : arguments[0].text;
-  std::vector<sdk::MailboxInfo> mailboxes;
   sdk::MessageEntry appended;
   sdk::MailStore& store = server_.store();
   const std::string& message = arguments.back().text;
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
-    mailboxes = store.list_mailboxes(client_.user);
-    const bool exists = std::any_of(mailboxes.begin(), mailboxes.end(),
-                                    [&name](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
-    if (exists) appended = store.append_message(client_.user, name, message, flags, received);
-  });
-  const bool exists = std::any_of(mailboxes.begin(), mailboxes.end(),
-                                  [&name](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
-  if (!failure && !exists) {
-    tagged(command, "NO", "[TRYCREATE] No such mailbox");
-    co_return;
-  }
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { appended = store.append_message(client_.user, name, message, flags, received); });
   if (failure) {
-    tagged(command, "NO", "[UNAVAILABLE] Message not stored, try again");
+    // The store names a missing mailbox; anything else is a temporary failure.
+    const bool missing = failure->find("no mailbox") != std::string::npos;
+    tagged(command, "NO", missing ? "[TRYCREATE] No such mailbox" : "[UNAVAILABLE] Message not stored, try again");
     co_return;
   }
   server_.mailbox_changed({client_.user});

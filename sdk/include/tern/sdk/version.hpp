@@ -3,6 +3,8 @@
 
 #include <boost/version.hpp>
 
+#include "tern/sdk/abi.hpp"
+
 // The SDK version. A plugin is loaded only when its major version equals the core's and its minor version
 // is not newer than the core's: the core keeps every minor addition of its major version.
 #define TERN_SDK_VERSION_MAJOR 0
@@ -15,8 +17,9 @@
 #define TERN_SDK_STR(x) TERN_SDK_STR_(x)
 
 // What must match between the core and a plugin for C++ types to be shared safely across the boundary:
-// the compiler, the C++ standard library, Boost (Asio types cross the boundary) and the SDK's major version.
-// Two builds whose signatures differ are refused even when their SDK versions agree.
+// the compiler, the C++ standard library, Boost (Asio types cross the boundary), the SDK's major version and
+// the hash of the SDK's headers (abi.hpp, generated at build time). Two builds whose signatures differ are
+// refused even when their SDK versions agree.
 #if defined(__clang__)
 #define TERN_SDK_COMPILER "clang-" TERN_SDK_STR(__clang_major__) "." TERN_SDK_STR(__clang_minor__)
 #elif defined(__GNUC__)
@@ -34,4 +37,5 @@
 #endif
 
 #define TERN_SDK_BUILD_SIGNATURE \
-  TERN_SDK_COMPILER ";" TERN_SDK_STDLIB ";boost-" BOOST_LIB_VERSION ";sdk-" TERN_SDK_STR(TERN_SDK_VERSION_MAJOR)
+  TERN_SDK_COMPILER ";" TERN_SDK_STDLIB ";boost-" BOOST_LIB_VERSION ";sdk-" TERN_SDK_STR(TERN_SDK_VERSION_MAJOR) \
+      ";abi-" TERN_SDK_ABI_HASH
