@@ -1,5 +1,9 @@
 #include "net/tcp_connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -120,7 +124,13 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read_bytes(std::string& data, std::siz
       buffer_.clear();
       start_ = 0;
     }
-    if (count == 0) co_return sdk::ReadStatus::ok;
+    if (count == 0) {
+      // The client may hold back the rest of its command (the CRLF after an IMAP literal) until this data is
+      // acknowledged, while the kernel delays the ACK because the server has nothing to send: ACK at once.
+      int on = 1;
+      ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+      co_return sdk::ReadStatus::ok;
+    }
     buffer_.resize(kReadChunk);
     error_code error;
     const std::size_t received = co_await read_some(buffer_.data(), kReadChunk, error);
