@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench_support import fmt, free_port, interrupt, log, run, wait_listening
+
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
 PLUGIN_DIR = os.environ.get("TERN_PLUGIN_DIR", str(REPO / "build" / "plugins"))
@@ -53,37 +55,6 @@ WORDS = ("the and for with that this from have will your about meeting report up
 NAMES = ("alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert sybil trent "
          "victor walter").split()
 DOMAINS = ("example.com example.org example.net mail.example.test lists.example.info").split()
-
-
-def log(text):
-    print(text, flush=True)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port, process_alive, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_alive():
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def run(command, input=None, timeout=120, check=True):
-    result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} exited {result.returncode}:\n"
-                           f"{result.stdout}{result.stderr}")
-    return result
 
 
 # --- /proc ---------------------------------------------------------------------------------------------------
@@ -825,10 +796,6 @@ def median_of(results, key):
     return statistics.median(values) if values else None
 
 
-def fmt(value, pattern):
-    return "—" if value is None else pattern.format(value)
-
-
 def describe_machine():
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "unknown CPU")
@@ -856,10 +823,6 @@ def print_table(points, count, append_count):
             values = f"{fmt(tern_value, '{:.3f}'):>8}  {fmt(dovecot_value, '{:.3f}'):>9}"
         log(f"{labels[name]:<28}  {values}  {fmt(ratio, '{:.2f}'):>12}  {fmt(median_of(tern, 'cpu'), '{:.2f}'):>10}  "
             f"{fmt(median_of(dovecot, 'cpu'), '{:.2f}'):>13}")
-
-
-def interrupt(number, frame):
-    raise KeyboardInterrupt
 
 
 def main():

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_support import fmt, free_port, interrupt, log, run, wait_listening
+
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
 PLUGIN_DIR = os.environ.get("TERN_PLUGIN_DIR", str(REPO / "build" / "plugins"))
@@ -38,37 +40,6 @@ RECIPIENT = "bench@example.test"
 SENDER = "sender@client.test"
 MAIL_UID = 65534  # nobody: Postfix's virtual agent refuses uid 0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def log(text):
-    print(text, flush=True)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port, process_alive, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_alive():
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def run(command, input=None, timeout=120, check=True):
-    result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} exited {result.returncode}:\n"
-                           f"{result.stdout}{result.stderr}")
-    return result
 
 
 # --- /proc ---------------------------------------------------------------------------------------------------
@@ -504,10 +475,6 @@ def median_of(results, key):
     return statistics.median(values) if values else None
 
 
-def fmt(value, pattern):
-    return "—" if value is None else pattern.format(value)
-
-
 def describe_machine(binary):
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "unknown CPU")
@@ -540,10 +507,6 @@ def print_table(points):
 
 def parse_list(text):
     return [int(part) for part in text.split(",") if part]
-
-
-def interrupt(number, frame):
-    raise KeyboardInterrupt
 
 
 def main():
