@@ -1,4 +1,5 @@
-"""Real IMAP clients against Tern: mbsync (isync) two-way sync of 1,000 messages with flags, and curl."""
+"""Real IMAP clients against Tern: mbsync (isync) two-way sync of 1,000 messages with flags, offlineimap, and
+curl."""
 
 import imaplib
 import re
@@ -131,3 +132,51 @@ def test_curl_lists_and_fetches_over_imap_and_imaps(running):
                               f"imap://127.0.0.1:{running.port('imap')}/INBOX;UID=1",
                               "--user", f"{ALICE}:{ALICE_PASSWORD}"], check=True, capture_output=True, timeout=60)
     assert fetched.stdout.endswith(b"Subject: via curl\r\n\r\nfetched by curl\r\n")
+
+
+def test_offlineimap_syncs_both_ways_once_and_then_changes_nothing(running, tmp_path):
+    with smtplib.SMTP("127.0.0.1", running.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        for n in range(3):
+            client.sendmail("peer@remote.test", [ALICE],
+                            f"Subject: remote {n}\r\nMessage-ID: <remote-{n}@remote.test>\r\n\r\nHi.\r\n")
+    inbox = tmp_path / "mail" / "INBOX"
+    for sub in ("cur", "new", "tmp"):
+        (inbox / sub).mkdir(parents=True)
+    for n in range(5):
+        (inbox / "cur" / f"1700000000.M{n}P4242.offline.test:2,S").write_bytes(
+            f"From: peer@remote.test\r\nSubject: local {n}\r\nMessage-ID: <offline-{n}@remote.test>\r\n\r\nBody.\r\n"
+            .encode())
+    fingerprint = subprocess.run(["openssl", "x509", "-in", str(running.data / "tls" / "cert.pem"), "-noout",
+                                  "-fingerprint", "-sha512"], check=True, capture_output=True, text=True, timeout=60)
+    fingerprint = fingerprint.stdout.split("=", 1)[1].strip().replace(":", "").lower()
+    config = tmp_path / "offlineimaprc"
+    config.write_text(f"""
+[general]
+accounts = tern
+metadata = {tmp_path / "metadata"}
+[Account tern]
+localrepository = local
+remoterepository = remote
+[Repository local]
+type = Maildir
+localfolders = {tmp_path / "mail"}
+[Repository remote]
+type = IMAP
+remotehost = 127.0.0.1
+remoteport = {running.port("imaps")}
+ssl = yes
+cert_fingerprint = {fingerprint}
+remoteuser = {ALICE}
+remotepass = {ALICE_PASSWORD}
+""")
+    for _ in range(2):
+        result = subprocess.run(["offlineimap", "-c", str(config), "-o", "-u", "basic"], capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "ERROR" not in result.stdout + result.stderr
+    remote = tern_messages(running)
+    near = maildir_messages(inbox)
+    assert len(remote) == len(near) == 8
+    assert set(remote) == set(near)
+    assert b"\\Seen" in remote[b"offline-0@remote.test"]
