@@ -63,8 +63,23 @@ std::optional<std::int64_t> search_day(std::string_view text) {
   return static_cast<std::int64_t>(::timegm(&utc)) / 86400;
 }
 
+// The day of a Date header's value ("Tue, 1 Jul 2003 10:52:37 +0200", the weekday optional), as days since the
+// epoch; time and zone are disregarded, as SENTBEFORE, SENTON and SENTSINCE want.
+std::optional<std::int64_t> sent_day(std::string_view value) {
+  const std::size_t comma = value.find(',');
+  if (comma != std::string_view::npos) value.remove_prefix(comma + 1);
+  int day = 0;
+  char month[4] = {};
+  int year = 0;
+  const std::string copy(value);
+  if (std::sscanf(copy.c_str(), " %d %3s %d", &day, month, &year) != 3) return std::nullopt;
+  if (year < 100) year += year < 50 ? 2000 : 1900;  // RFC 5322 section 4.3's obsolete two-digit years
+  return search_day(fmt::format("{}-{}-{}", day, month, year));
+}
+
 bool needs_content(const std::vector<Value>& keys) {
-  static const char* kTextKeys[] = {"from", "to", "cc", "bcc", "subject", "header", "body", "text"};
+  static const char* kTextKeys[] = {"from", "to",   "cc",         "bcc",    "subject",  "header",
+                                    "body", "text", "sentbefore", "senton", "sentsince"};
   return std::any_of(keys.begin(), keys.end(), [](const Value& key) {
     if (key.kind == Value::Kind::list) return needs_content(key.items);
     const std::string name = sdk::lower_ascii(key.text);
@@ -144,6 +159,16 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     if (!day) return std::nullopt;
     const std::int64_t received = message.received / 86400;
     return name == "before" ? received < *day : name == "on" ? received == *day : received >= *day;
+  }
+  if (name == "sentbefore" || name == "senton" || name == "sentsince") {
+    const Value* date = argument();
+    auto day = date ? search_day(date->text) : std::nullopt;
+    if (!day) return std::nullopt;
+    const MimeMessage parsed(candidate.content);
+    const std::optional<MimeMessage::Section> whole = parsed.section("");
+    const std::optional<std::int64_t> sent = sent_day(field_values(whole ? whole->header : std::string_view(), "date"));
+    if (!sent) return false;  // no Date, or one that cannot be read: no sent date matches
+    return name == "sentbefore" ? *sent < *day : name == "senton" ? *sent == *day : *sent >= *day;
   }
   if (name == "from" || name == "to" || name == "cc" || name == "bcc" || name == "subject" || name == "header" ||
       name == "body" || name == "text") {
