@@ -1,4 +1,6 @@
 // Mailbox management: CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE.
+#include <algorithm>
+
 #include "imap_session.hpp"
 #include "tern/sdk/text.hpp"
 
@@ -20,15 +22,38 @@ bool valid_name(std::string_view name) {
 }  // namespace
 
 sdk::Task<void> ImapSession::on_create(const Command& command) {
-  if (command.arguments.size() != 1 || !command.arguments[0].is_astring() ||
-      !valid_name(mailbox_name(command.arguments[0].text))) {
-    tagged(command, "BAD", "Syntax: CREATE mailbox");
+  const auto& arguments = command.arguments;
+  if (arguments.empty() || arguments.size() > 2 || !arguments[0].is_astring() ||
+      !valid_name(mailbox_name(arguments[0].text))) {
+    tagged(command, "BAD", "Syntax: CREATE mailbox [(USE (attribute))]");
     co_return;
   }
-  const std::string name = mailbox_name(command.arguments[0].text);
+  // CREATE-SPECIAL-USE (RFC 6154 section 3): CREATE name (USE (\\Archive)), one attribute this server knows.
+  std::string special_use;
+  if (arguments.size() == 2) {
+    const Value& parameters = arguments[1];
+    const bool shaped = parameters.kind == Value::Kind::list && parameters.items.size() == 2 &&
+                        parameters.items[0].is_atom("USE") && parameters.items[1].kind == Value::Kind::list;
+    if (!shaped) {
+      tagged(command, "BAD", "Syntax: CREATE mailbox [(USE (attribute))]");
+      co_return;
+    }
+    static const char* kUses[] = {"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"};
+    for (const Value& use : parameters.items[1].items) {
+      const auto known = std::find_if(std::begin(kUses), std::end(kUses), [&use](const char* name) {
+        return sdk::lower_ascii(name) == sdk::lower_ascii(use.text);
+      });
+      if (known == std::end(kUses) || !special_use.empty()) {
+        tagged(command, "NO", "[USEATTR] Only one of \\Archive, \\Drafts, \\Junk, \\Sent or \\Trash");
+        co_return;
+      }
+      special_use = *known;
+    }
+  }
+  const std::string name = mailbox_name(arguments[0].text);
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.create_mailbox(client_.user, name); });
+      co_await server_.attempt([&] { store.create_mailbox(client_.user, name, special_use); });
   if (failure) {
     tagged(command, "NO",
            name == "INBOX" || failure->find("exists") != std::string::npos

@@ -91,7 +91,7 @@ sdk::Task<void> ImapSession::flush() {
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
-      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE APPENDLIMIT={}",
+      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE CREATE-SPECIAL-USE APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";

@@ -99,16 +99,18 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
   });
 }
 
-void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox) {
+void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox, std::string_view special_use) {
   std::lock_guard lock(mutex_);
   guarded("create mailbox", [&] {
     auto id = user_id(*db_, lower(user));
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", user));
     if (find_mailbox(*db_, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
-    SQLite::Statement insert(*db_, "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES (?, ?, ?)");
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
     insert.bind(1, *id);
     insert.bind(2, std::string(mailbox));
     insert.bind(3, now_seconds());
+    insert.bind(4, std::string(special_use));
     insert.exec();
   });
 }

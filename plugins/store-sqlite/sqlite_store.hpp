@@ -47,7 +47,7 @@ class SqliteStore final : public sdk::MailStore {
                                    std::string_view flags, std::int64_t received) override;
   std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> copy_messages(
       std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) override;
-  void create_mailbox(std::string_view user, std::string_view mailbox) override;
+  void create_mailbox(std::string_view user, std::string_view mailbox, std::string_view special_use) override;
   void delete_mailbox(std::string_view user, std::string_view mailbox) override;
   void rename_mailbox(std::string_view user, std::string_view from, std::string_view to) override;
   sdk::FlagResult change_flags(std::string_view user, const std::vector<std::int64_t>& ids, sdk::FlagChange change,

@@ -419,3 +419,14 @@ def test_condstore_modseq_changedsince_unchangedsince_and_search(running):
     status, data = client.status("INBOX", "(HIGHESTMODSEQ)")
     assert int(re.search(rb"HIGHESTMODSEQ (\d+)", data[0]).group(1)) > changed
     client.logout()
+
+
+def test_create_special_use_marks_the_new_mailbox(running):
+    client = imap(running)
+    assert "CREATE-SPECIAL-USE" in client.capabilities
+    assert client._simple_command("CREATE", '"Old Mail"', "(USE (\\Archive))")[0] == "OK"
+    status, listing = client.list('""', '"Old Mail"')
+    assert b"\\Archive" in listing[0]
+    status, data = client._simple_command("CREATE", "Odd", "(USE (\\Important))")
+    assert status == "NO" and b"USEATTR" in data[0]
+    client.logout()

@@ -296,9 +296,9 @@ TEST_CASE("Flags are added, removed and replaced, case-insensitively, and only f
 
 TEST_CASE("Mailboxes are created, renamed with their children, and deleted with their mail") {
   Store s;
-  s.store.create_mailbox("alice@example.test", "Projects");
-  s.store.create_mailbox("alice@example.test", "Projects/Tern");
-  CHECK_THROWS_AS(s.store.create_mailbox("alice@example.test", "Projects"), DirectoryError);
+  s.store.create_mailbox("alice@example.test", "Projects", "");
+  s.store.create_mailbox("alice@example.test", "Projects/Tern", "");
+  CHECK_THROWS_AS(s.store.create_mailbox("alice@example.test", "Projects", ""), DirectoryError);
   auto appended =
       s.store.append_message("alice@example.test", "Projects/Tern", "Subject: p\r\n\r\np\r\n", "\\Seen", 1700000000);
   CHECK(appended.uid == 1);

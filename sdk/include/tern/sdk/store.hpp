@@ -144,7 +144,8 @@ class MailStore {
   virtual std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> copy_messages(
       std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) = 0;
   // Mailbox management; DirectoryError for a request that cannot succeed (exists, missing, INBOX, children).
-  virtual void create_mailbox(std::string_view user, std::string_view mailbox) = 0;
+  // `special_use`: "" or one RFC 6154 attribute ("\\Archive"), as IMAP's CREATE-SPECIAL-USE asks.
+  virtual void create_mailbox(std::string_view user, std::string_view mailbox, std::string_view special_use) = 0;
   virtual void delete_mailbox(std::string_view user, std::string_view mailbox) = 0;
   virtual void rename_mailbox(std::string_view user, std::string_view from, std::string_view to) = 0;
   // Changes the flags of the messages with these ids (of this user) and returns them as they are now.
