@@ -12,14 +12,10 @@
 #include "auth/password.hpp"
 #include "cli/store_session.hpp"
 #include "server/server.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::cli {
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
 
 bool valid_domain(std::string_view domain) {
   if (domain.empty() || domain.size() > 253 || domain.front() == '.' || domain.back() == '.') return false;
@@ -81,12 +77,12 @@ std::string read_new_password() {
 std::string checked_address(const std::string& address) {
   if (!valid_address(address))
     throw CLI::ValidationError(fmt::format("\"{}\" is not an address such as user@example.org", address));
-  return lower(address);
+  return sdk::lower_ascii(address);
 }
 
 std::string checked_domain(const std::string& domain) {
   if (!valid_domain(domain)) throw CLI::ValidationError(fmt::format("\"{}\" is not a domain name", domain));
-  return lower(domain);
+  return sdk::lower_ascii(domain);
 }
 
 int check_config(const std::filesystem::path& file) {

@@ -10,6 +10,7 @@
 #include <charconv>
 
 #include "config/table_reader.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::config {
 namespace {
@@ -128,9 +129,7 @@ void read_tls(TableReader section, const toml::table* table, ServerConfig& confi
   for (const toml::node& element : *array) {
     TableReader host(element.as_table(), section.file(), fmt::format("tls.host[{}]", index++), errors);
     TlsHost entry;
-    entry.name = host.string("name").value_or("");
-    std::transform(entry.name.begin(), entry.name.end(), entry.name.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
+    entry.name = sdk::lower_ascii(host.string("name").value_or(""));
     if (entry.name.empty()) host.error("name", "is required: the host name clients ask for");
     entry.cert = host.string("cert").value_or("");
     entry.key = host.string("key").value_or("");

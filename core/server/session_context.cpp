@@ -12,6 +12,7 @@
 
 #include "auth/password.hpp"
 #include "net/tcp_connection.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::server {
 
@@ -80,8 +81,7 @@ sdk::Task<sdk::LoginResult> SessionContext::authenticate(const sdk::ClientInfo& 
     log_.error(fmt::format("login check for {} failed: {}", address, error.what()));
   }
   if (matches) {
-    std::transform(address.begin(), address.end(), address.begin(), [](unsigned char c) { return std::tolower(c); });
-    co_return sdk::LoginResult{sdk::LoginResult::Status::ok, address};
+    co_return sdk::LoginResult{sdk::LoginResult::Status::ok, sdk::lower_ascii(address)};
   }
   log_.warn(fmt::format("authentication failed for {} from {}", address, client.address));
   // The answer waits, so that guessing passwords is slow; the pause grows with the address's failures.

@@ -2,6 +2,8 @@
 
 #include <openssl/ssl.h>
 
+#include "tern/sdk/text.hpp"
+
 #include <algorithm>
 
 namespace tern::tls {
@@ -21,8 +23,7 @@ std::shared_ptr<ssl::context> make_context(const std::filesystem::path& cert, co
 int choose_certificate(SSL* connection, int*, void* argument) {
   const char* name = SSL_get_servername(connection, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr) return SSL_TLSEXT_ERR_OK;
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string lower = sdk::lower_ascii(name);
   if (ssl::context* chosen = static_cast<const ServerContexts*>(argument)->for_name(lower)) {
     SSL_set_SSL_CTX(connection, chosen->native_handle());
   }

@@ -36,7 +36,7 @@ sdk::MessageEntry SqliteStore::append_message(std::string_view user, std::string
   }
   if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
   sdk::Intake intake;
-  intake.local_users = {lower(user)};
+  intake.local_users = {lower_ascii(user)};
   intake.mailbox = std::string(mailbox);
   intake.flags = std::string(flags);
   intake.received = received;
@@ -70,7 +70,7 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
     SQLite::Statement reference(*db_, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
     for (std::int64_t id : ids) {
       source.bind(1, id);
-      source.bind(2, lower(user));
+      source.bind(2, lower_ascii(user));
       if (!source.executeStep()) {
         source.reset();
         continue;
@@ -102,7 +102,7 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
 void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox, std::string_view special_use) {
   std::lock_guard lock(mutex_);
   guarded("create mailbox", [&] {
-    auto id = user_id(*db_, lower(user));
+    auto id = user_id(*db_, lower_ascii(user));
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", user));
     if (find_mailbox(*db_, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
     SQLite::Statement insert(*db_,
@@ -125,7 +125,7 @@ void SqliteStore::delete_mailbox(std::string_view user, std::string_view mailbox
                                "SELECT count(*) FROM mailboxes b JOIN users u ON b.user_id = u.id "
                                "WHERE u.address = ? AND substr(b.name, 1, ?) = ?");
     const std::string prefix = std::string(mailbox) + "/";
-    children.bind(1, lower(user));
+    children.bind(1, lower_ascii(user));
     children.bind(2, static_cast<std::int64_t>(prefix.size()));
     children.bind(3, prefix);
     children.executeStep();
@@ -156,7 +156,7 @@ void SqliteStore::rename_mailbox(std::string_view user, std::string_view from, s
                              "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) "
                              "WHERE user_id = (SELECT id FROM users WHERE address = ?1) "
                              "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')");
-    rename.bind(1, lower(user));
+    rename.bind(1, lower_ascii(user));
     rename.bind(2, std::string(from));
     rename.bind(3, std::string(to));
     rename.exec();
@@ -206,7 +206,7 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         // The file may have been unlinked by a removal that committed after write() found it: write it again.
         if (delivery->in_file && first_reference) blobs_.write(delivery->message);
         for (const std::string& user : intake.local_users) {
-          const std::string address = lower(user);
+          const std::string address = lower_ascii(user);
           if (intake.mailbox != "INBOX") {
             create.bind(1, intake.mailbox);
             create.bind(2, received);
@@ -304,7 +304,7 @@ std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user)
         "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
         "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
         "WHERE u.address = ? GROUP BY b.id ORDER BY b.name = 'INBOX' DESC, b.name");
-    query.bind(1, lower(user));
+    query.bind(1, lower_ascii(user));
     while (query.executeStep()) {
       mailboxes.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(),
                            static_cast<std::uint32_t>(query.getColumn(2).getInt64()),
@@ -333,10 +333,10 @@ sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vect
                              "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
                              "RETURNING highestmodseq");
       SQLite::Statement update(*db_, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
-      const auto same = [](const std::string& a, const std::string& b) { return lower(a) == lower(b); };
+      const auto same = [](const std::string& a, const std::string& b) { return lower_ascii(a) == lower_ascii(b); };
       for (std::int64_t id : ids) {
         current.bind(1, id);
-        current.bind(2, lower(user));
+        current.bind(2, lower_ascii(user));
         if (!current.executeStep()) {
           current.reset();
           continue;
@@ -412,7 +412,7 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
         "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob FROM messages m "
         "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
-    query.bind(1, lower(user));
+    query.bind(1, lower_ascii(user));
     query.bind(2, std::string(mailbox));
     while (query.executeStep()) {
       sdk::MessageEntry entry;
@@ -439,7 +439,7 @@ std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
                               "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
                               "JOIN users u ON x.user_id = u.id JOIN blobs b ON b.hash = m.blob "
                               "WHERE u.address = ? AND m.id = ?");
-      query.bind(1, lower(user));
+      query.bind(1, lower_ascii(user));
       query.bind(2, id);
       if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
       hash = query.getColumn(0).getString();
@@ -465,7 +465,7 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
     SQLite::Statement bump(*db_, "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?");
     for (std::int64_t id : ids) {
       remove.bind(1, id);
-      remove.bind(2, lower(user));
+      remove.bind(2, lower_ascii(user));
       std::vector<std::int64_t> mailboxes;
       while (remove.executeStep()) {
         hashes.push_back(remove.getColumn(0).getString());

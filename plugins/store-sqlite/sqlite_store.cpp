@@ -131,12 +131,12 @@ SqliteStore::~SqliteStore() = default;
 
 bool SqliteStore::is_local_domain(std::string_view domain) {
   std::lock_guard lock(read_mutex_);
-  return guarded("look up domain", [&] { return domain_id(*reader_, lower(domain)) != 0; });
+  return guarded("look up domain", [&] { return domain_id(*reader_, lower_ascii(domain)) != 0; });
 }
 
 void SqliteStore::add_domain(std::string_view domain) {
   std::lock_guard lock(mutex_);
-  std::string name = lower(domain);
+  std::string name = lower_ascii(domain);
   guarded("add domain", [&] {
     if (domain_id(*db_, name) != 0) throw sdk::DirectoryError(fmt::format("domain {} exists already", name));
     SQLite::Statement insert(*db_, "INSERT INTO domains (name) VALUES (?)");
@@ -147,7 +147,7 @@ void SqliteStore::add_domain(std::string_view domain) {
 
 void SqliteStore::remove_domain(std::string_view domain) {
   std::lock_guard lock(mutex_);
-  std::string name = lower(domain);
+  std::string name = lower_ascii(domain);
   guarded("remove domain", [&] {
     std::int64_t id = domain_id(*db_, name);
     if (id == 0) throw sdk::DirectoryError(fmt::format("domain {} does not exist", name));
@@ -177,7 +177,7 @@ std::vector<std::string> SqliteStore::list_domains() {
 
 void SqliteStore::add_user(std::string_view address, std::string_view password_hash) {
   std::lock_guard lock(mutex_);
-  std::string name = lower(address);
+  std::string name = lower_ascii(address);
   guarded("add user", [&] {
     std::int64_t domain = domain_id(*db_, domain_of(name));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(name)));
@@ -205,7 +205,7 @@ void SqliteStore::add_user(std::string_view address, std::string_view password_h
 
 void SqliteStore::set_password_hash(std::string_view address, std::string_view password_hash) {
   std::lock_guard lock(mutex_);
-  std::string name = lower(address);
+  std::string name = lower_ascii(address);
   guarded("set password", [&] {
     SQLite::Statement update(*db_, "UPDATE users SET password_hash = ? WHERE address = ?");
     update.bind(1, std::string(password_hash));
@@ -216,7 +216,7 @@ void SqliteStore::set_password_hash(std::string_view address, std::string_view p
 
 void SqliteStore::remove_user(std::string_view address) {
   std::lock_guard lock(mutex_);
-  std::string name = lower(address);
+  std::string name = lower_ascii(address);
   std::vector<std::string> unused = guarded("remove user", [&] {
     auto id = user_id(*db_, name);
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
@@ -243,7 +243,7 @@ std::vector<std::string> SqliteStore::list_users(std::string_view domain) {
     SQLite::Statement query(*reader_,
                             "SELECT u.address FROM users u JOIN domains d ON u.domain_id = d.id "
                             "WHERE ?1 = '' OR d.name = ?1 ORDER BY u.address");
-    query.bind(1, lower(domain));
+    query.bind(1, lower_ascii(domain));
     while (query.executeStep()) names.push_back(query.getColumn(0).getString());
     return names;
   });
@@ -253,7 +253,7 @@ std::optional<std::string> SqliteStore::password_hash(std::string_view address) 
   std::lock_guard lock(read_mutex_);
   return guarded("look up user", [&]() -> std::optional<std::string> {
     SQLite::Statement query(*reader_, "SELECT password_hash FROM users WHERE address = ?");
-    query.bind(1, lower(address));
+    query.bind(1, lower_ascii(address));
     if (!query.executeStep()) return std::nullopt;
     return query.getColumn(0).getString();
   });
@@ -261,8 +261,8 @@ std::optional<std::string> SqliteStore::password_hash(std::string_view address) 
 
 void SqliteStore::add_alias(std::string_view source, std::string_view target) {
   std::lock_guard lock(mutex_);
-  std::string from = lower(source);
-  std::string to = lower(target);
+  std::string from = lower_ascii(source);
+  std::string to = lower_ascii(target);
   guarded("add alias", [&] {
     std::int64_t domain = domain_id(*db_, domain_of(from));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(from)));
@@ -279,10 +279,10 @@ void SqliteStore::remove_alias(std::string_view source, std::string_view target)
   std::lock_guard lock(mutex_);
   guarded("remove alias", [&] {
     SQLite::Statement remove(*db_, "DELETE FROM aliases WHERE source = ? AND target = ?");
-    remove.bind(1, lower(source));
-    remove.bind(2, lower(target));
+    remove.bind(1, lower_ascii(source));
+    remove.bind(2, lower_ascii(target));
     if (remove.exec() == 0) {
-      throw sdk::DirectoryError(fmt::format("no alias {} -> {}", lower(source), lower(target)));
+      throw sdk::DirectoryError(fmt::format("no alias {} -> {}", lower_ascii(source), lower_ascii(target)));
     }
   });
 }
@@ -294,7 +294,7 @@ std::vector<sdk::AliasEntry> SqliteStore::list_aliases(std::string_view domain) 
     SQLite::Statement query(*reader_,
                             "SELECT a.source, a.target FROM aliases a JOIN domains d ON a.domain_id = d.id "
                             "WHERE ?1 = '' OR d.name = ?1 ORDER BY a.source, a.target");
-    query.bind(1, lower(domain));
+    query.bind(1, lower_ascii(domain));
     while (query.executeStep()) entries.push_back({query.getColumn(0).getString(), query.getColumn(1).getString()});
     return entries;
   });
@@ -304,7 +304,7 @@ std::vector<std::string> SqliteStore::resolve_recipient(std::string_view address
   std::lock_guard lock(read_mutex_);
   return guarded("resolve recipient", [&] {
     std::vector<std::string> users;
-    resolve_into(*reader_, lower(address), 0, users);
+    resolve_into(*reader_, lower_ascii(address), 0, users);
     return users;
   });
 }

@@ -12,14 +12,11 @@
 #include <utility>
 
 #include "tern/sdk/store.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::store_sqlite {
 
-inline std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) { return std::tolower(c); });
-  return result;
-}
+using sdk::lower_ascii;
 
 inline std::string domain_of(const std::string& address) {
   std::size_t at = address.rfind('@');
@@ -59,7 +56,7 @@ inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite:
   SQLite::Statement query(db,
                           "SELECT b.id, b.uidvalidity FROM mailboxes b JOIN users u ON b.user_id = u.id "
                           "WHERE u.address = ? AND b.name = ?");
-  query.bind(1, lower(user));
+  query.bind(1, lower_ascii(user));
   query.bind(2, std::string(mailbox));
   if (!query.executeStep()) return std::nullopt;
   return std::pair{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
