@@ -430,6 +430,36 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
   });
 }
 
+std::optional<std::uint64_t> SqliteStore::highest_modseq(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("read change number", [&]() -> std::optional<std::uint64_t> {
+    SQLite::Statement query(*reader_,
+                            "SELECT b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                            "WHERE u.address = ? AND b.name = ?");
+    query.bind(1, lower_ascii(user));
+    query.bind(2, std::string(mailbox));
+    if (!query.executeStep()) return std::nullopt;
+    return static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+  });
+}
+
+std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, std::string_view mailbox,
+                                                       std::uint64_t modseq) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("list expunged", [&] {
+    std::vector<std::uint32_t> uids;
+    SQLite::Statement query(*reader_,
+                            "SELECT e.uid FROM expunged e JOIN mailboxes b ON e.mailbox_id = b.id "
+                            "JOIN users u ON b.user_id = u.id WHERE u.address = ? AND b.name = ? AND e.modseq > ? "
+                            "ORDER BY e.uid");
+    query.bind(1, lower_ascii(user));
+    query.bind(2, std::string(mailbox));
+    query.bind(3, static_cast<std::int64_t>(modseq));
+    while (query.executeStep()) uids.push_back(static_cast<std::uint32_t>(query.getColumn(0).getInt64()));
+    return uids;
+  });
+}
+
 std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
   std::string hash;
   {
@@ -460,22 +490,32 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
     std::vector<std::string> hashes;
     SQLite::Statement remove(*db_,
                              "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT b.id FROM mailboxes b "
-                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob, mailbox_id");
-    // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on).
-    SQLite::Statement bump(*db_, "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?");
+                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob, mailbox_id, uid");
+    // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on), remembered with its UID
+    // for QRESYNC's VANISHED.
+    SQLite::Statement bump(*db_,
+                           "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+                           "RETURNING highestmodseq");
+    SQLite::Statement remember(*db_, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
     for (std::int64_t id : ids) {
       remove.bind(1, id);
       remove.bind(2, lower_ascii(user));
-      std::vector<std::int64_t> mailboxes;
+      std::vector<std::pair<std::int64_t, std::int64_t>> removed;  // (mailbox, uid)
       while (remove.executeStep()) {
         hashes.push_back(remove.getColumn(0).getString());
-        mailboxes.push_back(remove.getColumn(1).getInt64());
+        removed.emplace_back(remove.getColumn(1).getInt64(), remove.getColumn(2).getInt64());
       }
       remove.reset();
-      for (std::int64_t mailbox : mailboxes) {
+      for (const auto& [mailbox, uid] : removed) {
         bump.bind(1, mailbox);
-        bump.exec();
+        bump.executeStep();
+        const std::int64_t modseq = bump.getColumn(0).getInt64();
         bump.reset();
+        remember.bind(1, mailbox);
+        remember.bind(2, uid);
+        remember.bind(3, modseq);
+        remember.exec();
+        remember.reset();
       }
     }
     std::vector<std::string> released = release_blobs(hashes);

@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS messages (
   flags TEXT NOT NULL DEFAULT '',
   modseq INTEGER NOT NULL DEFAULT 1,
   UNIQUE (mailbox_id, uid));
+CREATE TABLE IF NOT EXISTS expunged (
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS expunged_by_modseq ON expunged (mailbox_id, modseq);
+CREATE TABLE IF NOT EXISTS quotas (
+  user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  storage_limit INTEGER NOT NULL,
+  messages_limit INTEGER NOT NULL);
 )sql";
 
 constexpr int kMaxAliasDepth = 8;
@@ -297,6 +306,43 @@ std::vector<sdk::AliasEntry> SqliteStore::list_aliases(std::string_view domain) 
     query.bind(1, lower_ascii(domain));
     while (query.executeStep()) entries.push_back({query.getColumn(0).getString(), query.getColumn(1).getString()});
     return entries;
+  });
+}
+
+sdk::QuotaInfo SqliteStore::quota(std::string_view address) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("read quota", [&] {
+    SQLite::Statement query(*reader_,
+                            "SELECT coalesce(q.storage_limit, 0), coalesce(q.messages_limit, 0), "
+                            "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                            " WHERE b.user_id = u.id), "
+                            "(SELECT count(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                            " WHERE b.user_id = u.id) "
+                            "FROM users u LEFT JOIN quotas q ON q.user_id = u.id WHERE u.address = ?");
+    query.bind(1, lower_ascii(address));
+    if (!query.executeStep()) throw sdk::DirectoryError(fmt::format("user {} does not exist", lower_ascii(address)));
+    sdk::QuotaInfo info;
+    info.storage_limit = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+    info.messages_limit = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
+    info.storage_used = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+    info.messages_used = static_cast<std::uint64_t>(query.getColumn(3).getInt64());
+    return info;
+  });
+}
+
+void SqliteStore::set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) {
+  std::lock_guard lock(mutex_);
+  guarded("set quota", [&] {
+    const std::string name = lower_ascii(address);
+    auto id = user_id(*db_, name);
+    if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
+    SQLite::Statement upsert(*db_,
+                             "INSERT INTO quotas (user_id, storage_limit, messages_limit) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT (user_id) DO UPDATE SET storage_limit = ?2, messages_limit = ?3");
+    upsert.bind(1, *id);
+    upsert.bind(2, static_cast<std::int64_t>(storage_limit));
+    upsert.bind(3, static_cast<std::int64_t>(messages_limit));
+    upsert.exec();
   });
 }
 

@@ -39,6 +39,8 @@ class SqliteStore final : public sdk::MailStore {
   void remove_alias(std::string_view source, std::string_view target) override;
   std::vector<sdk::AliasEntry> list_aliases(std::string_view domain) override;
   std::vector<std::string> resolve_recipient(std::string_view address) override;
+  sdk::QuotaInfo quota(std::string_view address) override;
+  void set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) override;
 
   void receive(std::string_view message, const sdk::Intake& intake) override;
   std::vector<sdk::QueueEntry> list_queue() override;
@@ -54,6 +56,9 @@ class SqliteStore final : public sdk::MailStore {
                                const std::vector<std::string>& flags,
                                std::optional<std::uint64_t> unchanged_since) override;
   std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
+  std::optional<std::uint64_t> highest_modseq(std::string_view user, std::string_view mailbox) override;
+  std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
+                                            std::uint64_t modseq) override;
   std::string read_message(std::string_view user, std::int64_t id) override;
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;
 

@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <set>
@@ -341,4 +343,46 @@ TEST_CASE("Every change takes the mailbox's next change number, and UNCHANGEDSIN
   CHECK(result.changed[0].flags == "\\Flagged");
   s.store.remove_messages("alice@example.test", {messages[1].id});
   CHECK(highest() == after_delivery + 3);
+}
+
+TEST_CASE("Expunged UIDs are kept with their change numbers, and the change number reads alone") {
+  Store s;
+  for (const char* subject : {"a", "b", "c"}) {
+    s.store.deliver(fmt::format("Subject: {}\r\n\r\nx\r\n", subject), {"alice@example.test"}, "INBOX");
+  }
+  auto messages = s.store.list_messages("alice@example.test", "INBOX");
+  const std::uint64_t before = *s.store.highest_modseq("alice@example.test", "INBOX");
+  CHECK(before == s.store.list_mailboxes("alice@example.test")[0].highestmodseq);
+  CHECK_FALSE(s.store.highest_modseq("alice@example.test", "Nowhere"));
+  CHECK_FALSE(s.store.highest_modseq("bob@example.test", "Nowhere"));
+  s.store.remove_messages("alice@example.test", {messages[0].id});
+  const std::uint64_t middle = *s.store.highest_modseq("alice@example.test", "INBOX");
+  s.store.remove_messages("alice@example.test", {messages[2].id});
+  CHECK(s.store.expunged_since("alice@example.test", "INBOX", before) ==
+        std::vector<std::uint32_t>{messages[0].uid, messages[2].uid});
+  CHECK(s.store.expunged_since("alice@example.test", "INBOX", middle) == std::vector<std::uint32_t>{messages[2].uid});
+  CHECK(s.store.expunged_since("alice@example.test", "Sent", 0).empty());
+  // Another user's mailbox of the same name knows nothing of them.
+  CHECK(s.store.expunged_since("bob@example.test", "INBOX", 0).empty());
+}
+
+TEST_CASE("A quota counts every mailbox of its user and keeps its limits") {
+  Store s;
+  const std::string message = "Subject: q\r\n\r\nbody\r\n";
+  s.store.deliver(message, {"alice@example.test"}, "INBOX");
+  s.store.deliver(message, {"alice@example.test"}, "Archive");
+  s.store.deliver(message, {"bob@example.test"}, "INBOX");
+  auto quota = s.store.quota("Alice@Example.test");
+  CHECK(quota.messages_used == 2);
+  CHECK(quota.storage_used == 2 * message.size());
+  CHECK(quota.storage_limit == 0);
+  CHECK(quota.messages_limit == 0);
+  s.store.set_quota("alice@example.test", 1'000'000, 50);
+  s.store.set_quota("alice@example.test", 2'000'000, 60);
+  quota = s.store.quota("alice@example.test");
+  CHECK(quota.storage_limit == 2'000'000);
+  CHECK(quota.messages_limit == 60);
+  CHECK(s.store.quota("bob@example.test").messages_limit == 0);
+  CHECK_THROWS_AS(s.store.quota("nobody@example.test"), DirectoryError);
+  CHECK_THROWS_AS(s.store.set_quota("nobody@example.test", 1, 1), DirectoryError);
 }

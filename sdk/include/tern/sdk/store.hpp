@@ -58,6 +58,14 @@ struct MailboxInfo {
   std::uint64_t highestmodseq = 0;  // CONDSTORE: the mailbox's latest change number
 };
 
+// A user's quota (RFC 9208's STORAGE and MESSAGE resources) and what they use of it, over all their mailboxes.
+struct QuotaInfo {
+  std::uint64_t storage_used = 0;    // octets
+  std::uint64_t storage_limit = 0;   // octets; 0: no limit
+  std::uint64_t messages_used = 0;   // messages
+  std::uint64_t messages_limit = 0;  // messages; 0: no limit
+};
+
 // What change_flags() did.
 struct FlagResult {
   std::vector<MessageEntry> changed;   // as they are now (every id given that still exists, but `modified`)
@@ -108,6 +116,9 @@ class MailStore {
   virtual void add_alias(std::string_view source, std::string_view target) = 0;
   virtual void remove_alias(std::string_view source, std::string_view target) = 0;
   virtual std::vector<AliasEntry> list_aliases(std::string_view domain) = 0;
+  // The user's limits and usage; DirectoryError for an unknown user. set_quota() replaces both limits.
+  virtual QuotaInfo quota(std::string_view address) = 0;
+  virtual void set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) = 0;
   // The local users mail for `address` is delivered to, aliases expanded (a loop or a depth over 8 ends
   // the expansion). Addresses outside local domains are not returned. Empty when nobody receives it.
   virtual std::vector<std::string> resolve_recipient(std::string_view address) = 0;
@@ -130,6 +141,13 @@ class MailStore {
   // The outbound queue, oldest first.
   virtual std::vector<QueueEntry> list_queue() = 0;
   virtual std::vector<MessageEntry> list_messages(std::string_view user, std::string_view mailbox) = 0;
+  // The mailbox's latest change number (MailboxInfo::highestmodseq) alone, cheaply: it moves with every
+  // delivery, flag change and expunge, so a caller that knows it can tell whether its list is current.
+  // nullopt when the user has no such mailbox.
+  virtual std::optional<std::uint64_t> highest_modseq(std::string_view user, std::string_view mailbox) = 0;
+  // QRESYNC (RFC 7162): the UIDs removed from the mailbox by changes numbered above `modseq`, ascending.
+  virtual std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
+                                                    std::uint64_t modseq) = 0;
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
   // Removes messages from the user's mailboxes; ids that are gone already are skipped.
   virtual void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) = 0;
