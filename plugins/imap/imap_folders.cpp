@@ -116,12 +116,22 @@ sdk::Task<void> ImapSession::on_subscribe(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_enable(const Command& command) {
-  // RFC 5161: of the extensions that need enabling, this server has CONDSTORE.
+  // RFC 5161: of the extensions that need enabling, this server has CONDSTORE, QRESYNC (which implies
+  // CONDSTORE, RFC 7162 section 3.2.3) and IMAP4rev2. Each is named in ENABLED once, when it is turned on.
   std::string enabled;
   for (const Value& extension : command.arguments) {
-    if (extension.is_atom("CONDSTORE") && !condstore_) {
+    const bool qresync = extension.is_atom("QRESYNC");
+    if ((extension.is_atom("CONDSTORE") || qresync) && !condstore_) {
       condstore_ = true;
-      enabled = " CONDSTORE";
+      enabled += " CONDSTORE";
+    }
+    if (qresync && !qresync_) {
+      qresync_ = true;
+      enabled += " QRESYNC";
+    }
+    if (extension.is_atom("IMAP4rev2") && !rev2_) {
+      rev2_ = true;
+      enabled += " IMAP4rev2";
     }
   }
   untagged("ENABLED" + enabled);

@@ -148,37 +148,59 @@ std::optional<std::vector<std::size_t>> ImapSession::select_messages(const Value
 }
 
 sdk::Task<bool> ImapSession::refresh() {
-  std::vector<sdk::MessageEntry> now;
+  std::shared_ptr<const Messages> now;
+  std::uint64_t modseq = 0;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { now = store.list_messages(client_.user, mailbox_); });
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    const std::optional<std::uint64_t> current = store.highest_modseq(client_.user, mailbox_);
+    // A mailbox deleted under the session (by another one) shows as emptied.
+    if (!current) {
+      now = std::make_shared<const Messages>();
+      return;
+    }
+    modseq = *current;
+    if (modseq == listed_modseq_) return;
+    now = lists_.get(client_.user, mailbox_, modseq, [&] { return store.list_messages(client_.user, mailbox_); });
+  });
   if (failure) co_return false;
-  // Expunged by another session (or POP3): reported from the highest number down, so each stays right.
-  for (std::size_t i = messages_.size(); i-- > 0;) {
-    const bool gone = std::none_of(now.begin(), now.end(),
-                                   [&](const sdk::MessageEntry& entry) { return entry.id == messages_[i].id; });
-    if (gone) {
-      untagged(fmt::format("{} EXPUNGE", i + 1));
-      messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-  }
+  if (!now) co_return true;
+  // Both lists ascend by UID and UIDs are never reused: one walk finds what went and what changed.
+  std::vector<std::size_t> gone;
+  std::vector<std::pair<std::uint32_t, const sdk::MessageEntry*>> changed;  // (UID, as it is now)
+  std::size_t j = 0;
   for (std::size_t i = 0; i < messages_.size(); ++i) {
-    auto same = std::find_if(now.begin(), now.end(),
-                             [&](const sdk::MessageEntry& entry) { return entry.id == messages_[i].id; });
-    if (same != now.end() && (same->flags != messages_[i].flags || same->modseq != messages_[i].modseq)) {
-      const bool flags_changed = same->flags != messages_[i].flags;
-      messages_[i].flags = same->flags;
-      messages_[i].modseq = same->modseq;
-      if (flags_changed) untagged(fmt::format("{} FETCH ({})", i + 1, flags_item(messages_[i])));
+    while (j < now->size() && (*now)[j].uid < messages_[i].uid) ++j;
+    if (j == now->size() || (*now)[j].uid != messages_[i].uid) {
+      gone.push_back(i);
+      continue;
     }
+    if ((*now)[j].flags != messages_[i].flags) changed.emplace_back(messages_[i].uid, &(*now)[j]);
+    ++j;
   }
-  const std::uint32_t last_uid = messages_.empty() ? 0 : messages_.back().uid;
-  const std::size_t before = messages_.size();
-  for (sdk::MessageEntry& entry : now) {
-    if (entry.uid > last_uid) messages_.push_back(std::move(entry));
+  const std::size_t kept = messages_.size() - gone.size();
+  report_expunged(gone);
+  // The survivors are the first `kept` of the new list, in the same order: their sequence numbers are theirs.
+  std::size_t k = 0;
+  for (const auto& [uid, entry] : changed) {
+    while ((*now)[k].uid != uid) ++k;
+    untagged(fmt::format("{} FETCH ({}{})", k + 1, qresync_ ? fmt::format("UID {} ", uid) : "", flags_item(*entry)));
   }
-  if (messages_.size() != before) untagged(fmt::format("{} EXISTS", messages_.size()));
+  messages_ = MessageList(now);
+  listed_modseq_ = modseq;
+  if (messages_.size() != kept) untagged(fmt::format("{} EXISTS", messages_.size()));
   co_return true;
+}
+
+void ImapSession::report_expunged(const std::vector<std::size_t>& indexes) {
+  if (indexes.empty()) return;
+  if (qresync_) {
+    std::vector<std::uint32_t> uids;
+    for (std::size_t index : indexes) uids.push_back(messages_[index].uid);
+    untagged(fmt::format("VANISHED {}", compact_set(uids)));
+  } else {
+    for (auto it = indexes.rbegin(); it != indexes.rend(); ++it) untagged(fmt::format("{} EXPUNGE", *it + 1));
+  }
+  messages_.remove(indexes);
 }
 
 std::string ImapSession::flags_item(const sdk::MessageEntry& message) const {
@@ -199,8 +221,16 @@ std::optional<std::uint64_t> modifier(const Value& list, std::string_view name) 
 sdk::Task<void> ImapSession::on_fetch(const Command& command) {
   const bool uid = command.name == "UID FETCH";
   std::optional<std::uint64_t> changed_since;
+  bool vanished = false;
   if (command.arguments.size() == 3) {
-    changed_since = modifier(command.arguments[2], "CHANGEDSINCE");
+    // (CHANGEDSINCE n), or with QRESYNC on a UID FETCH (CHANGEDSINCE n VANISHED) (RFC 7162 section 3.2.6).
+    Value modifiers = command.arguments[2];
+    if (uid && qresync_ && modifiers.kind == Value::Kind::list && modifiers.items.size() == 3 &&
+        modifiers.items[2].is_atom("VANISHED")) {
+      vanished = true;
+      modifiers.items.pop_back();
+    }
+    changed_since = modifier(modifiers, "CHANGEDSINCE");
     if (!changed_since) {
       tagged(command, "BAD", "Syntax: FETCH set items [(CHANGEDSINCE modseq)]");
       co_return;
@@ -236,6 +266,20 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
   if (std::any_of(items.begin(), items.end(),
                   [](const std::string& item) { return sdk::lower_ascii(item) == "modseq"; })) {
     condstore_ = true;
+  }
+  if (vanished) {
+    // The UIDs of the set that went since: the set's own '*' is the largest UID the client may know of.
+    std::vector<std::uint32_t> gone;
+    sdk::MailStore& store = server_.store();
+    const std::optional<std::string> failure =
+        co_await server_.attempt([&] { gone = store.expunged_since(client_.user, mailbox_, *changed_since); });
+    if (failure) {
+      tagged(command, "NO", "[UNAVAILABLE] Changes not available, try again");
+      co_return;
+    }
+    const auto ranges = parse_sequence_set(command.arguments[0].text, 0xffffffffu);
+    std::erase_if(gone, [&](std::uint32_t gone_uid) { return !ranges || !in_sequence_set(*ranges, gone_uid); });
+    if (!gone.empty()) untagged(fmt::format("VANISHED (EARLIER) {}", compact_set(gone)));
   }
   if (changed_since) {
     std::erase_if(*indexes, [&](std::size_t index) { return messages_[index].modseq <= *changed_since; });
@@ -295,14 +339,14 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
     if (!seen.empty()) server_.mailbox_changed({client_.user});
     for (std::size_t k = start; k < end; ++k) {
       const std::size_t index = (*indexes)[k];
-      sdk::MessageEntry& message = messages_[index];
       const std::string& content = contents[k - start];
       auto now_seen = std::find_if(seen.begin(), seen.end(),
-                                   [&](const sdk::MessageEntry& entry) { return entry.id == message.id; });
+                                   [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
       if (now_seen != seen.end()) {
-        message.flags = now_seen->flags;
-        message.modseq = now_seen->modseq;
+        messages_.set_flags(index, now_seen->flags, now_seen->modseq);
+        listed_modseq_ = 0;
       }
+      const sdk::MessageEntry& message = messages_[index];
       const MimeMessage parsed(content);
       if (structure && !cached[k - start]) {
         cached[k - start] = Structure{parsed.envelope(), parsed.body_structure(false), parsed.body_structure(true)};
@@ -393,8 +437,8 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
     auto updated = std::find_if(changed.begin(), changed.end(),
                                 [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
     if (updated == changed.end()) continue;
-    messages_[index].flags = updated->flags;
-    messages_[index].modseq = updated->modseq;
+    messages_.set_flags(index, updated->flags, updated->modseq);
+    listed_modseq_ = 0;
     if (!silent) {
       untagged(uid ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(*updated))
                    : fmt::format("{} FETCH ({})", index + 1, flags_item(*updated)));
@@ -427,10 +471,15 @@ sdk::Task<bool> ImapSession::expunge_deleted(bool report, const std::vector<std:
       co_await server_.attempt([&] { store.remove_messages(client_.user, ids); });
   if (failure) co_return false;
   server_.mailbox_changed({client_.user});
-  for (std::size_t i = messages_.size(); i-- > 0;) {
-    if (!candidate[i] || !has_flag(messages_[i].flags, "\\Deleted")) continue;
-    if (report) untagged(fmt::format("{} EXPUNGE", i + 1));
-    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+  std::vector<std::size_t> removed;
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    if (candidate[i] && has_flag(messages_[i].flags, "\\Deleted")) removed.push_back(i);
+  }
+  listed_modseq_ = 0;
+  if (report) {
+    report_expunged(removed);
+  } else {
+    messages_.remove(removed);
   }
   co_return true;
 }

@@ -191,19 +191,6 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
   return in_sequence_set(*ranges, candidate.sequence);
 }
 
-// Numbers as a compact sequence set: "1:3,5,9:10" (RFC 4731 ESEARCH ALL).
-std::string compact_set(const std::vector<std::uint32_t>& numbers) {
-  std::string out;
-  for (std::size_t i = 0; i < numbers.size();) {
-    std::size_t j = i;
-    while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
-    out += (out.empty() ? "" : ",") +
-           (i == j ? fmt::format("{}", numbers[i]) : fmt::format("{}:{}", numbers[i], numbers[j]));
-    i = j + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 sdk::Task<void> ImapSession::on_search(const Command& command) {

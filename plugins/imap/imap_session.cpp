@@ -34,6 +34,28 @@ std::string canonical_mailbox(std::string_view name) {
 
 }  // namespace
 
+std::optional<ImapSession::Resync> ImapSession::parse_resync(const Value& list) {
+  const auto number = [](const Value& value) -> std::optional<std::uint64_t> {
+    if (value.kind != Value::Kind::atom || value.text.empty() || value.text.size() > 19 ||
+        !std::all_of(value.text.begin(), value.text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    return std::strtoull(value.text.c_str(), nullptr, 10);
+  };
+  if (list.kind != Value::Kind::list || list.items.size() < 2 || list.items.size() > 4) return std::nullopt;
+  const std::optional<std::uint64_t> uidvalidity = number(list.items[0]);
+  const std::optional<std::uint64_t> modseq = number(list.items[1]);
+  if (!uidvalidity || !modseq || *uidvalidity == 0 || *uidvalidity > 0xffffffffu || *modseq == 0) return std::nullopt;
+  Resync resync{static_cast<std::uint32_t>(*uidvalidity), *modseq, std::nullopt};
+  if (list.items.size() >= 3) {
+    if (list.items[2].kind != Value::Kind::atom) return std::nullopt;
+    resync.known = parse_sequence_set(list.items[2].text, 0xffffffffu);
+    if (!resync.known) return std::nullopt;
+  }
+  if (list.items.size() == 4 && list.items[3].kind != Value::Kind::list) return std::nullopt;
+  return resync;
+}
+
 const ImapSession::Entry ImapSession::kCommands[] = {
     {"CAPABILITY", kBefore | kAfter | kSelected, &ImapSession::on_capability},
     {"NOOP", kBefore | kAfter | kSelected, &ImapSession::on_noop},
@@ -74,12 +96,13 @@ const ImapSession::Entry ImapSession::kCommands[] = {
 };
 
 ImapSession::ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-                         sdk::ClientInfo client, StructureCache& structures)
+                         sdk::ClientInfo client, StructureCache& structures, MailboxLists& lists)
     : connection_(connection),
       server_(server),
       listener_(listener),
       client_(std::move(client)),
-      structures_(structures) {}
+      structures_(structures),
+      lists_(lists) {}
 
 sdk::Task<void> ImapSession::flush() {
   if (pending_.empty()) co_return;
@@ -91,7 +114,7 @@ sdk::Task<void> ImapSession::flush() {
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
-      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE CREATE-SPECIAL-USE APPENDLIMIT={}",
+      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC CREATE-SPECIAL-USE APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";
@@ -437,45 +460,86 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
     tagged(command, "BAD", fmt::format("Syntax: {} mailbox [(CONDSTORE)]", command.name));
     co_return;
   }
+  // QRESYNC (RFC 7162 section 3.2.5): (QRESYNC (uidvalidity modseq [known-uids])); the sequence match data
+  // that may follow is a hint this server does without.
+  std::optional<Resync> resync;
   if (parameters) {
-    for (const Value& parameter : command.arguments[1].items) {
-      if (!parameter.is_atom("CONDSTORE")) {
-        tagged(command, "BAD", fmt::format("Unknown {} parameter {}", command.name, parameter.text));
-        co_return;
+    const std::vector<Value>& items = command.arguments[1].items;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].is_atom("CONDSTORE")) {
+        condstore_ = true;
+        continue;
       }
-      condstore_ = true;
+      if (items[i].is_atom("QRESYNC") && i + 1 < items.size()) {
+        if (!qresync_) {
+          tagged(command, "BAD", "QRESYNC is not enabled");
+          co_return;
+        }
+        resync = parse_resync(items[++i]);
+        if (!resync) {
+          tagged(command, "BAD", "Syntax: QRESYNC (uidvalidity modseq [known-uids [(sequences uids)]])");
+          co_return;
+        }
+        continue;
+      }
+      tagged(command, "BAD", fmt::format("Unknown {} parameter {}", command.name, items[i].text));
+      co_return;
     }
   }
-  // Selecting closes the mailbox selected before, even when the new one fails (RFC 3501 section 6.3.1).
+  // Selecting closes the mailbox selected before, even when the new one fails (RFC 3501 section 6.3.1); with
+  // QRESYNC the client is told where the old mailbox's news ends (RFC 7162 section 3.2.11).
+  if (state_ == State::selected && qresync_) untagged("OK [CLOSED] Previous mailbox closed");
   state_ = State::authenticated;
   messages_.clear();
   const std::string name = canonical_mailbox(command.arguments[0].text);
   std::vector<sdk::MailboxInfo> mailboxes;
-  std::vector<sdk::MessageEntry> messages;
+  std::shared_ptr<const Messages> messages;
+  std::vector<std::uint32_t> vanished;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
     mailboxes = store.list_mailboxes(client_.user);
-    messages = store.list_messages(client_.user, name);
+    auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
+                              [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
+    if (found == mailboxes.end()) return;
+    messages =
+        lists_.get(client_.user, name, found->highestmodseq, [&] { return store.list_messages(client_.user, name); });
+    if (resync && resync->uidvalidity == found->uidvalidity) {
+      vanished = store.expunged_since(client_.user, name, resync->modseq);
+    }
   });
   auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                             [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
-  if (failure || found == mailboxes.end()) {
+  if (failure || found == mailboxes.end() || !messages) {
     tagged(command, "NO", "[NONEXISTENT] No such mailbox");
     co_return;
   }
   mailbox_ = name;
   read_only_ = command.name == "EXAMINE";
   uidvalidity_ = found->uidvalidity;
-  messages_ = std::move(messages);
+  messages_ = MessageList(messages);
+  listed_modseq_ = found->highestmodseq;
   state_ = State::selected;
   untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
   untagged(read_only_ ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
                       : "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
   untagged(fmt::format("{} EXISTS", messages_.size()));
-  untagged("0 RECENT");
+  if (!rev2_) untagged("0 RECENT");
   untagged(fmt::format("OK [UIDVALIDITY {}] UIDs valid", uidvalidity_));
   untagged(fmt::format("OK [UIDNEXT {}] Predicted next UID", found->uidnext));
   untagged(fmt::format("OK [HIGHESTMODSEQ {}] Highest", found->highestmodseq));
+  if (resync && resync->uidvalidity == uidvalidity_) {
+    // What changed since the client's last look: the UIDs it knew that went, then the messages changed since.
+    if (resync->known) {
+      std::erase_if(vanished, [&](std::uint32_t uid) { return !in_sequence_set(*resync->known, uid); });
+    }
+    if (!vanished.empty()) untagged(fmt::format("VANISHED (EARLIER) {}", compact_set(vanished)));
+    for (std::size_t i = 0; i < messages_.size(); ++i) {
+      const sdk::MessageEntry& message = messages_[i];
+      if (message.modseq <= resync->modseq) continue;
+      if (resync->known && !in_sequence_set(*resync->known, message.uid)) continue;
+      untagged(fmt::format("{} FETCH (UID {} {})", i + 1, message.uid, flags_item(message)));
+    }
+  }
   tagged(command, "OK", fmt::format("[{}] {} completed", read_only_ ? "READ-ONLY" : "READ-WRITE", command.name));
 }
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "imap_syntax.hpp"
+#include "message_list.hpp"
 #include "structure_cache.hpp"
 #include "tern/sdk/protocol.hpp"
 
@@ -18,7 +19,7 @@ namespace tern::imap {
 class ImapSession {
  public:
   ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-              sdk::ClientInfo client, StructureCache& structures);
+              sdk::ClientInfo client, StructureCache& structures, MailboxLists& lists);
 
   sdk::Task<void> run();
 
@@ -50,6 +51,13 @@ class ImapSession {
   sdk::Task<void> on_select(const Command& command);
   sdk::Task<void> on_idle(const Command& command);
   sdk::Task<void> log_in(const Command& command, std::string_view user, std::string_view password);
+  // SELECT's QRESYNC parameter: the client's last UIDVALIDITY and change number, and the UIDs it knows.
+  struct Resync {
+    std::uint32_t uidvalidity = 0;
+    std::uint64_t modseq = 0;
+    std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> known;
+  };
+  static std::optional<Resync> parse_resync(const Value& list);
   // Reads one whole command, literals included; false when the session must end.
   sdk::Task<bool> read_command(std::string& text, std::string& tag_hint);
   std::string capabilities() const;
@@ -74,8 +82,12 @@ class ImapSession {
   sdk::Task<void> on_search(const Command& command);  // imap_search.cpp
   sdk::Task<void> on_expunge(const Command& command);
   sdk::Task<void> on_close(const Command& command);
-  // Brings the snapshot up to date with the store, telling the client what changed (EXPUNGE, EXISTS).
+  // Brings the snapshot up to date with the store, telling the client what changed (EXPUNGE or VANISHED,
+  // FETCH FLAGS, EXISTS).
   sdk::Task<bool> refresh();
+  // Tells the client these messages (snapshot indexes, ascending) are gone and drops them from the snapshot:
+  // EXPUNGE responses, highest number first, or with QRESYNC one VANISHED.
+  void report_expunged(const std::vector<std::size_t>& indexes);
   // The snapshot indexes a sequence set names, by sequence number or, with `uid`, by UID.
   std::optional<std::vector<std::size_t>> select_messages(const Value& set, bool uid) const;
   // Removes the \\Deleted messages (of `only`, when given: snapshot indexes), telling the client when `report`.
@@ -94,6 +106,7 @@ class ImapSession {
   const sdk::ListenerInfo& listener_;
   sdk::ClientInfo client_;
   StructureCache& structures_;
+  MailboxLists& lists_;
   State state_ = State::not_authenticated;
   bool closing_ = false;
   std::string pending_;
@@ -104,7 +117,13 @@ class ImapSession {
   std::uint32_t uidvalidity_ = 0;
   // CONDSTORE (RFC 7162) is on for the session once the client used it: FETCH responses then carry MODSEQ.
   bool condstore_ = false;
-  std::vector<sdk::MessageEntry> messages_;
+  // QRESYNC (RFC 7162) is on once the client enabled it: expunges are then told as VANISHED.
+  bool qresync_ = false;
+  // IMAP4rev2 (RFC 9051) is on once the client enabled it: no RECENT, and SEARCH answers with ESEARCH.
+  bool rev2_ = false;
+  MessageList messages_;
+  // The mailbox's change number that messages_ is the list of; 0 once the session changed its copy.
+  std::uint64_t listed_modseq_ = 0;
 };
 
 }  // namespace tern::imap

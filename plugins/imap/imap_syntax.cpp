@@ -192,6 +192,18 @@ bool in_sequence_set(const std::vector<std::pair<std::uint32_t, std::uint32_t>>&
                      [number](const auto& range) { return number >= range.first && number <= range.second; });
 }
 
+std::string compact_set(const std::vector<std::uint32_t>& numbers) {
+  std::string out;
+  for (std::size_t i = 0; i < numbers.size();) {
+    std::size_t j = i;
+    while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
+    out += (out.empty() ? "" : ",") +
+           (i == j ? fmt::format("{}", numbers[i]) : fmt::format("{}:{}", numbers[i], numbers[j]));
+    i = j + 1;
+  }
+  return out;
+}
+
 bool has_flag(std::string_view flags, std::string_view flag) {
   const std::string wanted = " " + upper(flag) + " ";
   return (" " + upper(flags) + " ").find(wanted) != std::string::npos;

@@ -44,6 +44,8 @@ std::optional<std::pair<std::uint64_t, bool>> trailing_literal(std::string_view 
 std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> parse_sequence_set(std::string_view text,
                                                                                        std::uint32_t largest);
 bool in_sequence_set(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& set, std::uint32_t number);
+// Ascending numbers as a compact sequence set: "1:3,5,9:10" (ESEARCH ALL, VANISHED).
+std::string compact_set(const std::vector<std::uint32_t>& numbers);
 
 // Whether a space-separated flag list ("\\Seen $Work") holds `flag`; flags compare case-insensitively.
 bool has_flag(std::string_view flags, std::string_view flag);

@@ -134,10 +134,8 @@ sdk::Task<void> ImapSession::on_copy(const Command& command) {
   }
   // RFC 6851: the COPYUID comes untagged, then the EXPUNGEs, highest number first.
   if (!code.empty()) untagged(fmt::format("OK {}Moved", code));
-  for (auto it = indexes->rbegin(); it != indexes->rend(); ++it) {
-    untagged(fmt::format("{} EXPUNGE", *it + 1));
-    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(*it));
-  }
+  listed_modseq_ = 0;
+  report_expunged(*indexes);
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }
 

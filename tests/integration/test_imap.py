@@ -430,3 +430,61 @@ def test_create_special_use_marks_the_new_mailbox(running):
     status, data = client._simple_command("CREATE", "Odd", "(USE (\\Important))")
     assert status == "NO" and b"USEATTR" in data[0]
     client.logout()
+
+
+def test_qresync_tells_what_vanished_and_changed_since_the_client_s_last_look(running):
+    for subject in ("q1", "q2", "q3", "q4"):
+        send(running, subject)
+    client = RawImap(running)
+    client.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    reply, _ = client.command(b"b SELECT INBOX (QRESYNC (1 1))")
+    assert reply.startswith(b"b BAD")  # not enabled yet
+    reply, untagged = client.command(b"c ENABLE QRESYNC")
+    assert untagged == [b"* ENABLED CONDSTORE QRESYNC\r\n"]
+    reply, untagged = client.command(b"d SELECT INBOX")
+    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", b"".join(untagged)).group(1))
+    highest = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"".join(untagged)).group(1))
+    reply, untagged = client.command(b"e UID SEARCH ALL")
+    uids = [int(uid) for uid in untagged[0].split()[2:]]
+
+    other = imap(running)
+    other.select("INBOX")
+    other.store("2", "+FLAGS", "(\\Flagged)")
+    other.store("3", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    other.logout()
+
+    # The session that stayed hears of the expunge as VANISHED, by UID, and of the flag with its UID.
+    reply, untagged = client.command(b"f NOOP")
+    assert f"* VANISHED {uids[2]}\r\n".encode() in untagged
+    assert any(line.startswith(f"* 2 FETCH (UID {uids[1]} FLAGS (\\Flagged) MODSEQ (".encode()) for line in untagged)
+    assert not any(b"EXPUNGE" in line for line in untagged)
+
+    # A client coming back with its last UIDVALIDITY and HIGHESTMODSEQ learns the same at SELECT.
+    again = RawImap(running)
+    again.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    again.command(b"b ENABLE QRESYNC")
+    reply, untagged = again.command(f"c SELECT INBOX (QRESYNC ({uidvalidity} {highest}))".encode())
+    assert reply.startswith(b"c OK")
+    assert f"* VANISHED (EARLIER) {uids[2]}\r\n".encode() in untagged
+    changed = [line for line in untagged if b"FETCH" in line]
+    assert len(changed) == 1 and changed[0].startswith(f"* 2 FETCH (UID {uids[1]} FLAGS (\\Flagged)".encode())
+    # Limited to the UIDs it says it knows, it hears nothing of the others.
+    reply, untagged = again.command(f"d SELECT INBOX (QRESYNC ({uidvalidity} {highest} {uids[3]}))".encode())
+    assert untagged[0] == b"* OK [CLOSED] Previous mailbox closed\r\n"
+    assert not any(b"VANISHED" in line or b"FETCH" in line for line in untagged)
+    # A stale UIDVALIDITY gets no resync at all: the client must start over.
+    reply, untagged = again.command(f"e EXAMINE INBOX (QRESYNC ({uidvalidity + 1} {highest}))".encode())
+    assert reply.startswith(b"e OK") and not any(b"VANISHED" in line for line in untagged)
+    # UID FETCH ... (CHANGEDSINCE n VANISHED) answers the same for a UID range.
+    again.command(b"f SELECT INBOX")
+    reply, untagged = again.command(f"g UID FETCH 1:* (FLAGS) (CHANGEDSINCE {highest} VANISHED)".encode())
+    assert reply.startswith(b"g OK")
+    assert untagged[0] == f"* VANISHED (EARLIER) {uids[2]}\r\n".encode()
+    assert len(untagged) == 2 and f"UID {uids[1]} ".encode() in untagged[1]
+    # Its own EXPUNGE is reported as VANISHED too.
+    again.command(b"h STORE 1 +FLAGS.SILENT (\\Deleted)")
+    reply, untagged = again.command(b"i EXPUNGE")
+    assert untagged == [f"* VANISHED {uids[0]}\r\n".encode()]
+    reply, _ = again.command(b"j UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED) trailing")
+    assert reply.startswith(b"j BAD")

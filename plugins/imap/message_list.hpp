@@ -1,0 +1,74 @@
+// The messages of a selected mailbox as sessions see them, shared: sessions on the same mailbox that agree on
+// its contents hold one copy between them, so thousands of clients idling on a large INBOX cost one list.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tern/sdk/store.hpp"
+
+namespace tern::imap {
+
+using Messages = std::vector<sdk::MessageEntry>;
+
+// One session's view (sequence number = index + 1), copied on its first change while others share it.
+// Not thread-safe: a session uses its own from one loop; the shared lists themselves are never changed.
+class MessageList {
+ public:
+  MessageList() = default;
+  explicit MessageList(std::shared_ptr<const Messages> messages) : messages_(std::move(messages)) {}
+  MessageList(const MessageList&) = delete;
+  MessageList& operator=(const MessageList&) = delete;
+  MessageList(MessageList&&) = default;
+  MessageList& operator=(MessageList&&) = default;
+
+  std::size_t size() const { return messages_ ? messages_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  const sdk::MessageEntry& operator[](std::size_t index) const { return (*messages_)[index]; }
+  const sdk::MessageEntry& back() const { return messages_->back(); }
+  Messages::const_iterator begin() const { return messages_ ? messages_->begin() : Messages::const_iterator(); }
+  Messages::const_iterator end() const { return messages_ ? messages_->end() : Messages::const_iterator(); }
+
+  void set_flags(std::size_t index, const std::string& flags, std::uint64_t modseq);
+  // Removes the messages at these indexes, which must be ascending.
+  void remove(const std::vector<std::size_t>& indexes);
+  void clear() {
+    messages_.reset();
+    owned_ = false;
+  }
+
+ private:
+  Messages& own();
+  std::shared_ptr<const Messages> messages_;
+  // Whether messages_ is this session's own copy, made at its first change: a shared list may be handed to
+  // another session at any moment, so it is never changed in place.
+  bool owned_ = false;
+};
+
+// The latest list loaded of each mailbox, by user, mailbox and change number (HIGHESTMODSEQ, which moves with
+// every change), held only while some session uses it. Thread-safe: one registry serves every session.
+class MailboxLists {
+ public:
+  // The list of `mailbox` at change number `modseq`: the one a session holds already, or what `load` reads
+  // from the store (once, while other sessions asking for the same wait for it). `load` runs on the caller's
+  // thread and may throw; the caller is a worker thread, not a loop.
+  std::shared_ptr<const Messages> get(const std::string& user, const std::string& mailbox, std::uint64_t modseq,
+                                      const std::function<Messages()>& load);
+
+ private:
+  struct Entry {
+    std::mutex loading;  // held while a list is read, so a wake-up of many sessions reads it once
+    std::uint64_t modseq = 0;
+    std::weak_ptr<const Messages> messages;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
+  std::size_t prune_at_ = 64;  // the map's size at which entries nobody uses are dropped
+};
+
+}  // namespace tern::imap
