@@ -85,6 +85,43 @@ std::string checked_domain(const std::string& domain) {
   return sdk::lower_ascii(domain);
 }
 
+// "500M", "2G", "64K", "1000" (octets) or "none"/"0" for no limit.
+std::uint64_t parse_size(const std::string& text) {
+  if (sdk::lower_ascii(text) == "none") return 0;
+  std::size_t used = 0;
+  unsigned long long number = 0;
+  try {
+    number = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = sdk::lower_ascii(text.substr(used));
+  const std::uint64_t scale = unit.empty()  ? 1
+                              : unit == "k" ? 1024
+                              : unit == "m" ? 1024 * 1024
+                              : unit == "g" ? 1024ull * 1024 * 1024
+                                            : 0;
+  if (used == 0 || text[0] == '-' || scale == 0) {
+    throw CLI::ValidationError(fmt::format("\"{}\" is not a size such as 500M, 2G or none", text));
+  }
+  return number * scale;
+}
+
+std::uint64_t parse_count(const std::string& text) {
+  if (sdk::lower_ascii(text) == "none") return 0;
+  std::size_t used = 0;
+  unsigned long long number = 0;
+  try {
+    number = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || text[0] == '-') {
+    throw CLI::ValidationError(fmt::format("\"{}\" is not a number of messages or none", text));
+  }
+  return number;
+}
+
 int check_config(const std::filesystem::path& file) {
   LoadedConfig loaded = load_everything(file);
   for (const auto& refused : loaded.plugins.refused) {
@@ -177,6 +214,27 @@ int run(int argc, char** argv) {
   });
   on(with(user->add_subcommand("remove", "remove a user and their mail"), "address", name), [&] {
     StoreSession(config_file).store().remove_user(checked_address(name));
+    return 0;
+  });
+  std::string storage_limit;
+  std::string messages_limit;
+  auto* quota =
+      with(user->add_subcommand("quota", "show a user's quota and usage, or set its limits"), "address", name);
+  quota->add_option("--storage", storage_limit, "storage limit: 500M, 2G, ... or none");
+  quota->add_option("--messages", messages_limit, "how many messages the user may keep, or none");
+  on(quota, [&] {
+    const std::string address = checked_address(name);
+    StoreSession session(config_file);
+    sdk::QuotaInfo info = session.store().quota(address);
+    if (!storage_limit.empty() || !messages_limit.empty()) {
+      const std::uint64_t storage = storage_limit.empty() ? info.storage_limit : parse_size(storage_limit);
+      const std::uint64_t messages = messages_limit.empty() ? info.messages_limit : parse_count(messages_limit);
+      session.store().set_quota(address, storage, messages);
+      info = session.store().quota(address);
+    }
+    const auto limit = [](std::uint64_t value) { return value == 0 ? std::string("none") : std::to_string(value); };
+    std::cout << fmt::format("storage   {} octets, limit {}\nmessages  {}, limit {}\n", info.storage_used,
+                             limit(info.storage_limit), info.messages_used, limit(info.messages_limit));
     return 0;
   });
 

@@ -78,6 +78,9 @@ const ImapSession::Entry ImapSession::kCommands[] = {
     {"SUBSCRIBE", kAfter | kSelected, &ImapSession::on_subscribe},
     {"UNSUBSCRIBE", kAfter | kSelected, &ImapSession::on_subscribe},
     {"APPEND", kAfter | kSelected, &ImapSession::on_append},
+    {"GETQUOTAROOT", kAfter | kSelected, &ImapSession::on_getquotaroot},
+    {"GETQUOTA", kAfter | kSelected, &ImapSession::on_getquota},
+    {"SETQUOTA", kAfter | kSelected, &ImapSession::on_setquota},
     {"COPY", kSelected, &ImapSession::on_copy},
     {"UID COPY", kSelected, &ImapSession::on_copy},
     {"MOVE", kSelected, &ImapSession::on_copy},
@@ -114,7 +117,8 @@ sdk::Task<void> ImapSession::flush() {
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
-      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC CREATE-SPECIAL-USE APPENDLIMIT={}",
+      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
+      "CREATE-SPECIAL-USE APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";

@@ -73,8 +73,15 @@ sdk::Task<void> ImapSession::on_append(const Command& command) {
   sdk::MessageEntry appended;
   sdk::MailStore& store = server_.store();
   const std::string& message = arguments.back().text;
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { appended = store.append_message(client_.user, name, message, flags, received); });
+  bool over_quota = false;
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    over_quota = would_exceed(store.quota(client_.user), message.size(), 1);
+    if (!over_quota) appended = store.append_message(client_.user, name, message, flags, received);
+  });
+  if (!failure && over_quota) {
+    tagged(command, "NO", "[OVERQUOTA] Mailbox quota exceeded");
+    co_return;
+  }
   if (failure) {
     // The store names a missing mailbox; anything else is a temporary failure.
     const bool missing = failure->find("no mailbox") != std::string::npos;
@@ -109,10 +116,20 @@ sdk::Task<void> ImapSession::on_copy(const Command& command) {
   for (std::size_t index : *indexes) ids.push_back(messages_[index].id);
   std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> copied;
   sdk::MailStore& store = server_.store();
+  std::uint64_t octets = 0;
+  for (std::size_t index : *indexes) octets += messages_[index].size;
+  bool over_quota = false;
   const std::optional<std::string> failure = co_await server_.attempt([&] {
+    // A move takes no more room than before; a copy adds its messages to the user's usage.
+    over_quota = !move && would_exceed(store.quota(client_.user), octets, ids.size());
+    if (over_quota) return;
     copied = store.copy_messages(client_.user, ids, target);
     if (move) store.remove_messages(client_.user, ids);
   });
+  if (!failure && over_quota) {
+    tagged(command, "NO", "[OVERQUOTA] Mailbox quota exceeded");
+    co_return;
+  }
   if (failure) {
     tagged(command, "NO",
            failure->find("no mailbox") != std::string::npos ? "[TRYCREATE] No such mailbox"

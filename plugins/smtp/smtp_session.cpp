@@ -208,6 +208,7 @@ sdk::Task<void> SmtpSession::on_quit(std::string_view) {
 void SmtpSession::reset_transaction() {
   envelope_.reset();
   local_users_.clear();
+  declared_size_ = 0;
   remote_.clear();
   data_decision_ = {};
   chunking_ = false;

@@ -79,6 +79,7 @@ class SmtpSession {
   std::string pending_;  // replies not yet written
   std::optional<sdk::Envelope> envelope_;
   std::vector<std::string> local_users_;  // users the accepted recipients resolve to, each once
+  std::size_t declared_size_ = 0;         // MAIL's SIZE parameter, 0 when absent: checked against quotas
   std::vector<sdk::Recipient> remote_;    // accepted recipients outside the local domains, for the queue
   sdk::Verdict data_decision_;            // a discard or quarantine decided at `data`
   // BDAT (RFC 3030): the chunks so far, and whether the transaction already failed (its chunks are read and

@@ -96,6 +96,7 @@ sdk::Task<void> SmtpSession::on_mail(std::string_view argument) {
         reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
         co_return;
       }
+      declared_size_ = *size;
     } else if (name == "BODY" && (lower_ascii(value) == "7bit" || lower_ascii(value) == "8bitmime")) {
       envelope.eight_bit = lower_ascii(value) == "8bitmime";
     } else if (name == "SMTPUTF8" && value.empty()) {
@@ -184,6 +185,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
   }
   std::vector<std::string> users;
   bool local = false;
+  enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
     if (recipient.address == "postmaster") {
@@ -202,6 +204,16 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     }
     local = store.is_local_domain(lower_ascii(recipient.address.substr(recipient.address.rfind('@') + 1)));
     if (local) users = store.resolve_recipient(recipient.address);
+    for (const std::string& user : users) {
+      const sdk::QuotaInfo quota = store.quota(user);
+      if (quota.storage_limit != 0 && declared_size_ > quota.storage_limit) {
+        over_quota = QuotaRefusal::too_big;
+      } else if ((quota.messages_limit != 0 && quota.messages_used >= quota.messages_limit) ||
+                 (quota.storage_limit != 0 &&
+                  quota.storage_used + std::max<std::uint64_t>(declared_size_, 1) > quota.storage_limit)) {
+        over_quota = std::max(over_quota, QuotaRefusal::full);
+      }
+    }
   });
   const std::string& address = recipient.address;
   if (failure) {
@@ -217,6 +229,15 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
   }
   if (local && users.empty()) {
     error(550, "5.1.1", fmt::format("<{}>: Recipient address rejected: User unknown", address));
+    co_return;
+  }
+  // RFC 3463: 4.2.2 while the mailbox is full (it may empty), 5.2.2 when the announced message could never fit.
+  if (over_quota == QuotaRefusal::too_big) {
+    reply(552, "5.2.2", fmt::format("<{}>: Message is larger than the mailbox's quota", address));
+    co_return;
+  }
+  if (over_quota == QuotaRefusal::full) {
+    reply(452, "4.2.2", fmt::format("<{}>: Mailbox full, try again later", address));
     co_return;
   }
   SmtpHookContext context(sdk::Stage::rcpt, client_, &*envelope_);
