@@ -55,6 +55,8 @@ struct BodySection {
   std::vector<std::string> fields;
   std::optional<std::pair<std::uint64_t, std::uint64_t>> partial;
   bool peek = false;
+  bool binary = false;     // BINARY[part] (RFC 3516): the part's body with its transfer encoding undone
+  bool size_only = false;  // BINARY.SIZE[part]: the size of that
 };
 
 bool part_number(std::string_view text) {
@@ -74,9 +76,31 @@ std::optional<BodySection> parse_body_item(const std::string& item) {
   const std::size_t close = upper.find(']');
   if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
   const std::string head = upper.substr(0, open);
-  if (head != "BODY" && head != "BODY.PEEK") return std::nullopt;
-  section.peek = head == "BODY.PEEK";
   std::string inside = upper.substr(open + 1, close - open - 1);
+  if (head == "BINARY" || head == "BINARY.PEEK" || head == "BINARY.SIZE") {
+    // Only a part number (or nothing, the whole message) may name what BINARY decodes.
+    if (!inside.empty() && !part_number(inside)) return std::nullopt;
+    section.binary = true;
+    section.size_only = head == "BINARY.SIZE";
+    section.peek = head != "BINARY";
+    section.part = inside;
+    section.name = fmt::format("{}[{}]", section.size_only ? "BINARY.SIZE" : "BINARY", inside);
+  } else if (head != "BODY" && head != "BODY.PEEK") {
+    return std::nullopt;
+  }
+  if (section.binary) {
+    const std::string rest = upper.substr(close + 1);
+    if (rest.empty()) return section;
+    unsigned long long start = 0;
+    unsigned long long count = 0;
+    if (section.size_only || std::sscanf(rest.c_str(), "<%llu.%llu>", &start, &count) != 2 || rest.back() != '>') {
+      return std::nullopt;
+    }
+    section.partial = std::pair{start, count};
+    section.name += fmt::format("<{}>", start);
+    return section;
+  }
+  section.peek = head == "BODY.PEEK";
   const std::size_t paren = inside.find(" (");
   if (paren != std::string::npos) {
     if (inside.back() != ')') return std::nullopt;
@@ -110,10 +134,21 @@ std::optional<BodySection> parse_body_item(const std::string& item) {
   return section;
 }
 
-// The octets a section names; empty for a part the message does not have (RFC 3501 section 6.4.5).
-std::string section_content(const MimeMessage& parsed, const BodySection& section) {
+// The octets a section names; empty for a part the message does not have (RFC 3501 section 6.4.5). nullopt
+// for a BINARY section whose transfer encoding is unknown.
+std::optional<std::string> section_content(const MimeMessage& parsed, const BodySection& section) {
   std::string content;
-  if (std::optional<MimeMessage::Section> found = parsed.section(section.part)) {
+  if (section.binary) {
+    if (std::optional<MimeMessage::Section> found = parsed.section(section.part)) {
+      if (!found->leaf) {
+        content = found->text;
+      } else {
+        std::optional<std::string> decoded = MimeMessage::decode(found->encoding, found->text);
+        if (!decoded) return std::nullopt;
+        content = std::move(*decoded);
+      }
+    }
+  } else if (std::optional<MimeMessage::Section> found = parsed.section(section.part)) {
     const bool message = found->message;
     if (section.text.empty()) content = found->text;
     if (section.text == "MIME") content = found->mime;
@@ -304,6 +339,7 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
     sets_seen = sets_seen || !section->peek;
     sections.push_back(std::move(*section));
   }
+  bool unknown_encoding = false;
   // Messages are read, and \\Seen set, in batches: one trip to the worker pool per batch, not per message.
   constexpr std::size_t kBatch = 256;
   const auto wants = [&items](std::string_view name) {
@@ -367,14 +403,28 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
         if (lower == "bodystructure") add("BODYSTRUCTURE " + cached[k - start]->bodystructure);
       }
       for (const BodySection& section : sections) {
-        const std::string data = section_content(parsed, section);
-        add(fmt::format("{} {{{}}}\r\n{}", section.name, data.size(), data));
+        const std::optional<std::string> data = section_content(parsed, section);
+        if (!data) {
+          unknown_encoding = true;
+          continue;
+        }
+        if (section.size_only) {
+          add(fmt::format("{} {}", section.name, data->size()));
+        } else {
+          // A NUL can only travel in a literal8 (RFC 3516 section 4.3).
+          const bool nul = section.binary && data->find('\0') != std::string::npos;
+          add(fmt::format("{} {}{{{}}}\r\n{}", section.name, nul ? "~" : "", data->size(), *data));
+        }
       }
       // A fetch that set \\Seen tells the new flags (RFC 3501 section 6.4.5).
       if (now_seen != seen.end() && !wants("flags")) add(fmt::format("FLAGS ({})", message.flags));
       untagged(fmt::format("{} FETCH ({})", index + 1, response));
     }
     if (pending_.size() > 256 * 1024) co_await flush();
+  }
+  if (unknown_encoding) {
+    tagged(command, "NO", "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded");
+    co_return;
   }
   tagged(command, "OK", fmt::format("{} completed", command.name));
 }

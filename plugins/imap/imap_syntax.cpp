@@ -56,6 +56,11 @@ class Parser {
     const char c = text_[position_];
     if (c == '"') return quoted();
     if (c == '{') return literal();
+    // A literal8 (RFC 3516): APPEND of a message that is binary.
+    if (c == '~' && position_ + 1 < text_.size() && text_[position_ + 1] == '{') {
+      ++position_;
+      return literal();
+    }
     if (c == '(') {
       ++position_;
       Value list{Value::Kind::list, {}, {}};

@@ -572,7 +572,7 @@ void MimeMessage::write_body(std::string& out, std::uint32_t index, bool extensi
 }
 
 std::optional<MimeMessage::Section> MimeMessage::section(std::string_view part) const {
-  if (part.empty()) return Section{text_, entities_[0].header, entities_[0].body, {}, true};
+  if (part.empty()) return Section{text_, entities_[0].header, entities_[0].body, {}, true, {}, false};
   std::uint32_t current = 0;
   bool first = true;
   for (;;) {
@@ -609,6 +609,8 @@ std::optional<MimeMessage::Section> MimeMessage::section(std::string_view part) 
   }
   const Entity& entity = entities_[current];
   Section result{entity.body, {}, {}, entity.header, false};
+  result.encoding = entity.encoding.value_or(std::string_view());
+  result.leaf = !entity.multipart() && !entity.rfc822();
   if (entity.rfc822() && !entity.children.empty()) {
     const Entity& inner = entities_[entity.children[0]];
     result.header = inner.header;
@@ -616,6 +618,75 @@ std::optional<MimeMessage::Section> MimeMessage::section(std::string_view part) 
     result.message = true;
   }
   return result;
+}
+
+std::optional<std::string> MimeMessage::decode(std::string_view encoding, std::string_view body) {
+  const std::string name = upper(MimeTokens(encoding).token());
+  if (name.empty() || name == "7BIT" || name == "8BIT" || name == "BINARY") return std::string(body);
+  std::string out;
+  if (name == "BASE64") {
+    out.reserve(body.size() / 4 * 3);
+    std::uint32_t bits = 0;
+    int count = 0;
+    for (char c : body) {
+      int value = -1;
+      if (c >= 'A' && c <= 'Z') value = c - 'A';
+      if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+      if (c >= '0' && c <= '9') value = c - '0' + 52;
+      if (c == '+') value = 62;
+      if (c == '/') value = 63;
+      if (c == '=') break;
+      if (value < 0) continue;
+      bits = (bits << 6) | static_cast<std::uint32_t>(value);
+      if (++count == 4) {
+        out += static_cast<char>((bits >> 16) & 0xff);
+        out += static_cast<char>((bits >> 8) & 0xff);
+        out += static_cast<char>(bits & 0xff);
+        bits = 0;
+        count = 0;
+      }
+    }
+    if (count == 2) out += static_cast<char>((bits >> 4) & 0xff);
+    if (count == 3) {
+      out += static_cast<char>((bits >> 10) & 0xff);
+      out += static_cast<char>((bits >> 2) & 0xff);
+    }
+    return out;
+  }
+  if (name == "QUOTED-PRINTABLE") {
+    const auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    out.reserve(body.size());
+    while (!body.empty()) {
+      std::size_t end = body.find('\n');
+      std::string_view line = body.substr(0, end);
+      const bool ended = end != npos;
+      body.remove_prefix(ended ? end + 1 : body.size());
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      // Trailing white space is transport padding (RFC 2045 section 6.7, rule 3).
+      while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+      bool soft = false;
+      for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] != '=') {
+          out += line[i];
+        } else if (i + 1 == line.size()) {
+          soft = true;  // "=" at the end of a line joins it to the next
+        } else if (i + 2 < line.size() && hex(line[i + 1]) >= 0 && hex(line[i + 2]) >= 0) {
+          out += static_cast<char>(hex(line[i + 1]) * 16 + hex(line[i + 2]));
+          i += 2;
+        } else {
+          out += '=';
+        }
+      }
+      if (ended && !soft) out += "\r\n";
+    }
+    return out;
+  }
+  return std::nullopt;
 }
 
 }  // namespace tern::imap

@@ -59,8 +59,17 @@ class MimeMessage {
     std::string_view mime;    // BODY[<part>.MIME]: the part's own MIME header, blank line included (for part
                               // 1 of a non-multipart message, the message's header); empty for ""
     bool message = false;     // true when header and body apply (the whole message or a message/rfc822 part)
+    // BINARY (RFC 3516): the part's Content-Transfer-Encoding as written ("" when absent), and whether the
+    // part is a leaf (neither multipart nor message/rfc822), the only kind whose body is decoded.
+    std::string_view encoding;
+    bool leaf = false;
   };
   std::optional<Section> section(std::string_view part) const;
+
+  // A body undone from its Content-Transfer-Encoding (RFC 2045 section 6): base64 and quoted-printable
+  // decoded leniently (characters outside the alphabet skipped, a broken escape kept as written), 7bit, 8bit
+  // and binary as they are. nullopt for an encoding this parser does not know.
+  static std::optional<std::string> decode(std::string_view encoding, std::string_view body);
 
  private:
   struct Entity;

@@ -488,3 +488,50 @@ def test_qresync_tells_what_vanished_and_changed_since_the_client_s_last_look(ru
     assert untagged == [f"* VANISHED {uids[0]}\r\n".encode()]
     reply, _ = again.command(b"j UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED) trailing")
     assert reply.startswith(b"j BAD")
+
+
+BINARY_MESSAGE = (b"From: carol@remote.test\r\nTo: alice@example.test\r\nSubject: binary\r\nMIME-Version: 1.0\r\n"
+                  b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                  b"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                  b"Caf=C3=A9 au lait, a long line that is soft=\r\n broken.\r\n"
+                  b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                  b"AAEC/wBo\r\naQ==\r\n"
+                  b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+                  b"begin 644 x\r\n"
+                  b"--b--\r\n")
+
+
+def test_binary_fetches_parts_decoded_and_append_takes_a_literal8(running):
+    client = imap(running)
+    assert "BINARY" in client.capabilities
+    assert client.append("INBOX", None, None, BINARY_MESSAGE)[0] == "OK"
+    client.select("INBOX")
+    status, data = client.fetch("1", "(BINARY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[2])")
+    assert status == "OK"
+    assert data[0][1] == "Café au lait, a long line that is soft broken.".encode()  # the last CRLF is the boundary's
+    assert data[1][0].endswith(b"BINARY[2] ~{7}")  # a NUL inside: a literal8
+    assert data[1][1] == b"\x00\x01\x02\xff\x00hi"
+    assert b"BINARY.SIZE[2] 7" in data[2]
+    status, data = client.fetch("1", "(BINARY.PEEK[2]<2.3>)")
+    assert data[0][0].endswith(b"BINARY[2]<2> ~{3}") and data[0][1] == b"\x02\xff\x00"
+    assert b"\\Seen" not in client.fetch("1", "(FLAGS)")[1][0]
+    status, data = client.fetch("1", "(BINARY.PEEK[3])")
+    assert status == "NO" and b"[UNKNOWN-CTE]" in data[0]
+    with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+        client.fetch("1", "(BINARY[1.HEADER])")
+    # A fetch without PEEK marks the message read, as BODY[] does.
+    client.fetch("1", "(BINARY[2])")
+    assert b"\\Seen" in client.fetch("1", "(FLAGS)")[1][0]
+    client.logout()
+
+    raw = RawImap(running)
+    raw.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    binary = b"Subject: nul\r\n\r\nbefore\x00after\r\n"
+    raw.sock.sendall(b"b APPEND INBOX ~{%d}\r\n" % len(binary))
+    assert raw.stream.readline().startswith(b"+ ")
+    raw.sock.sendall(binary + b"\r\n")
+    assert raw.stream.readline().startswith(b"b OK [APPENDUID")
+    raw.command(b"c SELECT INBOX")
+    raw.sock.sendall(b"d FETCH 2 (BINARY.PEEK[])\r\n")
+    assert raw.stream.readline() == b"* 2 FETCH (BINARY[] ~{%d}\r\n" % len(binary)
+    assert raw.stream.read(len(binary)) == binary

@@ -411,3 +411,12 @@ TEST_CASE("Random mixes of MIME syntax never crash and always give a structure")
     }
   }
 }
+
+TEST_CASE("Transfer encodings are undone leniently, and an unknown one is refused") {
+  CHECK(MimeMessage::decode("Quoted-Printable", "a=3Db =\r\nc=\r\nd  \r\ne=ZZ=4\r\n") == "a=b cd\r\ne=ZZ=4\r\n");
+  CHECK(MimeMessage::decode("base64", "aGVs\r\nbG8*\r\n=junk") == "hello");
+  CHECK(MimeMessage::decode(" BASE64 (comment)", "AA==") == std::string(1, '\0'));
+  CHECK(MimeMessage::decode("", "as is\r\n") == "as is\r\n");
+  CHECK(MimeMessage::decode("8bit", "caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK_FALSE(MimeMessage::decode("x-uuencode", "begin 644 x"));
+}
