@@ -7,24 +7,17 @@
 namespace tern::imap {
 namespace {
 
-// INBOX is case-insensitive (RFC 3501 section 5.1); a trailing '/' names the same mailbox.
-std::string mailbox_name(std::string_view name) {
-  std::string result(name);
-  while (result.size() > 1 && result.back() == '/') result.pop_back();
-  return sdk::lower_ascii(result) == "inbox" ? "INBOX" : result;
-}
-
-bool valid_name(std::string_view name) {
-  return !name.empty() && name.front() != '/' && name.find("//") == std::string_view::npos &&
-         name.find_first_of("%*\r\n") == std::string_view::npos;
+bool valid_name(const std::optional<std::string>& name) {
+  return name && !name->empty() && name->front() != '/' && name->find("//") == std::string::npos &&
+         name->find_first_of("%*\r\n") == std::string::npos;
 }
 
 }  // namespace
 
 sdk::Task<void> ImapSession::on_create(const Command& command) {
   const auto& arguments = command.arguments;
-  if (arguments.empty() || arguments.size() > 2 || !arguments[0].is_astring() ||
-      !valid_name(mailbox_name(arguments[0].text))) {
+  const std::optional<std::string> created = arguments.empty() ? std::nullopt : mailbox_argument(arguments[0]);
+  if (arguments.empty() || arguments.size() > 2 || !arguments[0].is_astring() || !valid_name(created)) {
     tagged(command, "BAD", "Syntax: CREATE mailbox [(USE (attribute))]");
     co_return;
   }
@@ -50,7 +43,7 @@ sdk::Task<void> ImapSession::on_create(const Command& command) {
       special_use = *known;
     }
   }
-  const std::string name = mailbox_name(arguments[0].text);
+  const std::string& name = *created;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
       co_await server_.attempt([&] { store.create_mailbox(client_.user, name, special_use); });
@@ -65,11 +58,13 @@ sdk::Task<void> ImapSession::on_create(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_delete(const Command& command) {
-  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
+  const std::optional<std::string> deleted =
+      command.arguments.empty() ? std::nullopt : mailbox_argument(command.arguments[0]);
+  if (command.arguments.size() != 1 || !command.arguments[0].is_astring() || !deleted) {
     tagged(command, "BAD", "Syntax: DELETE mailbox");
     co_return;
   }
-  const std::string name = mailbox_name(command.arguments[0].text);
+  const std::string& name = *deleted;
   if (state_ == State::selected && name == mailbox_) {
     tagged(command, "NO", "[INUSE] Mailbox is selected; close it first");
     co_return;
@@ -85,22 +80,42 @@ sdk::Task<void> ImapSession::on_delete(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_rename(const Command& command) {
-  if (command.arguments.size() != 2 || !command.arguments[0].is_astring() || !command.arguments[1].is_astring() ||
-      !valid_name(mailbox_name(command.arguments[1].text))) {
+  const bool shaped =
+      command.arguments.size() == 2 && command.arguments[0].is_astring() && command.arguments[1].is_astring();
+  const std::optional<std::string> from = shaped ? mailbox_argument(command.arguments[0]) : std::nullopt;
+  const std::optional<std::string> to = shaped ? mailbox_argument(command.arguments[1]) : std::nullopt;
+  if (!from || !valid_name(to)) {
     tagged(command, "BAD", "Syntax: RENAME mailbox new-name");
     co_return;
   }
-  const std::string from = mailbox_name(command.arguments[0].text);
-  const std::string to = mailbox_name(command.arguments[1].text);
   sdk::MailStore& store = server_.store();
+  if (*from == "INBOX") {
+    // RFC 3501 section 6.3.5: renaming INBOX moves its messages to the new mailbox and leaves INBOX, empty.
+    // Copied before they are removed, so a failure half-way duplicates and never loses.
+    const std::optional<std::string> failure = co_await server_.attempt([&] {
+      store.create_mailbox(client_.user, *to, "");
+      std::vector<std::int64_t> ids;
+      for (const sdk::MessageEntry& message : store.list_messages(client_.user, "INBOX")) ids.push_back(message.id);
+      if (ids.empty()) return;
+      store.copy_messages(client_.user, ids, *to);
+      store.remove_messages(client_.user, ids);
+    });
+    if (failure) {
+      tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
+      co_return;
+    }
+    server_.mailbox_changed({client_.user});
+    tagged(command, "OK", "RENAME completed");
+    co_return;
+  }
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.rename_mailbox(client_.user, from, to); });
+      co_await server_.attempt([&] { store.rename_mailbox(client_.user, *from, *to); });
   if (failure) {
     tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
     co_return;
   }
-  if (state_ == State::selected && (mailbox_ == from || mailbox_.starts_with(from + "/"))) {
-    mailbox_ = to + mailbox_.substr(from.size());
+  if (state_ == State::selected && (mailbox_ == *from || mailbox_.starts_with(*from + "/"))) {
+    mailbox_ = *to + mailbox_.substr(from->size());
   }
   tagged(command, "OK", "RENAME completed");
 }
@@ -129,7 +144,7 @@ sdk::Task<void> ImapSession::on_enable(const Command& command) {
       qresync_ = true;
       enabled += " QRESYNC";
     }
-    if (extension.is_atom("IMAP4rev2") && !rev2_) {
+    if (extension.is_atom("IMAP4REV2") && !rev2_) {
       rev2_ = true;
       enabled += " IMAP4rev2";
     }

@@ -2,7 +2,6 @@
 // and MESSAGE resources the administrator set with `tern user quota`. Users read it; only the administrator
 // changes it, so SETQUOTA is refused and QUOTASET not advertised.
 #include "imap_session.hpp"
-#include "tern/sdk/text.hpp"
 
 namespace tern::imap {
 
@@ -23,11 +22,14 @@ std::string ImapSession::quota_response(const sdk::QuotaInfo& quota) {
 }
 
 sdk::Task<void> ImapSession::on_getquotaroot(const Command& command) {
-  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
+  const std::optional<std::string> mailbox = command.arguments.size() == 1 && command.arguments[0].is_astring()
+                                                 ? mailbox_argument(command.arguments[0])
+                                                 : std::nullopt;
+  if (!mailbox) {
     tagged(command, "BAD", "Syntax: GETQUOTAROOT mailbox");
     co_return;
   }
-  const std::string name = sdk::lower_ascii(command.arguments[0].text) == "inbox" ? "INBOX" : command.arguments[0].text;
+  const std::string& name = *mailbox;
   sdk::QuotaInfo quota;
   std::optional<std::uint64_t> exists;
   sdk::MailStore& store = server_.store();
@@ -45,7 +47,7 @@ sdk::Task<void> ImapSession::on_getquotaroot(const Command& command) {
   }
   // A user without limits has no quota root at all.
   const bool limited = quota.storage_limit != 0 || quota.messages_limit != 0;
-  untagged(fmt::format("QUOTAROOT {}{}", imap_string(name), limited ? " \"\"" : ""));
+  untagged(fmt::format("QUOTAROOT {}{}", mailbox_text(name), limited ? " \"\"" : ""));
   if (limited) untagged(quota_response(quota));
   tagged(command, "OK", "GETQUOTAROOT completed");
 }

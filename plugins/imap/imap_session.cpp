@@ -27,12 +27,16 @@ bool matches(std::string_view pattern, std::string_view name) {
   return !name.empty() && pattern.front() == name.front() && matches(pattern.substr(1), name.substr(1));
 }
 
-// INBOX is case-insensitive (RFC 3501 section 5.1); every other name is as stored.
-std::string canonical_mailbox(std::string_view name) {
-  return sdk::lower_ascii(name) == "inbox" ? "INBOX" : std::string(name);
-}
-
 }  // namespace
+
+std::optional<std::string> ImapSession::mailbox_argument(const Value& value) const {
+  std::optional<std::string> name = rev2_ ? std::optional<std::string>(value.text) : utf7_to_utf8(value.text);
+  if (!name) return std::nullopt;
+  while (name->size() > 1 && name->back() == '/') name->pop_back();
+  // INBOX is case-insensitive (RFC 3501 section 5.1); every other name is as stored.
+  if (sdk::lower_ascii(*name) == "inbox") *name = "INBOX";
+  return name;
+}
 
 std::optional<ImapSession::Resync> ImapSession::parse_resync(const Value& list) {
   const auto number = [](const Value& value) -> std::optional<std::uint64_t> {
@@ -116,7 +120,7 @@ sdk::Task<void> ImapSession::flush() {
 
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
-      "CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
+      "CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
       "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
       "CREATE-SPECIAL-USE APPENDLIMIT={}",
       kLiteralLimit);
@@ -369,7 +373,13 @@ sdk::Task<void> ImapSession::on_list(const Command& command) {
   std::vector<std::string> patterns;
   for (const Value& pattern :
        arguments[1].kind == Value::Kind::list ? arguments[1].items : std::vector<Value>{arguments[1]}) {
-    patterns.push_back(arguments[0].text + pattern.text);
+    const std::string joined = arguments[0].text + pattern.text;
+    std::optional<std::string> decoded = rev2_ ? std::optional<std::string>(joined) : utf7_to_utf8(joined);
+    if (!decoded) {
+      tagged(command, "BAD", "Mailbox pattern is not valid modified UTF-7");
+      co_return;
+    }
+    patterns.push_back(std::move(*decoded));
   }
   if (patterns.size() == 1 && arguments[1].text.empty() && arguments[1].kind != Value::Kind::list) {
     untagged(fmt::format("{} (\\Noselect) \"/\" \"\"", command.name));
@@ -397,9 +407,20 @@ sdk::Task<void> ImapSession::on_list(const Command& command) {
     if (!mailbox.special_use.empty()) attributes += " " + mailbox.special_use;
     // Every mailbox counts as subscribed.
     if (subscribed_only) attributes += " \\Subscribed";
-    untagged(fmt::format("{} ({}) \"/\" {}", command.name, attributes, imap_string(mailbox.name)));
+    untagged(fmt::format("{} ({}) \"/\" {}", command.name, attributes, mailbox_text(mailbox.name)));
     if (status_items) {
-      const std::optional<std::string> status = status_response(mailbox, *status_items);
+      std::shared_ptr<const Messages> listed;
+      if (status_needs_list(*status_items)) {
+        const std::optional<std::string> unavailable = co_await server_.attempt([&] {
+          listed = lists_.get(client_.user, mailbox.name, mailbox.highestmodseq,
+                              [&] { return store.list_messages(client_.user, mailbox.name); });
+        });
+        if (unavailable) {
+          tagged(command, "NO", "[UNAVAILABLE] Mailboxes not available, try again");
+          co_return;
+        }
+      }
+      const std::optional<std::string> status = status_response(mailbox, *status_items, listed.get());
       if (!status) {
         tagged(command, "BAD", "Unknown STATUS item");
         co_return;
@@ -416,7 +437,8 @@ sdk::Task<void> ImapSession::on_namespace(const Command& command) {
   co_return;
 }
 
-std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& mailbox, const Value& items) {
+std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& mailbox, const Value& items,
+                                                        const Messages* listed) const {
   std::string values;
   for (const Value& item : items.items) {
     std::string value;
@@ -426,30 +448,55 @@ std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& 
     if (item.is_atom("UIDVALIDITY")) value = fmt::format("UIDVALIDITY {}", mailbox.uidvalidity);
     if (item.is_atom("UNSEEN")) value = fmt::format("UNSEEN {}", mailbox.unseen);
     if (item.is_atom("HIGHESTMODSEQ")) value = fmt::format("HIGHESTMODSEQ {}", mailbox.highestmodseq);
+    // IMAP4rev2's SIZE (octets in all) and DELETED (messages marked \Deleted), from the message list.
+    if (listed && item.is_atom("SIZE")) {
+      std::uint64_t size = 0;
+      for (const sdk::MessageEntry& message : *listed) size += message.size;
+      value = fmt::format("SIZE {}", size);
+    }
+    if (listed && item.is_atom("DELETED")) {
+      value = fmt::format("DELETED {}", std::count_if(listed->begin(), listed->end(), [](const auto& message) {
+                            return has_flag(message.flags, "\\Deleted");
+                          }));
+    }
     if (value.empty()) return std::nullopt;
     values += (values.empty() ? "" : " ") + value;
   }
-  return fmt::format("STATUS {} ({})", imap_string(mailbox.name), values);
+  return fmt::format("STATUS {} ({})", mailbox_text(mailbox.name), values);
+}
+
+bool ImapSession::status_needs_list(const Value& items) {
+  return std::any_of(items.items.begin(), items.items.end(),
+                     [](const Value& item) { return item.is_atom("SIZE") || item.is_atom("DELETED"); });
 }
 
 sdk::Task<void> ImapSession::on_status(const Command& command) {
+  const std::optional<std::string> name =
+      command.arguments.empty() ? std::nullopt : mailbox_argument(command.arguments[0]);
   if (command.arguments.size() != 2 || !command.arguments[0].is_astring() ||
-      command.arguments[1].kind != Value::Kind::list) {
+      command.arguments[1].kind != Value::Kind::list || !name) {
     tagged(command, "BAD", "Syntax: STATUS mailbox (items)");
     co_return;
   }
-  const std::string name = canonical_mailbox(command.arguments[0].text);
   std::vector<sdk::MailboxInfo> mailboxes;
+  std::shared_ptr<const Messages> listed;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { mailboxes = store.list_mailboxes(client_.user); });
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    mailboxes = store.list_mailboxes(client_.user);
+    auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
+                              [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == *name; });
+    if (found != mailboxes.end() && status_needs_list(command.arguments[1])) {
+      listed = lists_.get(client_.user, *name, found->highestmodseq,
+                          [&] { return store.list_messages(client_.user, *name); });
+    }
+  });
   auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
-                            [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
+                            [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == *name; });
   if (failure || found == mailboxes.end()) {
     tagged(command, "NO", "[NONEXISTENT] No such mailbox");
     co_return;
   }
-  const std::optional<std::string> status = status_response(*found, command.arguments[1]);
+  const std::optional<std::string> status = status_response(*found, command.arguments[1], listed.get());
   if (!status) {
     tagged(command, "BAD", "Unknown STATUS item");
     co_return;
@@ -460,7 +507,9 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
 
 sdk::Task<void> ImapSession::on_select(const Command& command) {
   const bool parameters = command.arguments.size() == 2 && command.arguments[1].kind == Value::Kind::list;
-  if ((command.arguments.size() != 1 && !parameters) || !command.arguments[0].is_astring()) {
+  const std::optional<std::string> selected =
+      command.arguments.empty() ? std::nullopt : mailbox_argument(command.arguments[0]);
+  if ((command.arguments.size() != 1 && !parameters) || !command.arguments[0].is_astring() || !selected) {
     tagged(command, "BAD", fmt::format("Syntax: {} mailbox [(CONDSTORE)]", command.name));
     co_return;
   }
@@ -492,10 +541,10 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   }
   // Selecting closes the mailbox selected before, even when the new one fails (RFC 3501 section 6.3.1); with
   // QRESYNC the client is told where the old mailbox's news ends (RFC 7162 section 3.2.11).
-  if (state_ == State::selected && qresync_) untagged("OK [CLOSED] Previous mailbox closed");
+  if (state_ == State::selected && (qresync_ || rev2_)) untagged("OK [CLOSED] Previous mailbox closed");
   state_ = State::authenticated;
   messages_.clear();
-  const std::string name = canonical_mailbox(command.arguments[0].text);
+  const std::string& name = *selected;
   std::vector<sdk::MailboxInfo> mailboxes;
   std::shared_ptr<const Messages> messages;
   std::vector<std::uint32_t> vanished;
@@ -527,7 +576,9 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   untagged(read_only_ ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
                       : "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
   untagged(fmt::format("{} EXISTS", messages_.size()));
+  // IMAP4rev2 drops RECENT and wants the mailbox's name as the server spells it (RFC 9051 section 6.3.2).
   if (!rev2_) untagged("0 RECENT");
+  if (rev2_) untagged(fmt::format("LIST () \"/\" {}", mailbox_text(mailbox_)));
   untagged(fmt::format("OK [UIDVALIDITY {}] UIDs valid", uidvalidity_));
   untagged(fmt::format("OK [UIDNEXT {}] Predicted next UID", found->uidnext));
   untagged(fmt::format("OK [HIGHESTMODSEQ {}] Highest", found->highestmodseq));

@@ -62,7 +62,15 @@ class ImapSession {
   sdk::Task<bool> read_command(std::string& text, std::string& tag_hint);
   std::string capabilities() const;
   // The STATUS response for a mailbox and the items asked for; nullopt for an unknown item.
-  static std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items);
+  // `listed`: the mailbox's messages, needed (and only read) when status_needs_list(items).
+  std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items,
+                                             const Messages* listed) const;
+  static bool status_needs_list(const Value& items);
+  // A mailbox name as the client sent it, as the store keeps it: UTF-8 (from modified UTF-7 unless IMAP4rev2
+  // is on), INBOX in any case as INBOX, a trailing '/' dropped. nullopt when it is not valid modified UTF-7.
+  std::optional<std::string> mailbox_argument(const Value& value) const;
+  // A stored mailbox name as the client expects it, quoted or as a literal.
+  std::string mailbox_text(std::string_view name) const { return imap_string(rev2_ ? name : utf8_to_utf7(name)); }
   bool login_allowed() const { return connection_.tls_active() || listener_.allow_plaintext_auth; }
 
   // imap_folders.cpp

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace tern::imap {
 namespace {
@@ -212,6 +213,134 @@ std::string compact_set(const std::vector<std::uint32_t>& numbers) {
 bool has_flag(std::string_view flags, std::string_view flag) {
   const std::string wanted = " " + upper(flag) + " ";
   return (" " + upper(flags) + " ").find(wanted) != std::string::npos;
+}
+
+namespace {
+
+constexpr char kUtf7Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+void append_utf8(std::string& out, std::uint32_t code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xc0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else if (code < 0x10000) {
+    out += static_cast<char>(0xe0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (code >> 18));
+    out += static_cast<char>(0x80 | ((code >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  }
+}
+
+// The next code point of UTF-8 text; a byte that does not start a valid sequence stands for itself.
+std::uint32_t next_code_point(std::string_view text, std::size_t& i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  const int length = lead >= 0xf0 && lead < 0xf5 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 && lead < 0xe0 ? 2 : 1;
+  if (length > 1 && i + static_cast<std::size_t>(length) <= text.size()) {
+    std::uint32_t code = lead & (0x7f >> length);
+    bool valid = true;
+    for (int k = 1; k < length; ++k) {
+      valid = valid && (byte(i + k) & 0xc0) == 0x80;
+      code = (code << 6) | (byte(i + k) & 0x3f);
+    }
+    if (valid) {
+      i += static_cast<std::size_t>(length);
+      return code;
+    }
+  }
+  return byte(i++);
+}
+
+}  // namespace
+
+std::optional<std::string> utf7_to_utf8(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i++];
+    if (c != '&') {
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return std::nullopt;
+      out += c;
+      continue;
+    }
+    const std::size_t end = text.find('-', i);
+    if (end == std::string_view::npos) return std::nullopt;
+    if (end == i) {  // "&-" is '&'
+      out += '&';
+      i = end + 1;
+      continue;
+    }
+    std::uint32_t bits = 0;
+    int count = 0;
+    std::uint32_t high = 0;  // a high surrogate waiting for its low half
+    for (; i < end; ++i) {
+      const char* found = std::strchr(kUtf7Alphabet, text[i]);
+      if (!found || text[i] == '\0') return std::nullopt;
+      bits = (bits << 6) | static_cast<std::uint32_t>(found - kUtf7Alphabet);
+      count += 6;
+      if (count < 16) continue;
+      count -= 16;
+      const std::uint32_t unit = (bits >> count) & 0xffff;
+      if (high != 0) {
+        if (unit < 0xdc00 || unit > 0xdfff) return std::nullopt;
+        append_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00));
+        high = 0;
+      } else if (unit >= 0xd800 && unit <= 0xdbff) {
+        high = unit;
+      } else if ((unit >= 0xdc00 && unit <= 0xdfff) || (unit >= 0x20 && unit <= 0x7e)) {
+        return std::nullopt;  // a lone low surrogate, or ASCII that should have stood for itself
+      } else {
+        append_utf8(out, unit);
+      }
+    }
+    // Leftover bits must be the zero padding of the last unit.
+    if (high != 0 || count >= 6 || (bits & ((1u << count) - 1)) != 0) return std::nullopt;
+    i = end + 1;
+  }
+  return out;
+}
+
+std::string utf8_to_utf7(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u >= 0x20 && u <= 0x7e) {
+      out += u == '&' ? "&-" : std::string(1, static_cast<char>(u));
+      ++i;
+      continue;
+    }
+    // A run of everything else, as UTF-16 in modified base64.
+    std::vector<std::uint16_t> units;
+    while (i < text.size() &&
+           !(static_cast<unsigned char>(text[i]) >= 0x20 && static_cast<unsigned char>(text[i]) <= 0x7e)) {
+      const std::uint32_t code = next_code_point(text, i);
+      if (code >= 0x10000) {
+        units.push_back(static_cast<std::uint16_t>(0xd800 + ((code - 0x10000) >> 10)));
+        units.push_back(static_cast<std::uint16_t>(0xdc00 + ((code - 0x10000) & 0x3ff)));
+      } else {
+        units.push_back(static_cast<std::uint16_t>(code));
+      }
+    }
+    out += '&';
+    std::uint32_t bits = 0;
+    int count = 0;
+    for (std::uint16_t unit : units) {
+      bits = (bits << 16) | unit;
+      count += 16;
+      while (count >= 6) {
+        count -= 6;
+        out += kUtf7Alphabet[(bits >> count) & 0x3f];
+      }
+    }
+    if (count > 0) out += kUtf7Alphabet[(bits << (6 - count)) & 0x3f];
+    out += '-';
+  }
+  return out;
 }
 
 std::string imap_string(std::string_view text) {

@@ -50,6 +50,13 @@ std::string compact_set(const std::vector<std::uint32_t>& numbers);
 // Whether a space-separated flag list ("\\Seen $Work") holds `flag`; flags compare case-insensitively.
 bool has_flag(std::string_view flags, std::string_view flag);
 
+// Mailbox names in IMAP4rev1's modified UTF-7 (RFC 3501 section 5.1.3), to and from the UTF-8 the store
+// keeps (and IMAP4rev2 sends). Decoding gives nullopt for a malformed name: a bare '&' run, bad base64, a
+// shift that encodes plain ASCII, or UTF-16 that is not whole characters. Encoding takes invalid UTF-8 byte
+// by byte, as Latin-1.
+std::optional<std::string> utf7_to_utf8(std::string_view text);
+std::string utf8_to_utf7(std::string_view text);
+
 // A string as IMAP sends it: quoted when it can be, a literal otherwise (CR, LF, NUL, 8-bit or very long).
 std::string imap_string(std::string_view text);
 

@@ -69,7 +69,12 @@ sdk::Task<void> ImapSession::on_append(const Command& command) {
       co_return;
     }
   }
-  const std::string name = sdk::lower_ascii(arguments[0].text) == "inbox" ? "INBOX" : arguments[0].text;
+  const std::optional<std::string> mailbox = mailbox_argument(arguments[0]);
+  if (!mailbox) {
+    tagged(command, "BAD", "Mailbox name is not valid modified UTF-7");
+    co_return;
+  }
+  const std::string& name = *mailbox;
   sdk::MessageEntry appended;
   sdk::MailStore& store = server_.store();
   const std::string& message = arguments.back().text;
@@ -110,8 +115,12 @@ sdk::Task<void> ImapSession::on_copy(const Command& command) {
     tagged(command, "BAD", "Bad sequence set");
     co_return;
   }
-  const std::string target =
-      sdk::lower_ascii(command.arguments[1].text) == "inbox" ? "INBOX" : command.arguments[1].text;
+  const std::optional<std::string> mailbox = mailbox_argument(command.arguments[1]);
+  if (!mailbox) {
+    tagged(command, "BAD", "Mailbox name is not valid modified UTF-7");
+    co_return;
+  }
+  const std::string& target = *mailbox;
   std::vector<std::int64_t> ids;
   for (std::size_t index : *indexes) ids.push_back(messages_[index].id);
   std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> copied;

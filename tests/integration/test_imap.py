@@ -535,3 +535,63 @@ def test_binary_fetches_parts_decoded_and_append_takes_a_literal8(running):
     raw.sock.sendall(b"d FETCH 2 (BINARY.PEEK[])\r\n")
     assert raw.stream.readline() == b"* 2 FETCH (BINARY[] ~{%d}\r\n" % len(binary)
     assert raw.stream.read(len(binary)) == binary
+
+
+def test_mailbox_names_are_modified_utf7_for_imap4rev1_and_utf8_for_imap4rev2(running):
+    client = imap(running)
+    assert client.create("Entw&APw-rfe")[0] == "OK"
+    assert client.create('"Tom &- Jerry"')[0] == "OK"
+    status, listing = client.list('""', "*")
+    assert any(line.endswith(b'"Entw&APw-rfe"') for line in listing)
+    assert any(line.endswith(b'"Tom &- Jerry"') for line in listing)
+    with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+        client.create("Broken&Jjo")
+    assert client.append("Entw&APw-rfe", None, None, b"Subject: draft\r\n\r\nbody\r\n")[0] == "OK"
+
+    modern = RawImap(running)
+    modern.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    assert "IMAP4rev2" in client.capabilities or "IMAP4REV2" in client.capabilities
+    reply, untagged = modern.command(b"b ENABLE IMAP4rev2")
+    assert untagged == [b"* ENABLED IMAP4rev2\r\n"]
+    name = "Entwürfe".encode()
+    modern.sock.sendall(b'c LIST "" "Entw*"\r\n')
+    # An 8-bit name travels as a literal.
+    assert modern.stream.readline() == b'* LIST (\\HasNoChildren) "/" {%d}\r\n' % len(name)
+    assert modern.stream.read(len(name)) == name
+    assert modern.stream.readline() == b"\r\n"
+    assert modern.stream.readline().startswith(b"c OK")
+    modern.sock.sendall(b"d SELECT {%d+}\r\n%s\r\n" % (len(name), name))
+    untagged = []
+    while True:
+        line = modern.stream.readline()
+        if line.startswith(b"d "):
+            break
+        untagged.append(line)
+    assert line.startswith(b"d OK [READ-WRITE]")
+    assert b"* 1 EXISTS\r\n" in untagged
+    assert not any(b"RECENT" in line for line in untagged)
+    assert any(line.startswith(b'* LIST () "/" {') for line in untagged)
+    reply, untagged = modern.command(b"e SELECT INBOX")
+    assert untagged[0] == b"* OK [CLOSED] Previous mailbox closed\r\n"
+    client.logout()
+
+
+def test_status_size_and_deleted_and_renaming_inbox_moves_its_mail(running):
+    for subject in ("r1", "r2", "r3"):
+        send(running, subject)
+    client = imap(running)
+    client.select("INBOX")
+    client.store("2", "+FLAGS", "(\\Deleted)")
+    sizes = [int(re.search(rb"RFC822.SIZE (\d+)", line).group(1)) for line in client.fetch("1:*", "(RFC822.SIZE)")[1]]
+    status, data = client.status("INBOX", "(MESSAGES SIZE DELETED)")
+    assert data[0] == f'"INBOX" (MESSAGES 3 SIZE {sum(sizes)} DELETED 1)'.encode()
+    client.unselect()  # CLOSE would expunge the \\Deleted one
+    assert client.rename("INBOX", '"Old INBOX"')[0] == "OK"
+    status, data = client.status("INBOX", "(MESSAGES)")
+    assert data[0] == b'"INBOX" (MESSAGES 0)'
+    status, data = client.status('"Old INBOX"', "(MESSAGES DELETED)")
+    assert data[0] == b'"Old INBOX" (MESSAGES 3 DELETED 1)'
+    # New mail still lands in INBOX.
+    send(running, "r4")
+    assert client.status("INBOX", "(MESSAGES)")[1][0] == b'"INBOX" (MESSAGES 1)'
+    client.logout()

@@ -103,3 +103,22 @@ TEST_CASE("Random command lines never crash the parser, and what parses keeps it
     trailing_literal(line);
   }
 }
+
+TEST_CASE("Mailbox names go between modified UTF-7 and UTF-8 both ways") {
+  using tern::imap::utf7_to_utf8;
+  using tern::imap::utf8_to_utf7;
+  const std::pair<const char*, const char*> pairs[] = {
+      {"INBOX", "INBOX"},
+      {"Entw\xc3\xbcrfe", "Entw&APw-rfe"},
+      {"\xe5\x8f\xb0\xe5\x8c\x97", "&U,BTFw-"},  // RFC 3501's example: Taipei
+      {"Tom & Jerry", "Tom &- Jerry"},
+      {"\xf0\x9f\x93\xac mail", "&2D3c7A- mail"},  // beyond the BMP: a surrogate pair
+  };
+  for (const auto& [utf8, utf7] : pairs) {
+    CHECK(utf8_to_utf7(utf8) == utf7);
+    CHECK(utf7_to_utf8(utf7) == std::string(utf8));
+  }
+  for (const char* bad : {"&", "&Jjo", "&AGE-", "&2D0-", "&U,BTF2-", "caf\xc3\xa9", "a&*-"}) {
+    CHECK_FALSE(utf7_to_utf8(bad));
+  }
+}
