@@ -8,6 +8,7 @@
 #include "imap_session.hpp"
 #include "mime_message.hpp"
 #include "tern/sdk/text.hpp"
+#include "threading.hpp"
 
 namespace tern::imap {
 namespace {
@@ -61,20 +62,6 @@ std::optional<std::int64_t> search_day(std::string_view text) {
   utc.tm_mon = static_cast<int>(found - std::begin(kMonths));
   utc.tm_mday = day;
   return static_cast<std::int64_t>(::timegm(&utc)) / 86400;
-}
-
-// The day of a Date header's value ("Tue, 1 Jul 2003 10:52:37 +0200", the weekday optional), as days since the
-// epoch; time and zone are disregarded, as SENTBEFORE, SENTON and SENTSINCE want.
-std::optional<std::int64_t> sent_day(std::string_view value) {
-  const std::size_t comma = value.find(',');
-  if (comma != std::string_view::npos) value.remove_prefix(comma + 1);
-  int day = 0;
-  char month[4] = {};
-  int year = 0;
-  const std::string copy(value);
-  if (std::sscanf(copy.c_str(), " %d %3s %d", &day, month, &year) != 3) return std::nullopt;
-  if (year < 100) year += year < 50 ? 2000 : 1900;  // RFC 5322 section 4.3's obsolete two-digit years
-  return search_day(fmt::format("{}-{}-{}", day, month, year));
 }
 
 bool needs_content(const std::vector<Value>& keys) {
@@ -166,9 +153,11 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     if (!day) return std::nullopt;
     const MimeMessage parsed(candidate.content);
     const std::optional<MimeMessage::Section> whole = parsed.section("");
-    const std::optional<std::int64_t> sent = sent_day(field_values(whole ? whole->header : std::string_view(), "date"));
+    // The day as written in the Date header: time and zone are disregarded (RFC 3501 section 6.4.4).
+    const std::optional<SentDate> sent =
+        parse_sent_date(field_values(whole ? whole->header : std::string_view(), "date"));
     if (!sent) return false;  // no Date, or one that cannot be read: no sent date matches
-    return name == "sentbefore" ? *sent < *day : name == "senton" ? *sent == *day : *sent >= *day;
+    return name == "sentbefore" ? sent->day < *day : name == "senton" ? sent->day == *day : sent->day >= *day;
   }
   if (name == "from" || name == "to" || name == "cc" || name == "bcc" || name == "subject" || name == "header" ||
       name == "body" || name == "text") {
@@ -193,6 +182,50 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
 
 }  // namespace
 
+bool ImapSession::charset_supported(const Command& command, const Value& charset) {
+  const std::string name = sdk::lower_ascii(charset.text);
+  if (name == "utf-8" || name == "us-ascii") return true;
+  tagged(command, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+  return false;
+}
+
+sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(const Command& command,
+                                                                                const std::vector<Value>& keys,
+                                                                                std::vector<std::string>& contents) {
+  contents.clear();
+  if (needs_content(keys)) {
+    contents.resize(messages_.size());
+    sdk::MailStore& store = server_.store();
+    const std::optional<std::string> failure = co_await server_.attempt([&] {
+      for (std::size_t i = 0; i < messages_.size(); ++i)
+        contents[i] = store.read_message(client_.user, messages_[i].id);
+    });
+    if (failure) {
+      tagged(command, "NO", "[UNAVAILABLE] Messages not available, try again");
+      co_return std::nullopt;
+    }
+  }
+  const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
+  std::vector<std::size_t> matches;
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    const Candidate candidate{messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
+                              static_cast<std::uint32_t>(messages_.size()),
+                              contents.empty() ? std::string_view() : std::string_view(contents[i])};
+    std::size_t position = 0;
+    bool all = true;
+    while (position < keys.size()) {
+      auto match = search_key(keys, position, candidate);
+      if (!match) {
+        tagged(command, "BAD", "Unsupported or malformed search key");
+        co_return std::nullopt;
+      }
+      all = all && *match;
+    }
+    if (all) matches.push_back(i);
+  }
+  co_return matches;
+}
+
 sdk::Task<void> ImapSession::on_search(const Command& command) {
   const bool uid = command.name == "UID SEARCH";
   std::vector<Value> keys = command.arguments;
@@ -212,49 +245,22 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
     keys.erase(keys.begin(), keys.begin() + 2);
   }
   if (keys.size() >= 2 && keys[0].is_atom("CHARSET")) {
-    const std::string charset = sdk::lower_ascii(keys[1].text);
-    if (charset != "utf-8" && charset != "us-ascii") {
-      tagged(command, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
-      co_return;
-    }
+    if (!charset_supported(command, keys[1])) co_return;
     keys.erase(keys.begin(), keys.begin() + 2);
   }
   if (keys.empty()) {
     tagged(command, "BAD", "Syntax: SEARCH keys");
     co_return;
   }
-  std::vector<std::string> contents(messages_.size());
-  if (needs_content(keys)) {
-    sdk::MailStore& store = server_.store();
-    const std::optional<std::string> failure = co_await server_.attempt([&] {
-      for (std::size_t i = 0; i < messages_.size(); ++i)
-        contents[i] = store.read_message(client_.user, messages_[i].id);
-    });
-    if (failure) {
-      tagged(command, "NO", "[UNAVAILABLE] Messages not available, try again");
-      co_return;
-    }
-  }
-  const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
-  std::vector<std::uint32_t> found;
-  std::uint64_t highest_found = 0;
   const bool modseq_asked =
       std::any_of(keys.begin(), keys.end(), [](const Value& key) { return key.is_atom("MODSEQ"); });
   if (modseq_asked) condstore_ = true;
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    const Candidate candidate{messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
-                              static_cast<std::uint32_t>(messages_.size()), contents[i]};
-    std::size_t position = 0;
-    bool all = true;
-    while (position < keys.size()) {
-      auto match = search_key(keys, position, candidate);
-      if (!match) {
-        tagged(command, "BAD", "Unsupported or malformed search key");
-        co_return;
-      }
-      all = all && *match;
-    }
-    if (!all) continue;
+  std::vector<std::string> contents;
+  const std::optional<std::vector<std::size_t>> matches = co_await search_messages(command, keys, contents);
+  if (!matches) co_return;
+  std::vector<std::uint32_t> found;
+  std::uint64_t highest_found = 0;
+  for (std::size_t i : *matches) {
     found.push_back(uid ? messages_[i].uid : static_cast<std::uint32_t>(i + 1));
     highest_found = std::max(highest_found, messages_[i].modseq);
   }

@@ -97,6 +97,10 @@ const ImapSession::Entry ImapSession::kCommands[] = {
     {"UID STORE", kSelected, &ImapSession::on_store},
     {"SEARCH", kSelected, &ImapSession::on_search},
     {"UID SEARCH", kSelected, &ImapSession::on_search},
+    {"SORT", kSelected, &ImapSession::on_sort},
+    {"UID SORT", kSelected, &ImapSession::on_sort},
+    {"THREAD", kSelected, &ImapSession::on_thread},
+    {"UID THREAD", kSelected, &ImapSession::on_thread},
     {"EXPUNGE", kSelected, &ImapSession::on_expunge},
     {"CLOSE", kSelected, &ImapSession::on_close},
     {"UNSELECT", kSelected, &ImapSession::on_close},
@@ -122,7 +126,7 @@ std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
       "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
-      "CREATE-SPECIAL-USE APPENDLIMIT={}",
+      "CREATE-SPECIAL-USE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
     if (listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) text += " STARTTLS";

@@ -1,6 +1,7 @@
 // One IMAP4rev1 session (RFC 3501), from greeting to LOGOUT. imap_session.cpp holds the session, its command
 // table and the commands of the not-authenticated and authenticated states; imap_mailbox.cpp the selected
-// state (FETCH, STORE, SEARCH, EXPUNGE and the mailbox snapshot).
+// state (FETCH, STORE, EXPUNGE and the mailbox snapshot), imap_search.cpp SEARCH and imap_sort.cpp SORT and
+// THREAD.
 #pragma once
 
 #include <optional>
@@ -13,6 +14,7 @@
 #include "message_list.hpp"
 #include "structure_cache.hpp"
 #include "tern/sdk/protocol.hpp"
+#include "threading.hpp"
 
 namespace tern::imap {
 
@@ -95,9 +97,25 @@ class ImapSession {
   // imap_mailbox.cpp
   sdk::Task<void> on_fetch(const Command& command);
   sdk::Task<void> on_store(const Command& command);
-  sdk::Task<void> on_search(const Command& command);  // imap_search.cpp
   sdk::Task<void> on_expunge(const Command& command);
   sdk::Task<void> on_close(const Command& command);
+  // imap_search.cpp
+  sdk::Task<void> on_search(const Command& command);
+  // The snapshot indexes of the messages that match search keys, in mailbox order; nullopt once the command
+  // has been answered (BAD for a key this server does not know, NO when the messages cannot be read). When a
+  // key needs the messages' text, `contents` holds every message's (by snapshot index), else nothing.
+  sdk::Task<std::optional<std::vector<std::size_t>>> search_messages(const Command& command,
+                                                                     const std::vector<Value>& keys,
+                                                                     std::vector<std::string>& contents);
+  // Whether a SEARCH, SORT or THREAD charset is one the keys can be in; answers NO [BADCHARSET] when not.
+  bool charset_supported(const Command& command, const Value& charset);
+  // imap_sort.cpp
+  sdk::Task<void> on_sort(const Command& command);
+  sdk::Task<void> on_thread(const Command& command);
+  // The messages that match search keys as SORT and THREAD see them, numbered by UID for a UID command; the
+  // header fields are read only when `headers`. nullopt once the command has been answered.
+  sdk::Task<std::optional<std::vector<MessageSummary>>> summarize_matches(const Command& command,
+                                                                          const std::vector<Value>& keys, bool headers);
   // Brings the snapshot up to date with the store, telling the client what changed (EXPUNGE or VANISHED,
   // FETCH FLAGS, EXISTS).
   sdk::Task<bool> refresh();

@@ -689,4 +689,21 @@ std::optional<std::string> MimeMessage::decode(std::string_view encoding, std::s
   return std::nullopt;
 }
 
+std::optional<std::string> header_field(std::string_view message, std::string_view name) {
+  std::optional<std::string> found;
+  for_each_field(split_header(message).first, [&](std::string_view field, std::string_view value) {
+    if (iequals(field, name)) found = unfold(value);
+    return !found;
+  });
+  return found;
+}
+
+std::string first_mailbox(std::string_view addresses) {
+  for (const Address& address : AddressParser(unfold(addresses)).parse()) {
+    // A group's opening and closing entries have no host; its members do.
+    if (address.host && address.mailbox) return *address.mailbox;
+  }
+  return {};
+}
+
 }  // namespace tern::imap

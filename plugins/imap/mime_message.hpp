@@ -80,4 +80,13 @@ class MimeMessage {
   std::vector<Entity> entities_;  // [0] is the message; a parent comes before its children
 };
 
+// The value of the first field named `name` (case-insensitive) in the header of a message (or of a header
+// section alone), unfolded and trimmed; nullopt when there is none. Cheaper than a MimeMessage when only a
+// field or two is wanted: the body is not parsed.
+std::optional<std::string> header_field(std::string_view message, std::string_view name);
+
+// The local part (IMAP's addr-mailbox) of the first address in an address-list field value, as ENVELOPE
+// shows it; empty when the value holds no address.
+std::string first_mailbox(std::string_view addresses);
+
 }  // namespace tern::imap
