@@ -171,7 +171,13 @@ std::optional<std::vector<std::size_t>> ImapSession::select_messages(const Value
   const std::uint32_t largest = messages_.empty() ? 0
                                 : uid             ? messages_.back().uid
                                                   : static_cast<std::uint32_t>(messages_.size());
-  if (set.text == "$") return std::nullopt;
+  if (set.text == "$") {
+    std::vector<std::size_t> indexes;
+    for (std::size_t i = 0; i < messages_.size(); ++i) {
+      if (std::binary_search(saved_.begin(), saved_.end(), messages_[i].uid)) indexes.push_back(i);
+    }
+    return indexes;
+  }
   auto ranges = parse_sequence_set(set.text, std::max<std::uint32_t>(largest, 1));
   if (!ranges) return std::nullopt;
   std::vector<std::size_t> indexes;

@@ -20,7 +20,8 @@ struct Candidate {
   std::uint32_t sequence;
   std::uint32_t largest_uid;
   std::uint32_t count;
-  std::string_view content;  // the whole message, read only when a key needs it
+  std::string_view content;                 // the whole message, read only when a key needs it
+  const std::vector<std::uint32_t>& saved;  // SEARCHRES's "$": the UIDs of the last SEARCH RETURN (SAVE)
 };
 
 bool contains(std::string_view haystack, std::string_view needle) {
@@ -127,6 +128,7 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
   }
   if (name == "uid") {
     const Value* set = argument();
+    if (set && set->text == "$") return std::binary_search(candidate.saved.begin(), candidate.saved.end(), message.uid);
     auto ranges = set ? parse_sequence_set(set->text, std::max<std::uint32_t>(candidate.largest_uid, 1)) : std::nullopt;
     if (!ranges) return std::nullopt;
     return in_sequence_set(*ranges, message.uid);
@@ -175,6 +177,7 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     if (name == "header" && wanted->text.empty()) return !values.empty();
     return contains(values, wanted->text);
   }
+  if (key.text == "$") return std::binary_search(candidate.saved.begin(), candidate.saved.end(), message.uid);
   auto ranges = parse_sequence_set(key.text, std::max<std::uint32_t>(candidate.count, 1));
   if (!ranges) return std::nullopt;
   return in_sequence_set(*ranges, candidate.sequence);
@@ -208,9 +211,12 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
   const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
   std::vector<std::size_t> matches;
   for (std::size_t i = 0; i < messages_.size(); ++i) {
-    const Candidate candidate{messages_[i], static_cast<std::uint32_t>(i + 1), largest_uid,
+    const Candidate candidate{messages_[i],
+                              static_cast<std::uint32_t>(i + 1),
+                              largest_uid,
                               static_cast<std::uint32_t>(messages_.size()),
-                              contents.empty() ? std::string_view() : std::string_view(contents[i])};
+                              contents.empty() ? std::string_view() : std::string_view(contents[i]),
+                              saved_};
     std::size_t position = 0;
     bool all = true;
     while (position < keys.size()) {
@@ -229,13 +235,14 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
 sdk::Task<void> ImapSession::on_search(const Command& command) {
   const bool uid = command.name == "UID SEARCH";
   std::vector<Value> keys = command.arguments;
-  // ESEARCH (RFC 4731): SEARCH RETURN (MIN MAX COUNT ALL) keys. An empty list means ALL.
+  // ESEARCH (RFC 4731): SEARCH RETURN (MIN MAX COUNT ALL) keys. An empty list means ALL, and IMAP4rev2 answers
+  // every SEARCH so. SAVE (SEARCHRES, RFC 5182) keeps the result for "$"; alone, it is all that is returned.
   std::optional<std::vector<std::string>> returns;
   if (keys.size() >= 2 && keys[0].is_atom("RETURN") && keys[1].kind == Value::Kind::list) {
     returns.emplace();
     for (const Value& option : keys[1].items) {
       const std::string name = sdk::lower_ascii(option.text);
-      if (name != "min" && name != "max" && name != "count" && name != "all") {
+      if (name != "min" && name != "max" && name != "count" && name != "all" && name != "save") {
         tagged(command, "BAD", fmt::format("Unknown RETURN option {}", option.text));
         co_return;
       }
@@ -243,6 +250,8 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
     }
     if (returns->empty()) returns->push_back("all");
     keys.erase(keys.begin(), keys.begin() + 2);
+  } else if (rev2_) {
+    returns = std::vector<std::string>{"all"};
   }
   if (keys.size() >= 2 && keys[0].is_atom("CHARSET")) {
     if (!charset_supported(command, keys[1])) co_return;
@@ -264,7 +273,14 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
     found.push_back(uid ? messages_[i].uid : static_cast<std::uint32_t>(i + 1));
     highest_found = std::max(highest_found, messages_[i].modseq);
   }
-  if (returns) {
+  const auto asked = [&returns](std::string_view option) {
+    return returns && std::find(returns->begin(), returns->end(), option) != returns->end();
+  };
+  if (asked("save")) {
+    saved_.clear();
+    for (std::size_t i : *matches) saved_.push_back(messages_[i].uid);
+  }
+  if (returns && !(returns->size() == 1 && asked("save"))) {
     std::string result = fmt::format("ESEARCH (TAG {}){}", imap_string(command.tag), uid ? " UID" : "");
     for (const std::string& option : *returns) {
       if (option == "min" && !found.empty()) result += fmt::format(" MIN {}", found.front());
@@ -272,8 +288,9 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
       if (option == "count") result += fmt::format(" COUNT {}", found.size());
       if (option == "all" && !found.empty()) result += " ALL " + compact_set(found);
     }
+    if (modseq_asked && !found.empty()) result += fmt::format(" MODSEQ {}", highest_found);
     untagged(result);
-  } else {
+  } else if (!returns) {
     // RFC 7162 section 3.1.5: a SEARCH with MODSEQ tells the highest change number among the matches.
     const std::string modseq = modseq_asked && !found.empty() ? fmt::format(" (MODSEQ {})", highest_found) : "";
     untagged(fmt::format("SEARCH{}{}{}", found.empty() ? "" : " ", fmt::join(found, " "), modseq));

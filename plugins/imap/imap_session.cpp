@@ -125,7 +125,8 @@ sdk::Task<void> ImapSession::flush() {
 std::string ImapSession::capabilities() const {
   std::string text = fmt::format(
       "CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID IDLE NAMESPACE UNSELECT SPECIAL-USE UIDPLUS MOVE ENABLE "
-      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
+      "CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
+      "QUOTA=RES-MESSAGE "
       "CREATE-SPECIAL-USE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES APPENDLIMIT={}",
       kLiteralLimit);
   if (state_ == State::not_authenticated) {
@@ -548,6 +549,7 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   if (state_ == State::selected && (qresync_ || rev2_)) untagged("OK [CLOSED] Previous mailbox closed");
   state_ = State::authenticated;
   messages_.clear();
+  saved_.clear();
   const std::string& name = *selected;
   std::vector<sdk::MailboxInfo> mailboxes;
   std::shared_ptr<const Messages> messages;

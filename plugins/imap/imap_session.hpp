@@ -156,6 +156,8 @@ class ImapSession {
   // IMAP4rev2 (RFC 9051) is on once the client enabled it: no RECENT, and SEARCH answers with ESEARCH.
   bool rev2_ = false;
   MessageList messages_;
+  // SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) found, ascending; what "$" stands for.
+  std::vector<std::uint32_t> saved_;
   // The mailbox's change number that messages_ is the list of; 0 once the session changed its copy.
   std::uint64_t listed_modseq_ = 0;
 };

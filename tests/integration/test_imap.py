@@ -595,3 +595,28 @@ def test_status_size_and_deleted_and_renaming_inbox_moves_its_mail(running):
     send(running, "r4")
     assert client.status("INBOX", "(MESSAGES)")[1][0] == b'"INBOX" (MESSAGES 1)'
     client.logout()
+
+
+def test_imap4rev2_search_answers_esearch_and_searchres_saves_a_result_for_dollar(running):
+    for subject in ("s1", "s2", "s3", "s4"):
+        send(running, subject)
+    client = RawImap(running)
+    client.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    client.command(b"b SELECT INBOX")
+    client.command(b"c STORE 2,4 +FLAGS.SILENT (\\Flagged)")
+    # SAVE alone answers nothing but the OK; "$" then names what it found.
+    reply, untagged = client.command(b"d SEARCH RETURN (SAVE) FLAGGED")
+    assert reply.startswith(b"d OK") and untagged == []
+    reply, untagged = client.command(b"e FETCH $ (FLAGS)")
+    assert [line.split()[1] for line in untagged] == [b"2", b"4"]
+    reply, untagged = client.command(b"f SEARCH NOT $")
+    assert untagged == [b"* SEARCH 1 3\r\n"]
+    reply, untagged = client.command(b"g UID SEARCH RETURN (COUNT SAVE) UID $ SUBJECT s4")
+    assert untagged[0].startswith(b'* ESEARCH (TAG "g") UID COUNT 1')
+    reply, untagged = client.command(b"h ENABLE IMAP4rev2")
+    reply, untagged = client.command(b"i SEARCH FLAGGED")
+    assert untagged == [b'* ESEARCH (TAG "i") ALL 2,4\r\n']
+    reply, untagged = client.command(b"j SEARCH DRAFT")
+    assert untagged == [b'* ESEARCH (TAG "j")\r\n']
+    reply, _ = client.command(b"k SEARCH RETURN (SIDEWAYS) ALL")
+    assert reply.startswith(b"k BAD")
