@@ -134,34 +134,55 @@ std::optional<BodySection> parse_body_item(const std::string& item) {
   return section;
 }
 
+// Whether a section needs the message's MIME structure, not just its header and body.
+bool needs_structure(const BodySection& section) {
+  return !section.part.empty();
+}
+
 // The octets a section names; empty for a part the message does not have (RFC 3501 section 6.4.5). nullopt
-// for a BINARY section whose transfer encoding is unknown.
-std::optional<std::string> section_content(const MimeMessage& parsed, const BodySection& section) {
-  std::string content;
-  if (section.binary) {
-    if (std::optional<MimeMessage::Section> found = parsed.section(section.part)) {
+// for a BINARY section whose transfer encoding is unknown. A view into `content` where it can be, else into
+// `scratch`. `parsed` is only read when needs_structure(section).
+std::optional<std::string_view> section_content(std::string_view content, const MimeMessage* parsed,
+                                                const BodySection& section, std::string& scratch) {
+  std::string_view found_text;
+  if (!section.part.empty()) {
+    std::optional<MimeMessage::Section> found = parsed->section(section.part);
+    if (found && section.binary) {
       if (!found->leaf) {
-        content = found->text;
+        found_text = found->text;
       } else {
         std::optional<std::string> decoded = MimeMessage::decode(found->encoding, found->text);
         if (!decoded) return std::nullopt;
-        content = std::move(*decoded);
+        scratch = std::move(*decoded);
+        found_text = scratch;
+      }
+    } else if (found) {
+      const bool message = found->message;
+      if (section.text.empty()) found_text = found->text;
+      if (section.text == "MIME") found_text = found->mime;
+      if (message && section.text == "HEADER") found_text = found->header;
+      if (message && section.text == "TEXT") found_text = found->body;
+      if (message && (section.text == "HEADER.FIELDS" || section.text == "HEADER.FIELDS.NOT")) {
+        scratch = header_fields(found->header, section.fields, section.text == "HEADER.FIELDS.NOT");
+        found_text = scratch;
       }
     }
-  } else if (std::optional<MimeMessage::Section> found = parsed.section(section.part)) {
-    const bool message = found->message;
-    if (section.text.empty()) content = found->text;
-    if (section.text == "MIME") content = found->mime;
-    if (message && section.text == "HEADER") content = found->header;
-    if (message && section.text == "TEXT") content = found->body;
-    if (message && section.text == "HEADER.FIELDS") content = header_fields(found->header, section.fields, false);
-    if (message && section.text == "HEADER.FIELDS.NOT") content = header_fields(found->header, section.fields, true);
+  } else if (section.text.empty()) {
+    found_text = content;  // the whole message, BINARY[] too
+  } else {
+    const auto [header, body] = MimeMessage::split(content);
+    if (section.text == "HEADER") found_text = header;
+    if (section.text == "TEXT") found_text = body;
+    if (section.text == "HEADER.FIELDS" || section.text == "HEADER.FIELDS.NOT") {
+      scratch = header_fields(header, section.fields, section.text == "HEADER.FIELDS.NOT");
+      found_text = scratch;
+    }
   }
   if (section.partial) {
     const auto [start, count] = *section.partial;
-    content = start >= content.size() ? std::string() : content.substr(start, count);
+    found_text = start >= found_text.size() ? std::string_view() : found_text.substr(start, count);
   }
-  return content;
+  return found_text;
 }
 
 }  // namespace
@@ -348,28 +369,27 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
   bool unknown_encoding = false;
   // Messages are read, and \\Seen set, in batches: one trip to the worker pool per batch, not per message.
   constexpr std::size_t kBatch = 256;
-  const auto wants = [&items](std::string_view name) {
-    return std::any_of(items.begin(), items.end(),
-                       [name](const std::string& item) { return sdk::lower_ascii(item) == name; });
-  };
+  std::vector<std::string> lowered;
+  for (const std::string& item : items) lowered.push_back(sdk::lower_ascii(item));
+  const bool flags_asked = std::find(lowered.begin(), lowered.end(), "flags") != lowered.end();
+  const bool parse = structure || std::any_of(sections.begin(), sections.end(), needs_structure);
   sdk::MailStore& store = server_.store();
+  std::string scratch;
   for (std::size_t start = 0; start < indexes->size(); start += kBatch) {
     const std::size_t end = std::min(start + kBatch, indexes->size());
     std::vector<std::optional<Structure>> cached(end - start);
-    std::vector<std::string> contents(end - start);
-    std::vector<bool> needed(end - start, false);
+    std::vector<std::int64_t> wanted_ids;
     std::vector<std::int64_t> unseen;
     for (std::size_t k = start; k < end; ++k) {
       const sdk::MessageEntry& message = messages_[(*indexes)[k]];
       if (structure) cached[k - start] = structures_.find(message.content_id);
-      needed[k - start] = !sections.empty() || (structure && !cached[k - start]);
+      if (!sections.empty() || (structure && !cached[k - start])) wanted_ids.push_back(message.id);
       if (sets_seen && !read_only_ && !has_flag(message.flags, "\\Seen")) unseen.push_back(message.id);
     }
+    std::vector<std::string> read;
     std::vector<sdk::MessageEntry> seen;
     const std::optional<std::string> failure = co_await server_.attempt([&] {
-      for (std::size_t k = start; k < end; ++k) {
-        if (needed[k - start]) contents[k - start] = store.read_message(client_.user, messages_[(*indexes)[k]].id);
-      }
+      if (!wanted_ids.empty()) read = store.read_messages(client_.user, wanted_ids);
       if (!unseen.empty()) {
         seen = store.change_flags(client_.user, unseen, sdk::FlagChange::add, {"\\Seen"}, std::nullopt).changed;
       }
@@ -379,9 +399,9 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       co_return;
     }
     if (!seen.empty()) server_.mailbox_changed({client_.user});
+    std::size_t next_read = 0;
     for (std::size_t k = start; k < end; ++k) {
       const std::size_t index = (*indexes)[k];
-      const std::string& content = contents[k - start];
       auto now_seen = std::find_if(seen.begin(), seen.end(),
                                    [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
       if (now_seen != seen.end()) {
@@ -389,16 +409,24 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
         listed_modseq_ = 0;
       }
       const sdk::MessageEntry& message = messages_[index];
-      const MimeMessage parsed(content);
+      const bool was_read = next_read < wanted_ids.size() && wanted_ids[next_read] == message.id;
+      const std::string_view content = was_read ? std::string_view(read[next_read++]) : std::string_view();
+      std::optional<MimeMessage> parsed;
+      if (was_read && parse) parsed.emplace(content);
       if (structure && !cached[k - start]) {
-        cached[k - start] = Structure{parsed.envelope(), parsed.body_structure(false), parsed.body_structure(true)};
+        cached[k - start] = Structure{parsed->envelope(), parsed->body_structure(false), parsed->body_structure(true)};
         structures_.insert(message.content_id, *cached[k - start]);
       }
-      std::string response;
-      auto add = [&response](std::string_view text) { response += (response.empty() ? "" : " ") + std::string(text); };
+      // The response is written straight into the output, bodies copied once.
+      fmt::format_to(std::back_inserter(pending_), "* {} FETCH (", index + 1);
+      bool first = true;
+      const auto add = [&](std::string_view text) {
+        if (!first) pending_ += ' ';
+        first = false;
+        pending_ += text;
+      };
       if (uid) add(fmt::format("UID {}", message.uid));
-      for (const std::string& item : items) {
-        const std::string lower = sdk::lower_ascii(item);
+      for (const std::string& lower : lowered) {
         if (lower == "uid" && !uid) add(fmt::format("UID {}", message.uid));
         if (lower == "flags") add(fmt::format("FLAGS ({})", message.flags));
         if (lower == "modseq") add(fmt::format("MODSEQ ({})", message.modseq));
@@ -409,7 +437,8 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
         if (lower == "bodystructure") add("BODYSTRUCTURE " + cached[k - start]->bodystructure);
       }
       for (const BodySection& section : sections) {
-        const std::optional<std::string> data = section_content(parsed, section);
+        const std::optional<std::string_view> data =
+            section_content(content, parsed ? &*parsed : nullptr, section, scratch);
         if (!data) {
           unknown_encoding = true;
           continue;
@@ -418,13 +447,14 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
           add(fmt::format("{} {}", section.name, data->size()));
         } else {
           // A NUL can only travel in a literal8 (RFC 3516 section 4.3).
-          const bool nul = section.binary && data->find('\0') != std::string::npos;
-          add(fmt::format("{} {}{{{}}}\r\n{}", section.name, nul ? "~" : "", data->size(), *data));
+          const bool nul = section.binary && data->find('\0') != std::string_view::npos;
+          add(fmt::format("{} {}{{{}}}\r\n", section.name, nul ? "~" : "", data->size()));
+          pending_ += *data;
         }
       }
       // A fetch that set \\Seen tells the new flags (RFC 3501 section 6.4.5).
-      if (now_seen != seen.end() && !wants("flags")) add(fmt::format("FLAGS ({})", message.flags));
-      untagged(fmt::format("{} FETCH ({})", index + 1, response));
+      if (now_seen != seen.end() && !flags_asked) add(fmt::format("FLAGS ({})", message.flags));
+      pending_ += ")\r\n";
     }
     if (pending_.size() > 256 * 1024) co_await flush();
   }

@@ -197,12 +197,12 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
                                                                                 std::vector<std::string>& contents) {
   contents.clear();
   if (needs_content(keys)) {
-    contents.resize(messages_.size());
+    std::vector<std::int64_t> ids;
+    ids.reserve(messages_.size());
+    for (const sdk::MessageEntry& message : messages_) ids.push_back(message.id);
     sdk::MailStore& store = server_.store();
-    const std::optional<std::string> failure = co_await server_.attempt([&] {
-      for (std::size_t i = 0; i < messages_.size(); ++i)
-        contents[i] = store.read_message(client_.user, messages_[i].id);
-    });
+    const std::optional<std::string> failure =
+        co_await server_.attempt([&] { contents = store.read_messages(client_.user, ids); });
     if (failure) {
       tagged(command, "NO", "[UNAVAILABLE] Messages not available, try again");
       co_return std::nullopt;

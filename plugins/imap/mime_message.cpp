@@ -620,6 +620,10 @@ std::optional<MimeMessage::Section> MimeMessage::section(std::string_view part) 
   return result;
 }
 
+std::pair<std::string_view, std::string_view> MimeMessage::split(std::string_view text) {
+  return split_header(text);
+}
+
 std::optional<std::string> MimeMessage::decode(std::string_view encoding, std::string_view body) {
   const std::string name = upper(MimeTokens(encoding).token());
   if (name.empty() || name == "7BIT" || name == "8BIT" || name == "BINARY") return std::string(body);

@@ -65,6 +65,9 @@ class MimeMessage {
     bool leaf = false;
   };
   std::optional<Section> section(std::string_view part) const;
+  // What section("") gives as header and body, found without parsing the rest: the header (blank line
+  // included) and what follows it.
+  static std::pair<std::string_view, std::string_view> split(std::string_view text);
 
   // A body undone from its Content-Transfer-Encoding (RFC 2045 section 6): base64 and quoted-printable
   // decoded leniently (characters outside the alphabet skipped, a broken escape kept as written), 7bit, 8bit

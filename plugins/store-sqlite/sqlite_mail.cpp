@@ -461,25 +461,39 @@ std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, st
 }
 
 std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
-  std::string hash;
+  return std::move(read_messages(user, {id}).front());
+}
+
+std::vector<std::string> SqliteStore::read_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
+  std::vector<std::string> contents(ids.size());
+  std::vector<std::pair<std::size_t, std::string>> in_files;  // (index, blob hash), read after the lock
   {
     std::lock_guard lock(read_mutex_);
-    std::optional<std::string> body = guarded("read message", [&]() -> std::optional<std::string> {
+    guarded("read messages", [&] {
+      // One read transaction and one prepared statement for the lot: a statement's own transaction takes and
+      // drops the database's locks every time, which costs more than reading a small body.
+      SQLite::Transaction snapshot(*reader_);
       SQLite::Statement query(*reader_,
                               "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
                               "JOIN users u ON x.user_id = u.id JOIN blobs b ON b.hash = m.blob "
                               "WHERE u.address = ? AND m.id = ?");
-      query.bind(1, lower_ascii(user));
-      query.bind(2, id);
-      if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
-      hash = query.getColumn(0).getString();
-      const SQLite::Column body = query.getColumn(1);
-      if (body.isNull()) return std::nullopt;
-      return std::string(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
+      const std::string owner = lower_ascii(user);
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        query.bind(1, owner);
+        query.bind(2, ids[i]);
+        if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", ids[i], user));
+        const SQLite::Column body = query.getColumn(1);
+        if (body.isNull()) {
+          in_files.emplace_back(i, query.getColumn(0).getString());
+        } else {
+          contents[i].assign(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
+        }
+        query.reset();
+      }
     });
-    if (body) return std::move(*body);
   }
-  return blobs_.read(hash);
+  for (auto& [index, hash] : in_files) contents[index] = blobs_.read(hash);
+  return contents;
 }
 
 void SqliteStore::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {

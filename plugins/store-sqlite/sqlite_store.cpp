@@ -111,7 +111,9 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
                          std::size_t inline_limit)
     : blobs_(blobs), inline_limit_(inline_limit) {
   guarded("open database", [&] {
-    db_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    // NOMUTEX: each connection is used under a mutex of this class already; SQLite's own would be a second one.
+    db_ = std::make_unique<SQLite::Database>(database.string(),
+                                             SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
     db_->setBusyTimeout(5000);
     db_->exec("PRAGMA journal_mode = WAL");
     // FULL: a commit is durable when it returns, which is what "250 OK" promises.
@@ -131,8 +133,10 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     add_column("messages", "modseq", "modseq INTEGER NOT NULL DEFAULT 1");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
     // wait for a commit's fsync.
-    reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY);
+    reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX);
     reader_->setBusyTimeout(5000);
+    // Reads (whole mailboxes for FETCH and SEARCH) map the database rather than copy it through read().
+    reader_->exec("PRAGMA mmap_size = 268435456");
   });
 }
 
