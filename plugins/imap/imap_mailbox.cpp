@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <ctime>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/ranges.h>
 
@@ -519,21 +521,22 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
     co_return;
   }
   server_.mailbox_changed({client_.user});
-  for (std::size_t index : *indexes) {
-    auto updated = std::find_if(changed.begin(), changed.end(),
-                                [&](const sdk::MessageEntry& entry) { return entry.id == messages_[index].id; });
-    if (updated == changed.end()) continue;
-    messages_.set_flags(index, updated->flags, updated->modseq);
-    listed_modseq_ = 0;
-    if (!silent) {
-      untagged(uid ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(*updated))
-                   : fmt::format("{} FETCH ({})", index + 1, flags_item(*updated)));
-    }
-  }
+  std::unordered_map<std::int64_t, const sdk::MessageEntry*> by_id;
+  for (const sdk::MessageEntry& entry : changed) by_id.emplace(entry.id, &entry);
+  const std::unordered_set<std::int64_t> refused(result.modified.begin(), result.modified.end());
   std::vector<std::uint32_t> modified;
   for (std::size_t index : *indexes) {
-    if (std::find(result.modified.begin(), result.modified.end(), messages_[index].id) != result.modified.end()) {
+    if (refused.contains(messages_[index].id)) {
       modified.push_back(uid ? messages_[index].uid : static_cast<std::uint32_t>(index + 1));
+    }
+    const auto updated = by_id.find(messages_[index].id);
+    if (updated == by_id.end()) continue;
+    const sdk::MessageEntry& entry = *updated->second;
+    messages_.set_flags(index, entry.flags, entry.modseq);
+    listed_modseq_ = 0;
+    if (!silent) {
+      untagged(uid ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(entry))
+                   : fmt::format("{} FETCH ({})", index + 1, flags_item(entry)));
     }
   }
   if (!modified.empty()) {

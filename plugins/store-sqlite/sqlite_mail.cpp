@@ -4,6 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
 #include <sstream>
+#include <unordered_map>
 
 #include "sqlite_store.hpp"
 #include "store_queries.hpp"
@@ -135,6 +136,10 @@ void SqliteStore::delete_mailbox(std::string_view user, std::string_view mailbox
     SQLite::Statement held(*db_, "SELECT blob FROM messages WHERE mailbox_id = ?");
     held.bind(1, target->first);
     while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
+    // The messages go first, while their mailbox still says whose usage they count in.
+    SQLite::Statement messages(*db_, "DELETE FROM messages WHERE mailbox_id = ?");
+    messages.bind(1, target->first);
+    messages.exec();
     SQLite::Statement remove(*db_, "DELETE FROM mailboxes WHERE id = ?");
     remove.bind(1, target->first);
     remove.exec();
@@ -321,84 +326,80 @@ sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vect
                                           sdk::FlagChange change, const std::vector<std::string>& flags,
                                           std::optional<std::uint64_t> unchanged_since) {
   sdk::FlagResult result;
-  {
-    std::lock_guard lock(mutex_);
-    guarded("change flags", [&] {
-      SQLite::Transaction transaction(*db_);
-      SQLite::Statement current(*db_,
-                                "SELECT m.flags, m.modseq, m.mailbox_id FROM messages m "
-                                "JOIN mailboxes b ON m.mailbox_id = b.id "
-                                "JOIN users u ON b.user_id = u.id WHERE m.id = ? AND u.address = ?");
-      SQLite::Statement next(*db_,
-                             "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
-                             "RETURNING highestmodseq");
-      SQLite::Statement update(*db_, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
-      const auto same = [](const std::string& a, const std::string& b) { return lower_ascii(a) == lower_ascii(b); };
-      for (std::int64_t id : ids) {
-        current.bind(1, id);
-        current.bind(2, lower_ascii(user));
-        if (!current.executeStep()) {
-          current.reset();
-          continue;
-        }
-        std::vector<std::string> before;
-        std::istringstream words(current.getColumn(0).getString());
-        for (std::string word; words >> word;) before.push_back(word);
-        const auto modseq = static_cast<std::uint64_t>(current.getColumn(1).getInt64());
-        const std::int64_t mailbox = current.getColumn(2).getInt64();
+  std::lock_guard lock(mutex_);
+  guarded("change flags", [&] {
+    SQLite::Transaction transaction(*db_);
+    // The user's mailboxes and their change numbers, advanced here and written back once at the end.
+    std::unordered_map<std::int64_t, std::int64_t> highest;
+    SQLite::Statement mailboxes(*db_,
+                                "SELECT b.id, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                                "WHERE u.address = ?");
+    mailboxes.bind(1, lower_ascii(user));
+    while (mailboxes.executeStep()) highest[mailboxes.getColumn(0).getInt64()] = mailboxes.getColumn(1).getInt64();
+    std::unordered_map<std::int64_t, std::int64_t> start = highest;
+    SQLite::Statement current(*db_,
+                              "SELECT id, uid, size, flags, received, modseq, blob, mailbox_id FROM messages "
+                              "WHERE id = ?");
+    SQLite::Statement update(*db_, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
+    const auto same = [](const std::string& a, const std::string& b) { return lower_ascii(a) == lower_ascii(b); };
+    for (std::int64_t id : ids) {
+      current.bind(1, id);
+      const bool exists = current.executeStep();
+      const auto mailbox = exists ? highest.find(current.getColumn(7).getInt64()) : highest.end();
+      if (mailbox == highest.end()) {  // gone, or another user's
         current.reset();
-        if (unchanged_since && modseq > *unchanged_since) {
-          result.modified.push_back(id);
-          continue;
-        }
-        std::vector<std::string> now = change == sdk::FlagChange::replace ? std::vector<std::string>{} : before;
-        if (change == sdk::FlagChange::remove) {
-          std::erase_if(now, [&](const std::string& flag) {
-            return std::any_of(flags.begin(), flags.end(), [&](const std::string& gone) { return same(gone, flag); });
-          });
-        } else {
-          for (const std::string& flag : flags) {
-            if (std::none_of(now.begin(), now.end(), [&](const std::string& other) { return same(other, flag); })) {
-              now.push_back(flag);
-            }
+        continue;
+      }
+      sdk::MessageEntry entry;
+      entry.id = id;
+      entry.uid = static_cast<std::uint32_t>(current.getColumn(1).getInt64());
+      entry.size = static_cast<std::uint64_t>(current.getColumn(2).getInt64());
+      entry.flags = current.getColumn(3).getString();
+      entry.received = current.getColumn(4).getInt64();
+      entry.modseq = static_cast<std::uint64_t>(current.getColumn(5).getInt64());
+      entry.content_id = current.getColumn(6).getString();
+      current.reset();
+      if (unchanged_since && entry.modseq > *unchanged_since) {
+        result.modified.push_back(id);
+        continue;
+      }
+      std::vector<std::string> before;
+      std::istringstream words(entry.flags);
+      for (std::string word; words >> word;) before.push_back(word);
+      std::vector<std::string> now = change == sdk::FlagChange::replace ? std::vector<std::string>{} : before;
+      if (change == sdk::FlagChange::remove) {
+        std::erase_if(now, [&](const std::string& flag) {
+          return std::any_of(flags.begin(), flags.end(), [&](const std::string& gone) { return same(gone, flag); });
+        });
+      } else {
+        for (const std::string& flag : flags) {
+          if (std::none_of(now.begin(), now.end(), [&](const std::string& other) { return same(other, flag); })) {
+            now.push_back(flag);
           }
         }
-        // An unchanged message keeps its change number (RFC 7162 section 3.2).
-        if (now == before) continue;
-        next.bind(1, mailbox);
-        next.executeStep();
-        const std::int64_t changed = next.getColumn(0).getInt64();
-        next.reset();
-        std::string joined;
-        for (const std::string& flag : now) joined += (joined.empty() ? "" : " ") + flag;
-        update.bind(1, joined);
-        update.bind(2, changed);
+      }
+      // An unchanged message keeps its change number (RFC 7162 section 3.2).
+      if (now != before) {
+        entry.modseq = static_cast<std::uint64_t>(++mailbox->second);
+        entry.flags.clear();
+        for (const std::string& flag : now) entry.flags += (entry.flags.empty() ? "" : " ") + flag;
+        update.bind(1, entry.flags);
+        update.bind(2, static_cast<std::int64_t>(entry.modseq));
         update.bind(3, id);
         update.exec();
         update.reset();
       }
-      transaction.commit();
-    });
-  }
-  std::lock_guard lock(read_mutex_);
-  guarded("read flags", [&] {
-    SQLite::Statement query(*reader_, "SELECT id, uid, size, flags, received, modseq, blob FROM messages WHERE id = ?");
-    for (std::int64_t id : ids) {
-      if (std::find(result.modified.begin(), result.modified.end(), id) != result.modified.end()) continue;
-      query.bind(1, id);
-      if (query.executeStep()) {
-        sdk::MessageEntry entry;
-        entry.id = query.getColumn(0).getInt64();
-        entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
-        entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
-        entry.flags = query.getColumn(3).getString();
-        entry.received = query.getColumn(4).getInt64();
-        entry.modseq = static_cast<std::uint64_t>(query.getColumn(5).getInt64());
-        entry.content_id = query.getColumn(6).getString();
-        result.changed.push_back(std::move(entry));
-      }
-      query.reset();
+      result.changed.push_back(std::move(entry));
     }
+    SQLite::Statement advance(*db_, "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?");
+    for (const auto& [mailbox, modseq] : highest) {
+      if (modseq == start[mailbox]) continue;
+      advance.bind(1, modseq);
+      advance.bind(2, mailbox);
+      advance.exec();
+      advance.reset();
+    }
+    transaction.commit();
   });
   return result;
 }

@@ -72,6 +72,18 @@ CREATE TABLE IF NOT EXISTS expunged (
   uid INTEGER NOT NULL,
   modseq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS expunged_by_modseq ON expunged (mailbox_id, modseq);
+CREATE TABLE IF NOT EXISTS usage (
+  user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  octets INTEGER NOT NULL,
+  messages INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS usage_of_new_messages AFTER INSERT ON messages BEGIN
+  INSERT INTO usage (user_id, octets, messages) SELECT user_id, NEW.size, 1 FROM mailboxes WHERE id = NEW.mailbox_id
+    ON CONFLICT (user_id) DO UPDATE SET octets = octets + excluded.octets, messages = messages + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_of_removed_messages AFTER DELETE ON messages BEGIN
+  UPDATE usage SET octets = octets - OLD.size, messages = messages - 1
+    WHERE user_id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);
+END;
 CREATE TABLE IF NOT EXISTS quotas (
   user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
   storage_limit INTEGER NOT NULL,
@@ -119,7 +131,14 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     // FULL: a commit is durable when it returns, which is what "250 OK" promises.
     db_->exec("PRAGMA synchronous = FULL");
     db_->exec("PRAGMA foreign_keys = ON");
+    // A database made before usage was counted gets its counts once, as the table is made.
+    const bool counted = db_->execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'usage'").getInt() > 0;
     db_->exec(kSchema);
+    if (!counted) {
+      db_->exec(
+          "INSERT OR REPLACE INTO usage (user_id, octets, messages) SELECT b.user_id, sum(m.size), count(*) "
+          "FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id GROUP BY b.user_id");
+    }
     // Databases made by earlier versions lack these columns.
     const auto add_column = [this](const char* table, const char* column, const char* definition) {
       const std::string present =
@@ -316,13 +335,12 @@ std::vector<sdk::AliasEntry> SqliteStore::list_aliases(std::string_view domain) 
 sdk::QuotaInfo SqliteStore::quota(std::string_view address) {
   std::lock_guard lock(read_mutex_);
   return guarded("read quota", [&] {
+    // Usage is kept up to date by triggers on messages (see the schema): reading it costs one row.
     SQLite::Statement query(*reader_,
                             "SELECT coalesce(q.storage_limit, 0), coalesce(q.messages_limit, 0), "
-                            "(SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
-                            " WHERE b.user_id = u.id), "
-                            "(SELECT count(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
-                            " WHERE b.user_id = u.id) "
-                            "FROM users u LEFT JOIN quotas q ON q.user_id = u.id WHERE u.address = ?");
+                            "coalesce(s.octets, 0), coalesce(s.messages, 0) FROM users u "
+                            "LEFT JOIN quotas q ON q.user_id = u.id LEFT JOIN usage s ON s.user_id = u.id "
+                            "WHERE u.address = ?");
     query.bind(1, lower_ascii(address));
     if (!query.executeStep()) throw sdk::DirectoryError(fmt::format("user {} does not exist", lower_ascii(address)));
     sdk::QuotaInfo info;

@@ -7,6 +7,8 @@
 #include <set>
 #include <thread>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "sqlite_store.hpp"
 
 namespace {
@@ -383,6 +385,38 @@ TEST_CASE("A quota counts every mailbox of its user and keeps its limits") {
   CHECK(quota.storage_limit == 2'000'000);
   CHECK(quota.messages_limit == 60);
   CHECK(s.store.quota("bob@example.test").messages_limit == 0);
+  // Usage follows copies, expunges and deleted mailboxes.
+  auto inbox = s.store.list_messages("alice@example.test", "INBOX");
+  s.store.copy_messages("alice@example.test", {inbox[0].id}, "Sent");
+  CHECK(s.store.quota("alice@example.test").messages_used == 3);
+  s.store.remove_messages("alice@example.test", {inbox[0].id});
+  s.store.create_mailbox("alice@example.test", "Old", "");
+  s.store.deliver(message, {"alice@example.test"}, "Old");
+  s.store.delete_mailbox("alice@example.test", "Old");
+  quota = s.store.quota("alice@example.test");
+  CHECK(quota.messages_used == 2);
+  CHECK(quota.storage_used == 2 * message.size());
+  CHECK(s.store.quota("bob@example.test").messages_used == 1);
   CHECK_THROWS_AS(s.store.quota("nobody@example.test"), DirectoryError);
   CHECK_THROWS_AS(s.store.set_quota("nobody@example.test", 1, 1), DirectoryError);
+}
+
+TEST_CASE("A database from before usage was counted gets its counts when it is opened") {
+  TempDir dir;
+  const std::string message = "Subject: q\r\n\r\nbody\r\n";
+  {
+    SqliteStore store(dir.path / "tern.db", dir.path / "blobs");
+    store.add_domain("example.test");
+    store.add_user("alice@example.test", "hash-a");
+    store.deliver(message, {"alice@example.test"}, "INBOX");
+    store.deliver(message, {"alice@example.test"}, "Sent");
+  }
+  {
+    SQLite::Database db((dir.path / "tern.db").string(), SQLite::OPEN_READWRITE);
+    db.exec("DROP TRIGGER usage_of_new_messages; DROP TRIGGER usage_of_removed_messages; DROP TABLE usage");
+  }
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs");
+  const auto quota = store.quota("alice@example.test");
+  CHECK(quota.messages_used == 2);
+  CHECK(quota.storage_used == 2 * message.size());
 }
