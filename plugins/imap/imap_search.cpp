@@ -5,6 +5,7 @@
 
 #include <fmt/ranges.h>
 
+#include "encoded_words.hpp"
 #include "imap_session.hpp"
 #include "mime_message.hpp"
 #include "tern/sdk/text.hpp"
@@ -26,6 +27,25 @@ struct Candidate {
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return sdk::lower_ascii(haystack).find(sdk::lower_ascii(needle)) != std::string::npos;
+}
+
+// Whether a base64 or quoted-printable leaf part of the message holds the text once decoded. Only a message
+// that names one of those encodings somewhere is parsed.
+bool encoded_parts_contain(std::string_view content, std::string_view wanted) {
+  const std::string lowered = sdk::lower_ascii(content);
+  if (lowered.find("base64") == std::string::npos && lowered.find("quoted-printable") == std::string::npos) {
+    return false;
+  }
+  const MimeMessage parsed(content);
+  for (const MimeMessage::Section& part : parsed.leaves()) {
+    const std::string encoding = sdk::lower_ascii(part.encoding);
+    if (encoding.find("base64") == std::string::npos && encoding.find("quoted-printable") == std::string::npos) {
+      continue;
+    }
+    const std::optional<std::string> decoded = MimeMessage::decode(part.encoding, part.text);
+    if (decoded && contains(*decoded, wanted)) return true;
+  }
+  return false;
 }
 
 // The unfolded value of every field named `name` in a header section, joined.
@@ -153,11 +173,9 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     const Value* date = argument();
     auto day = date ? search_day(date->text) : std::nullopt;
     if (!day) return std::nullopt;
-    const MimeMessage parsed(candidate.content);
-    const std::optional<MimeMessage::Section> whole = parsed.section("");
     // The day as written in the Date header: time and zone are disregarded (RFC 3501 section 6.4.4).
     const std::optional<SentDate> sent =
-        parse_sent_date(field_values(whole ? whole->header : std::string_view(), "date"));
+        parse_sent_date(field_values(MimeMessage::split(candidate.content).first, "date"));
     if (!sent) return false;  // no Date, or one that cannot be read: no sent date matches
     return name == "sentbefore" ? sent->day < *day : name == "senton" ? sent->day == *day : sent->day >= *day;
   }
@@ -166,14 +184,16 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     const Value* field = name == "header" ? argument() : nullptr;
     const Value* wanted = argument();
     if (!wanted || (name == "header" && !field)) return std::nullopt;
-    const MimeMessage parsed(candidate.content);
-    const std::optional<MimeMessage::Section> whole = parsed.section("");
-    const std::string_view header = whole ? whole->header : std::string_view();
-    const std::string_view body = whole ? whole->body : std::string_view();
-    if (name == "body") return contains(body, wanted->text);
-    if (name == "text") return contains(candidate.content, wanted->text);
-    const std::string values = field_values(header, field ? field->text : name);
-    // HEADER field "" matches every message that has the field (RFC 3501).
+    const auto [header, body] = MimeMessage::split(candidate.content);
+    if (name == "body" || name == "text") {
+      // As written first; then as read: encoded-words in the header (TEXT), and base64 or quoted-printable
+      // parts decoded (their charset is not converted).
+      if (contains(name == "body" ? body : candidate.content, wanted->text)) return true;
+      if (name == "text" && contains(decode_encoded_words(header), wanted->text)) return true;
+      return encoded_parts_contain(candidate.content, wanted->text);
+    }
+    const std::string values = decode_encoded_words(field_values(
+        header, field ? field->text : name));  // HEADER field "" matches every message that has the field (RFC 3501).
     if (name == "header" && wanted->text.empty()) return !values.empty();
     return contains(values, wanted->text);
   }

@@ -620,6 +620,18 @@ std::optional<MimeMessage::Section> MimeMessage::section(std::string_view part) 
   return result;
 }
 
+std::vector<MimeMessage::Section> MimeMessage::leaves() const {
+  std::vector<Section> found;
+  for (const Entity& entity : entities_) {
+    if (entity.multipart() || entity.rfc822()) continue;
+    Section leaf{entity.body, {}, {}, entity.header, false};
+    leaf.encoding = entity.encoding.value_or(std::string_view());
+    leaf.leaf = true;
+    found.push_back(leaf);
+  }
+  return found;
+}
+
 std::pair<std::string_view, std::string_view> MimeMessage::split(std::string_view text) {
   return split_header(text);
 }

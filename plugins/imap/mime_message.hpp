@@ -65,6 +65,9 @@ class MimeMessage {
     bool leaf = false;
   };
   std::optional<Section> section(std::string_view part) const;
+  // Every leaf part (neither multipart nor message/rfc822), in order, as section() would give it: what SEARCH
+  // BODY and TEXT look into once their transfer encodings are undone.
+  std::vector<Section> leaves() const;
   // What section("") gives as header and body, found without parsing the rest: the header (blank line
   // included) and what follows it.
   static std::pair<std::string_view, std::string_view> split(std::string_view text);

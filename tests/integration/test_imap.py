@@ -620,3 +620,32 @@ def test_imap4rev2_search_answers_esearch_and_searchres_saves_a_result_for_dolla
     assert untagged == [b'* ESEARCH (TAG "j")\r\n']
     reply, _ = client.command(b"k SEARCH RETURN (SIDEWAYS) ALL")
     assert reply.startswith(b"k BAD")
+
+
+def test_search_finds_text_in_encoded_words_and_in_base64_and_quoted_printable_parts(running):
+    client = imap(running)
+    encoded = (b"From: carol@remote.test\r\nSubject: =?utf-8?Q?Caf=C3=A9_cr=C3=A8me?=\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+               b"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+               b"Meet at the caf=C3=A9 on Tues=\r\nday.\r\n"
+               b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+               b"c2VjcmV0IHJlY2lwZQ==\r\n--b--\r\n")
+    client.append("INBOX", None, None, encoded)
+    client.append("INBOX", None, None, b"Subject: plain\r\n\r\nnothing to see\r\n")
+    client.select("INBOX")
+    status, data = client.search(None, "BODY", '"nothing to"')
+    assert data == [b"2"]
+    client.logout()
+
+    # UTF-8 search strings travel as literals, which imaplib cannot put in the middle of a command.
+    raw = RawImap(running)
+    raw.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    raw.command(b"b SELECT INBOX")
+    for key, value, expected in (("SUBJECT", "crème", b"1"), ("BODY", "Tuesday", b"1"), ("BODY", "secret recipe", b"1"),
+                                 ("TEXT", "café", b"1"), ("BODY", "c2VjcmV0", b"1"), ("SUBJECT", "plain", b"2"),
+                                 ("BODY", "Wednesday", b"")):
+        data = value.encode()
+        raw.sock.sendall(b"c SEARCH CHARSET UTF-8 %s {%d+}\r\n%s\r\n" % (key.encode(), len(data), data))
+        found = raw.stream.readline()
+        assert raw.stream.readline().startswith(b"c OK")
+        assert found.rstrip(b"\r\n") == (b"* SEARCH " + expected).rstrip(), (key, value, found)
