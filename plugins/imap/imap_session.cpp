@@ -29,6 +29,14 @@ bool matches(std::string_view pattern, std::string_view name) {
 
 }  // namespace
 
+bool ImapSession::reports_news_after(std::string_view command) {
+  // FETCH, STORE, SEARCH and the sequence-numbered SORT and THREAD may not be followed by EXPUNGE; NOOP and
+  // IDLE report by themselves; the others close or change the selected mailbox.
+  static constexpr std::string_view kQuiet[] = {"FETCH", "STORE", "SEARCH",   "SORT",   "THREAD",  "NOOP",
+                                                "IDLE",  "CLOSE", "UNSELECT", "SELECT", "EXAMINE", "LOGOUT"};
+  return std::find(std::begin(kQuiet), std::end(kQuiet), command) == std::end(kQuiet);
+}
+
 std::optional<std::string> ImapSession::mailbox_argument(const Value& value) const {
   std::optional<std::string> name = rev2_ ? std::optional<std::string>(value.text) : utf7_to_utf8(value.text);
   if (!name) return std::nullopt;
@@ -219,8 +227,19 @@ sdk::Task<void> ImapSession::run() {
       continue;
     }
     // g++ 12 miscompiles co_await nested in a larger expression: each one stands alone (docs/architecture.md).
+    const bool was_selected = state_ == State::selected;
+    const std::size_t before = pending_.size();
     sdk::Task<void> handler = (this->*(entry->handler))(*command);
     co_await std::move(handler);
+    if (was_selected && state_ == State::selected && reports_news_after(command->name) && tagged_at_ >= before &&
+        tagged_at_ < pending_.size()) {
+      // What other sessions, SMTP and POP3 changed goes out before the tagged reply of most commands, as RFC
+      // 3501 section 7.4.1 allows, so a client hears of it without NOOP.
+      std::string tail = pending_.substr(tagged_at_);
+      pending_.resize(tagged_at_);
+      co_await refresh();
+      pending_ += tail;
+    }
   }
   co_await flush();
   sdk::SessionHookContext context(sdk::Stage::disconnect, client_);

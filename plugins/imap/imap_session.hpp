@@ -131,8 +131,11 @@ class ImapSession {
 
   void untagged(std::string_view text) { pending_ += fmt::format("* {}\r\n", text); }
   void tagged(const Command& command, std::string_view status, std::string_view text) {
+    tagged_at_ = pending_.size();
     pending_ += fmt::format("{} {} {}\r\n", command.tag, status, text);
   }
+  // Whether the news of the mailbox goes out after this command (by name), before its tagged reply.
+  static bool reports_news_after(std::string_view command);
   sdk::Task<void> flush();
 
   sdk::Connection& connection_;
@@ -144,6 +147,7 @@ class ImapSession {
   State state_ = State::not_authenticated;
   bool closing_ = false;
   std::string pending_;
+  std::size_t tagged_at_ = 0;  // where in pending_ the last tagged reply starts
   // The selected mailbox: its name, whether EXAMINE opened it, and the messages as the client knows them
   // (sequence number = index + 1).
   std::string mailbox_;

@@ -649,3 +649,24 @@ def test_search_finds_text_in_encoded_words_and_in_base64_and_quoted_printable_p
         found = raw.stream.readline()
         assert raw.stream.readline().startswith(b"c OK")
         assert found.rstrip(b"\r\n") == (b"* SEARCH " + expected).rstrip(), (key, value, found)
+
+
+def test_news_of_other_sessions_comes_with_the_next_command_not_only_noop(running):
+    send(running, "n1")
+    send(running, "n2")
+    watcher = RawImap(running)
+    watcher.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    watcher.command(b"b SELECT INBOX")
+    other = imap(running)
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    send(running, "n3")
+    # A FETCH may not hear of the expunge (its sequence numbers would shift under it)...
+    reply, untagged = watcher.command(b"c FETCH 1:* (FLAGS)")
+    assert not any(b"EXPUNGE" in line or b"EXISTS" in line for line in untagged)
+    # ...but the next other command does, before its tagged reply.
+    reply, untagged = watcher.command(b"d STATUS Sent (MESSAGES)")
+    assert reply.startswith(b"d OK")
+    assert b"* 1 EXPUNGE\r\n" in untagged and b"* 2 EXISTS\r\n" in untagged
+    other.logout()
