@@ -81,6 +81,11 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t ma
         line.assign(buffer_, start_, length);
       }
       start_ = end + 1;
+      // A session between commands holds no read buffer: with thousands idle, 16 KiB each would add up.
+      if (start_ == buffer_.size()) {
+        buffer_ = std::string();
+        start_ = 0;
+      }
       co_return too_long ? sdk::ReadStatus::too_long : sdk::ReadStatus::ok;
     }
     if (buffer_.size() - start_ >= max_length) {
@@ -98,6 +103,22 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t ma
     scanned = buffer_.size();
     const bool idle = command && !discarding && buffer_.size() == start_;
     if (idle && stopping_.load()) co_return sdk::ReadStatus::stopping;
+    if (idle && !tls_) {
+      // Wait for the next command with no buffer at all; it is made once there is something to read. (Over
+      // TLS the stream may hold decrypted data the socket no longer shows, so it reads at once.)
+      buffer_ = std::string();
+      error_code error;
+      waiting_for_command_ = true;
+      interrupted_ = false;
+      arm_deadline();
+      co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, error));
+      disarm_deadline();
+      waiting_for_command_ = false;
+      if (error) {
+        if (interrupted_) co_return sdk::ReadStatus::stopping;
+        co_return timed_out_ ? sdk::ReadStatus::timeout : sdk::ReadStatus::closed;
+      }
+    }
 
     std::size_t old_size = buffer_.size();
     buffer_.resize(old_size + kReadChunk);

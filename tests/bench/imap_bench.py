@@ -913,6 +913,10 @@ def main():
             limits = Path(f"/proc/{tern.process.pid}/limits").read_text()
             files = next((line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files")), "?")
             for mailbox in [name for name in args.idle_mailbox.split(",") if name]:
+                # Each round on a fresh process, so that its memory is not what an earlier round (or the timed
+                # operations) left behind in the allocator.
+                tern.stop()
+                tern.start()
                 if mailbox.upper() != "INBOX":
                     client = Imap(tern.port, args.timeout)
                     try:
