@@ -4,6 +4,13 @@
 
 namespace {
 
+// One set of maildrop locks for the process, not per generation: a session that began before a reload still
+// holds its maildrop against sessions that begin after it (the plugin stays loaded, see the loader).
+tern::pop3::MaildropLocks& maildrop_locks() {
+  static tern::pop3::MaildropLocks locks;
+  return locks;
+}
+
 class Pop3Protocol final : public tern::sdk::Protocol {
  public:
   std::string name() const override { return "pop3"; }
@@ -11,7 +18,7 @@ class Pop3Protocol final : public tern::sdk::Protocol {
 
   tern::sdk::Task<void> serve(tern::sdk::Connection& connection, tern::sdk::ServerContext& server,
                               const tern::sdk::ListenerInfo& listener, tern::sdk::ClientInfo client) const override {
-    tern::pop3::Pop3Session session(connection, server, listener, std::move(client));
+    tern::pop3::Pop3Session session(connection, server, listener, std::move(client), maildrop_locks());
     co_await session.run();
   }
 };

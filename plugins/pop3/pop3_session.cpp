@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 
+#include "tern/sdk/base64.hpp"
+#include "tern/sdk/sasl.hpp"
 #include "tern/sdk/session_hook_context.hpp"
 #include "tern/sdk/text.hpp"
 
@@ -12,64 +13,43 @@ namespace tern::pop3 {
 namespace {
 
 constexpr std::size_t kCommandLineLimit = 255;          // RFC 2449 section 4
+constexpr std::size_t kSaslLineLimit = 8192;            // AUTH responses are exempt from it (RFC 5034)
 constexpr auto kAutologout = std::chrono::minutes(10);  // RFC 1939 section 3
-
-std::optional<std::size_t> parse_number(std::string_view text) {
-  std::size_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-// Dot-stuffs a message for the multi-line response and ends it with CRLF "." CRLF (RFC 1939 section 3).
-// With `body_lines`, only the header and that many body lines go out (TOP).
-std::string multiline(std::string_view message, std::optional<std::size_t> body_lines) {
-  std::string out;
-  out.reserve(message.size() + message.size() / 64 + 8);
-  bool in_body = false;
-  std::size_t body_count = 0;
-  while (!message.empty()) {
-    std::size_t end = message.find('\n');
-    std::string_view line = message.substr(0, end == std::string_view::npos ? message.size() : end);
-    message.remove_prefix(end == std::string_view::npos ? message.size() : end + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (in_body && body_lines && body_count++ >= *body_lines) break;
-    if (!in_body && line.empty()) in_body = true;
-    if (!line.empty() && line.front() == '.') out += '.';
-    out.append(line).append("\r\n");
-  }
-  out += ".\r\n";
-  return out;
-}
 
 }  // namespace
 
 const Pop3Session::Command Pop3Session::kCommands[] = {
     {"CAPA", false, &Pop3Session::on_capa}, {"STLS", false, &Pop3Session::on_stls},
     {"USER", false, &Pop3Session::on_user}, {"PASS", false, &Pop3Session::on_pass},
-    {"QUIT", false, &Pop3Session::on_quit}, {"CAPA", true, &Pop3Session::on_capa},
-    {"QUIT", true, &Pop3Session::on_quit},  {"STAT", true, &Pop3Session::on_stat},
-    {"LIST", true, &Pop3Session::on_list},  {"UIDL", true, &Pop3Session::on_uidl},
-    {"RETR", true, &Pop3Session::on_retr},  {"TOP", true, &Pop3Session::on_top},
-    {"DELE", true, &Pop3Session::on_dele},  {"RSET", true, &Pop3Session::on_rset},
-    {"NOOP", true, &Pop3Session::on_noop},
+    {"AUTH", false, &Pop3Session::on_auth}, {"QUIT", false, &Pop3Session::on_quit},
+    {"CAPA", true, &Pop3Session::on_capa},  {"QUIT", true, &Pop3Session::on_quit},
+    {"STAT", true, &Pop3Session::on_stat},  {"LIST", true, &Pop3Session::on_list},
+    {"UIDL", true, &Pop3Session::on_uidl},  {"RETR", true, &Pop3Session::on_retr},
+    {"TOP", true, &Pop3Session::on_top},    {"DELE", true, &Pop3Session::on_dele},
+    {"RSET", true, &Pop3Session::on_rset},  {"NOOP", true, &Pop3Session::on_noop},
 };
 
 Pop3Session::Pop3Session(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-                         sdk::ClientInfo client)
-    : connection_(connection), server_(server), listener_(listener), client_(std::move(client)) {}
+                         sdk::ClientInfo client, MaildropLocks& locks)
+    : connection_(connection), server_(server), listener_(listener), client_(std::move(client)), locks_(locks) {}
 
-sdk::Task<void> Pop3Session::send(std::string_view text) {
-  const bool written = co_await connection_.write(text);
+Pop3Session::~Pop3Session() {
+  if (logged_in_) locks_.unlock(client_.user);
+}
+
+void Pop3Session::ok(std::string_view text) {
+  pending_ += fmt::format("+OK {}\r\n", text);
+}
+
+void Pop3Session::err(std::string_view text) {
+  pending_ += fmt::format("-ERR {}\r\n", text);
+}
+
+sdk::Task<void> Pop3Session::flush() {
+  if (pending_.empty()) co_return;
+  const std::string out = std::exchange(pending_, {});
+  const bool written = co_await connection_.write(out);
   if (!written) closing_ = true;
-}
-
-sdk::Task<void> Pop3Session::ok(std::string_view text) {
-  co_await send(fmt::format("+OK {}\r\n", text));
-}
-
-sdk::Task<void> Pop3Session::err(std::string_view text) {
-  co_await send(fmt::format("-ERR {}\r\n", text));
 }
 
 sdk::Task<void> Pop3Session::run() {
@@ -78,24 +58,23 @@ sdk::Task<void> Pop3Session::run() {
     sdk::SessionHookContext context(sdk::Stage::connect, client_);
     const sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::connect, context);
     if (verdict.decided() && verdict.kind != sdk::VerdictKind::accept) {
-      const std::string why = fmt::format("[{}] {}", verdict.code >= 500 ? "SYS/PERM" : "SYS/TEMP", verdict.text);
-      co_await err(why);
+      err(fmt::format("[{}] {}", verdict.code >= 500 ? "SYS/PERM" : "SYS/TEMP", verdict.text));
       closing_ = true;
     }
   }
-  if (!closing_) {
-    co_await ok(fmt::format("{} POP3 Tern ready", server_.hostname()));
-  }
+  if (!closing_) ok(fmt::format("{} POP3 Tern ready", server_.hostname()));
   std::string line;
   while (!closing_) {
+    if (!connection_.input_pending()) co_await flush();
+    if (closing_) break;
     sdk::ReadStatus status = co_await connection_.read_command(line, kCommandLineLimit);
     if (status == sdk::ReadStatus::closed || status == sdk::ReadStatus::timeout) break;
     if (status == sdk::ReadStatus::stopping) {
-      co_await err("[SYS/TEMP] Server shutting down");
+      err("[SYS/TEMP] Server shutting down");
       break;
     }
     if (status == sdk::ReadStatus::too_long) {
-      co_await err("Line too long");
+      err("Line too long");
       continue;
     }
     std::string_view text = sdk::strip_line_end(line);
@@ -107,34 +86,37 @@ sdk::Task<void> Pop3Session::run() {
       return verb == entry.verb && entry.after_login == logged_in_;
     });
     if (command == std::end(kCommands)) {
-      const std::string_view why = logged_in_ ? "Unknown command" : "Unknown command, or not before login";
-      co_await err(why);
+      err(logged_in_ ? "Unknown command" : "Unknown command, or not before login");
       continue;
     }
     // g++ 12 miscompiles co_await nested in a larger expression: each one stands alone (docs/architecture.md).
     sdk::Task<void> handler = (this->*(command->handler))(argument);
     co_await std::move(handler);
   }
+  co_await flush();
   // A dropped connection leaves the maildrop as it was: deletions happen only at QUIT.
   sdk::SessionHookContext context(sdk::Stage::disconnect, client_);
   co_await server_.run_hooks(sdk::Stage::disconnect, context);
 }
 
 sdk::Task<void> Pop3Session::on_capa(std::string_view) {
-  std::string capabilities = "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n";
-  if (!logged_in_ && login_allowed()) capabilities += "USER\r\n";
+  // No APOP: it needs the password in clear on the server, and Tern keeps only argon2id hashes.
+  std::string capabilities =
+      "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n";
+  if (!logged_in_ && login_allowed()) capabilities += "USER\r\nSASL PLAIN LOGIN\r\n";
   if (!logged_in_ && listener_.tls == sdk::TlsMode::starttls && connection_.can_start_tls()) capabilities += "STLS\r\n";
   capabilities += "IMPLEMENTATION Tern\r\n.\r\n";
-  co_await send(capabilities);
+  send(capabilities);
+  co_return;
 }
 
 sdk::Task<void> Pop3Session::on_stls(std::string_view) {
   if (listener_.tls != sdk::TlsMode::starttls || !connection_.can_start_tls()) {
-    const std::string_view why = connection_.tls_active() ? "TLS is active already" : "STLS not available";
-    co_await err(why);
+    err(connection_.tls_active() ? "TLS is active already" : "STLS not available");
     co_return;
   }
-  co_await ok("Begin TLS negotiation");
+  ok("Begin TLS negotiation");
+  co_await flush();
   if (closing_) co_return;
   const bool secured = co_await connection_.start_tls();
   if (!secured) {
@@ -147,188 +129,147 @@ sdk::Task<void> Pop3Session::on_stls(std::string_view) {
 
 sdk::Task<void> Pop3Session::on_user(std::string_view argument) {
   if (!login_allowed()) {
-    co_await err("[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
+    err("[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
     co_return;
   }
   if (argument.empty()) {
-    co_await err("Syntax: USER name");
+    err("Syntax: USER name");
     co_return;
   }
   pending_user_ = std::string(argument);
-  co_await ok("Send your password");
+  ok("Send your password");
 }
 
 sdk::Task<void> Pop3Session::on_pass(std::string_view argument) {
   if (!login_allowed()) {
-    co_await err("[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
+    err("[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
     co_return;
   }
   if (pending_user_.empty()) {
-    co_await err("Send USER first");
+    err("Send USER first");
     co_return;
   }
-  std::string user = std::exchange(pending_user_, {});
-  const sdk::LoginResult login = co_await server_.authenticate(client_, user, argument);
+  const std::string user = std::exchange(pending_user_, {});
+  co_await log_in(user, argument);
+}
+
+sdk::Task<std::optional<std::string>> Pop3Session::sasl_response(std::string_view challenge) {
+  send(fmt::format("+ {}\r\n", challenge));
+  co_await flush();
+  std::string line;
+  const sdk::ReadStatus status = co_await connection_.read_line(line, kSaslLineLimit);
+  if (status != sdk::ReadStatus::ok) {
+    if (status != sdk::ReadStatus::too_long) closing_ = true;
+    co_return std::nullopt;
+  }
+  std::string response(sdk::strip_line_end(line));
+  if (response == "*") co_return std::nullopt;
+  co_return response;
+}
+
+sdk::Task<void> Pop3Session::on_auth(std::string_view argument) {
+  // RFC 5034. A bare AUTH lists the mechanisms, as older clients expect.
+  if (argument.empty()) {
+    send(login_allowed() ? "+OK Mechanisms follow\r\nPLAIN\r\nLOGIN\r\n.\r\n" : "+OK Mechanisms follow\r\n.\r\n");
+    co_return;
+  }
+  if (!login_allowed()) {
+    err("[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
+    co_return;
+  }
+  const std::size_t space = argument.find(' ');
+  const std::string mechanism = sdk::lower_ascii(argument.substr(0, space));
+  std::optional<std::string> initial;
+  if (space != std::string_view::npos) initial = std::string(argument.substr(space + 1));
+  if (mechanism == "plain") {
+    if (!initial) {
+      std::optional<std::string> response = co_await sasl_response("");
+      if (!response) {
+        err("Authentication cancelled");
+        co_return;
+      }
+      initial = std::move(response);
+    }
+    const std::optional<sdk::PlainCredentials> credentials = sdk::decode_sasl_plain(*initial);
+    if (!credentials) {
+      err("[AUTH] Cannot decode the response");
+      co_return;
+    }
+    co_await log_in(credentials->user, credentials->password);
+    co_return;
+  }
+  if (mechanism == "login") {
+    // The challenges are "Username:" and "Password:" in base64, as every LOGIN client expects.
+    if (!initial) {
+      std::optional<std::string> response = co_await sasl_response("VXNlcm5hbWU6");
+      if (!response) {
+        err("Authentication cancelled");
+        co_return;
+      }
+      initial = std::move(response);
+    }
+    const std::optional<std::string> user = sdk::base64_decode(*initial);
+    if (!user) {
+      err("[AUTH] Cannot decode the response");
+      co_return;
+    }
+    const std::optional<std::string> response = co_await sasl_response("UGFzc3dvcmQ6");
+    if (!response) {
+      err("Authentication cancelled");
+      co_return;
+    }
+    const std::optional<std::string> password = sdk::base64_decode(*response);
+    if (!password) {
+      err("[AUTH] Cannot decode the response");
+      co_return;
+    }
+    co_await log_in(*user, *password);
+    co_return;
+  }
+  err("Unsupported mechanism; PLAIN and LOGIN are offered");
+}
+
+sdk::Task<void> Pop3Session::log_in(std::string_view user, std::string_view password) {
+  const sdk::LoginResult login = co_await server_.authenticate(client_, user, password);
   if (login.status == sdk::LoginResult::Status::blocked) {
-    co_await err("[AUTH] Too many authentication failures, closing connection");
+    err("[AUTH] Too many authentication failures, closing connection");
     closing_ = true;
     co_return;
   }
   if (!login.ok()) {
-    co_await err("[AUTH] Authentication failed");
+    err("[AUTH] Authentication failed");
+    co_return;
+  }
+  sdk::ClientInfo candidate = client_;
+  candidate.user = login.user;
+  sdk::SessionHookContext context(sdk::Stage::login, candidate);
+  sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::login, context);
+  if (verdict.decided() && verdict.kind != sdk::VerdictKind::accept) {
+    closing_ = verdict.kind == sdk::VerdictKind::disconnect;
+    err(fmt::format("[{}] {}", verdict.code >= 500 ? "AUTH" : "SYS/TEMP", verdict.text));
+    co_return;
+  }
+  // One session at a time holds a maildrop (RFC 1939 section 8, RFC 2449's IN-USE).
+  if (!locks_.try_lock(login.user)) {
+    err("[IN-USE] Maildrop already in use by another session");
     co_return;
   }
   client_.user = login.user;
-  sdk::SessionHookContext context(sdk::Stage::login, client_);
-  sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::login, context);
-  if (verdict.decided() && verdict.kind != sdk::VerdictKind::accept) {
-    client_.user.clear();
-    closing_ = verdict.kind == sdk::VerdictKind::disconnect;
-    const std::string why = fmt::format("[{}] {}", verdict.code >= 500 ? "AUTH" : "SYS/TEMP", verdict.text);
-    co_await err(why);
-    co_return;
-  }
+  logged_in_ = true;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
       co_await server_.attempt([&] { messages_ = store.list_messages(client_.user, "INBOX"); });
   if (failure) {
     server_.log().error(fmt::format("listing the maildrop failed: {}", *failure));
+    locks_.unlock(client_.user);
+    logged_in_ = false;
     client_.user.clear();
-    co_await err("[SYS/TEMP] Maildrop not available, try again later");
+    err("[SYS/TEMP] Maildrop not available, try again later");
     co_return;
   }
   deleted_.assign(messages_.size(), false);
-  logged_in_ = true;
   server_.log().info(fmt::format("pop3 login {} ({} messages)", client_.user, messages_.size()));
-  co_await ok(fmt::format("Logged in, {} messages", messages_.size()));
-}
-
-sdk::Task<void> Pop3Session::on_quit(std::string_view) {
-  closing_ = true;
-  if (!logged_in_) {
-    co_await ok("Bye");
-    co_return;
-  }
-  std::vector<std::int64_t> ids;
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    if (deleted_[i]) ids.push_back(messages_[i].id);
-  }
-  sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.remove_messages(client_.user, ids); });
-  if (failure) {
-    server_.log().error(fmt::format("removing messages failed: {}", *failure));
-    co_await err("[SYS/TEMP] Some deleted messages not removed");
-    co_return;
-  }
-  if (!ids.empty()) server_.mailbox_changed({client_.user});
-  co_await ok(fmt::format("Bye, {} messages deleted", ids.size()));
-}
-
-sdk::Task<const sdk::MessageEntry*> Pop3Session::message_argument(std::string_view argument) {
-  std::optional<std::size_t> number = parse_number(argument);
-  if (!number || *number == 0 || *number > messages_.size()) {
-    co_await err("No such message");
-    co_return nullptr;
-  }
-  if (deleted_[*number - 1]) {
-    co_await err("Message is deleted");
-    co_return nullptr;
-  }
-  co_return &messages_[*number - 1];
-}
-
-sdk::Task<void> Pop3Session::on_stat(std::string_view) {
-  std::size_t count = 0;
-  std::uint64_t octets = 0;
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    if (deleted_[i]) continue;
-    ++count;
-    octets += messages_[i].size;
-  }
-  co_await ok(fmt::format("{} {}", count, octets));
-}
-
-sdk::Task<void> Pop3Session::on_list(std::string_view argument) {
-  if (!argument.empty()) {
-    const sdk::MessageEntry* entry = co_await message_argument(argument);
-    if (entry) {
-      co_await ok(fmt::format("{} {}", entry - messages_.data() + 1, entry->size));
-    }
-    co_return;
-  }
-  std::string text = "+OK Scan listing follows\r\n";
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    if (!deleted_[i]) text += fmt::format("{} {}\r\n", i + 1, messages_[i].size);
-  }
-  co_await send(text + ".\r\n");
-}
-
-sdk::Task<void> Pop3Session::on_uidl(std::string_view argument) {
-  if (!argument.empty()) {
-    const sdk::MessageEntry* entry = co_await message_argument(argument);
-    if (entry) {
-      co_await ok(fmt::format("{} {}", entry - messages_.data() + 1, entry->unique_id));
-    }
-    co_return;
-  }
-  std::string text = "+OK Unique-ID listing follows\r\n";
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    if (!deleted_[i]) text += fmt::format("{} {}\r\n", i + 1, messages_[i].unique_id);
-  }
-  co_await send(text + ".\r\n");
-}
-
-sdk::Task<void> Pop3Session::send_message(const sdk::MessageEntry& entry, std::optional<std::size_t> body_lines) {
-  std::string content;
-  sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { content = store.read_message(client_.user, entry.id); });
-  if (failure) {
-    server_.log().error(fmt::format("reading message {} failed: {}", entry.id, *failure));
-    co_await err("[SYS/TEMP] Message not available, try again later");
-    co_return;
-  }
-  co_await send(fmt::format("+OK {} octets\r\n", content.size()) + multiline(content, body_lines));
-}
-
-sdk::Task<void> Pop3Session::on_retr(std::string_view argument) {
-  const sdk::MessageEntry* entry = co_await message_argument(argument);
-  if (entry) {
-    co_await send_message(*entry, std::nullopt);
-  }
-}
-
-sdk::Task<void> Pop3Session::on_top(std::string_view argument) {
-  std::size_t space = argument.find(' ');
-  std::optional<std::size_t> lines =
-      space == std::string_view::npos ? std::nullopt : parse_number(argument.substr(space + 1));
-  if (!lines) {
-    co_await err("Syntax: TOP msg n");
-    co_return;
-  }
-  const sdk::MessageEntry* entry = co_await message_argument(argument.substr(0, space));
-  if (entry) {
-    co_await send_message(*entry, lines);
-  }
-}
-
-sdk::Task<void> Pop3Session::on_dele(std::string_view argument) {
-  const sdk::MessageEntry* entry = co_await message_argument(argument);
-  if (entry) {
-    std::size_t index = static_cast<std::size_t>(entry - messages_.data());
-    deleted_[index] = true;
-    co_await ok(fmt::format("Message {} deleted", index + 1));
-  }
-}
-
-sdk::Task<void> Pop3Session::on_rset(std::string_view) {
-  std::fill(deleted_.begin(), deleted_.end(), false);
-  co_await ok(fmt::format("{} messages", messages_.size()));
-}
-
-sdk::Task<void> Pop3Session::on_noop(std::string_view) {
-  co_await ok("");
+  ok(fmt::format("Logged in, {} messages", messages_.size()));
 }
 
 }  // namespace tern::pop3
