@@ -85,8 +85,9 @@ std::string checked_domain(const std::string& domain) {
   return sdk::lower_ascii(domain);
 }
 
-// "500M", "2G", "64K", "1000" (octets) or "none"/"0" for no limit.
-std::uint64_t parse_size(const std::string& text) {
+// A quota limit: a number, with a K, M or G suffix when `sizes`, or "none" (0: no limit). `what` names the
+// kind of value in the error.
+std::uint64_t parse_limit(const std::string& text, bool sizes, std::string_view what) {
   if (sdk::lower_ascii(text) == "none") return 0;
   std::size_t used = 0;
   unsigned long long number = 0;
@@ -97,29 +98,15 @@ std::uint64_t parse_size(const std::string& text) {
   }
   const std::string unit = sdk::lower_ascii(text.substr(used));
   const std::uint64_t scale = unit.empty()  ? 1
+                              : !sizes      ? 0
                               : unit == "k" ? 1024
                               : unit == "m" ? 1024 * 1024
                               : unit == "g" ? 1024ull * 1024 * 1024
                                             : 0;
   if (used == 0 || text[0] == '-' || scale == 0) {
-    throw CLI::ValidationError(fmt::format("\"{}\" is not a size such as 500M, 2G or none", text));
+    throw CLI::ValidationError(fmt::format("\"{}\" is not {}", text, what));
   }
   return number * scale;
-}
-
-std::uint64_t parse_count(const std::string& text) {
-  if (sdk::lower_ascii(text) == "none") return 0;
-  std::size_t used = 0;
-  unsigned long long number = 0;
-  try {
-    number = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || text[0] == '-') {
-    throw CLI::ValidationError(fmt::format("\"{}\" is not a number of messages or none", text));
-  }
-  return number;
 }
 
 int check_config(const std::filesystem::path& file) {
@@ -227,8 +214,12 @@ int run(int argc, char** argv) {
     StoreSession session(config_file);
     sdk::QuotaInfo info = session.store().quota(address);
     if (!storage_limit.empty() || !messages_limit.empty()) {
-      const std::uint64_t storage = storage_limit.empty() ? info.storage_limit : parse_size(storage_limit);
-      const std::uint64_t messages = messages_limit.empty() ? info.messages_limit : parse_count(messages_limit);
+      const std::uint64_t storage = storage_limit.empty()
+                                        ? info.storage_limit
+                                        : parse_limit(storage_limit, true, "a size such as 500M, 2G or none");
+      const std::uint64_t messages = messages_limit.empty()
+                                         ? info.messages_limit
+                                         : parse_limit(messages_limit, false, "a number of messages or none");
       session.store().set_quota(address, storage, messages);
       info = session.store().quota(address);
     }

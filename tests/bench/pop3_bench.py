@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""POP3 benchmark (issue 5): RETR of every message of a 10,000-message maildrop, Tern against a private Dovecot
+(dovecot-pop3d) in the same run, on the same messages.
+
+It reuses imap_bench.py's servers and messages: Tern gets them by IMAP APPEND, Dovecot as Maildir files with
+realistic names. Each run logs in over POP3 (USER/PASS, plain TCP on 127.0.0.1), sends STAT, then RETR 1 ..
+RETR N one at a time, each waiting for its whole reply as fetchmail and getmail do, and QUITs without DELE.
+Runs alternate which server goes first; the median time of --repeat runs is printed with each server's CPU
+time and the ratio Dovecot time / Tern time (above 1: Tern is faster). Every reply is checked: N messages and
+the exact number of octets once dot-stuffing is undone and line ends are CRLF.
+
+Run it as root with Debian's /usr/bin/python3 after tools/build; it installs dovecot-imapd and dovecot-pop3d
+with apt-get when they are missing and stops every process it started, by PID, when it ends, fails or is
+interrupted.
+"""
+
+import argparse
+import contextlib
+import datetime
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import imap_bench as base
+from bench_support import free_port, interrupt, log
+
+
+class Dovecot(base.Dovecot):
+    """The IMAP bench's Dovecot with a POP3 listener too."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.imap_port, self.port = self.port, free_port()
+
+    def write_config(self):
+        imap_port, self.port = self.port, self.imap_port
+        super().write_config()
+        self.port = imap_port
+        text = self.config.read_text().replace("protocols = imap", "protocols = imap pop3")
+        text += f"""\
+pop3_uidl_format = %08Xu%08Xv
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+        self.config.write_text(text)
+
+
+class Tern(base.Tern):
+    """The IMAP bench's Tern with a plain POP3 listener too."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.imap_port, self.pop3_port = self.port, free_port()
+
+    def write_config(self):
+        super().write_config()
+        with open(self.config, "a") as config:
+            config.write(f'[[listener]]\nprotocol = "pop3"\naddress = "127.0.0.1:{self.pop3_port}"\n'
+                         'tls = "none"\nallow_plaintext_auth = true\n')
+
+
+def ensure_packages():
+    missing = [name for name in ("dovecot-imapd", "dovecot-pop3d")
+               if subprocess.run(["dpkg", "-s", name], capture_output=True).returncode != 0]
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, check=True)
+        subprocess.run(install, env=env, check=True)
+    for command in (["systemctl", "disable", "--now", "dovecot"], ["service", "dovecot", "stop"]):
+        subprocess.run(command, capture_output=True)
+
+
+def retrieve_all(port, count, timeout):
+    """Logs in, RETRs messages 1..count one by one, QUITs. Returns (messages, octets after un-stuffing)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    stream = sock.makefile("rb", buffering=1 << 20)
+
+    def reply():
+        line = stream.readline()
+        if not line.startswith(b"+OK"):
+            raise RuntimeError(f"POP3 server said {line[:200]!r}")
+        return line
+
+    try:
+        reply()
+        for command in (f"USER {base.USER}", f"PASS {base.PASSWORD}", "STAT"):
+            sock.sendall(command.encode() + b"\r\n")
+            stat = reply()
+        if int(stat.split()[1]) != count:
+            raise RuntimeError(f"STAT says {stat!r}, expected {count} messages")
+        octets = 0
+        for number in range(1, count + 1):
+            sock.sendall(b"RETR %d\r\n" % number)
+            reply()
+            while True:
+                line = stream.readline()
+                if line == b".\r\n":
+                    break
+                if not line:
+                    raise RuntimeError("connection closed in a RETR")
+                octets += len(line) - (1 if line.startswith(b"..") else 0)
+        sock.sendall(b"QUIT\r\n")
+        reply()
+        return count, octets
+    finally:
+        sock.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10000, help="messages in the maildrop (10000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs on each server (3)")
+    parser.add_argument("--seed", type=int, default=4, help="seed of the generated messages (4)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds a reply may take (600)")
+    parser.add_argument("--quick", action="store_true", help="a small run, to check the script works")
+    args = parser.parse_args()
+    if args.quick:
+        args.messages, args.repeat = 500, 1
+    if os.geteuid() != 0:
+        parser.error("run as root: Dovecot's private instance needs it")
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)
+    ensure_packages()
+    root = Path(tempfile.mkdtemp(prefix="tern-pop3-bench-"))
+    root.chmod(0o755)
+    tern, dovecot = Tern(root), Dovecot(root)
+    started = datetime.datetime.now()
+    try:
+        messages, _ = base.make_messages(args.messages, args.seed)
+        expected = sum(len(message) for message, _ in messages)
+        tern.setup()
+        tern.start()
+        dovecot.setup(messages)
+        dovecot.start()
+        log(f"POP3 benchmark, {started:%Y-%m-%d %H:%M}: {base.describe_machine()}")
+        log(f"Tern: {tern.version()}; Dovecot {dovecot.version()}")
+        log(f"{args.messages} messages, {expected / 1e6:.1f} MB; client and both servers share the machine's "
+            f"{os.cpu_count()} cores.")
+        tern.port = tern.imap_port
+        load = base.load_tern(tern, messages, 8, args.timeout)
+        log(f"Loading Tern by IMAP APPEND: {load:.1f} s")
+        ports = {"Tern": tern.pop3_port, "Dovecot": dovecot.port}
+        # A first pass on each, not timed: Dovecot builds its index and UIDL list then.
+        for server in (tern, dovecot):
+            retrieve_all(ports[server.name], args.messages, args.timeout)
+        results = {"Tern": [], "Dovecot": []}
+        for repeat in range(args.repeat):
+            order = (tern, dovecot) if repeat % 2 == 0 else (dovecot, tern)
+            for server in order:
+                cpu_before = server.cpu_ticks()
+                machine_before = base.machine_busy_ticks()
+                start = time.monotonic()
+                count, octets = retrieve_all(ports[server.name], args.messages, args.timeout)
+                elapsed = time.monotonic() - start
+                time.sleep(0.1)
+                cpu = (server.cpu_ticks() - cpu_before) / base.CLOCK_TICKS
+                others = max(0.0, (base.machine_busy_ticks() - machine_before) / base.CLOCK_TICKS - cpu) / elapsed
+                if octets != expected:
+                    raise RuntimeError(f"{server.name} returned {octets} octets, expected {expected}")
+                results[server.name].append((elapsed, cpu, others))
+                log(f"  run {repeat + 1} {server.name:<7} RETR {count}: {elapsed:7.3f} s, "
+                    f"{count / elapsed:7.0f} msg/s, CPU {cpu:5.2f} s, others {others:.2f} cores")
+        tern_time = statistics.median(run[0] for run in results["Tern"])
+        dovecot_time = statistics.median(run[0] for run in results["Dovecot"])
+        log("")
+        log(f"{'server':<8} {'RETR s':>8} {'msg/s':>8} {'CPU s':>7}")
+        for name, median in (("Tern", tern_time), ("Dovecot", dovecot_time)):
+            cpu = statistics.median(run[1] for run in results[name])
+            log(f"{name:<8} {median:8.3f} {args.messages / median:8.0f} {cpu:7.2f}")
+        log(f"Dovecot/Tern time: {dovecot_time / tern_time:.2f} (target: at least 1.5)")
+        for server in (tern, dovecot):
+            problems = server.problems()
+            log(f"{server.name} log: {len(problems)} warning/error lines")
+            for line in problems[:5]:
+                log(f"  {line}")
+    finally:
+        for server in (tern, dovecot):
+            with contextlib.suppress(Exception):
+                server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
