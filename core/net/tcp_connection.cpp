@@ -27,20 +27,30 @@ TcpConnection::TcpConnection(asio::ip::tcp::socket socket, std::shared_ptr<asio:
 
 void TcpConnection::arm_deadline() {
   timed_out_ = false;
-  deadline_.expires_after(timeout_);
-  deadline_.async_wait([weak = weak_from_this(), id = ++deadline_id_](const error_code& error) {
-    if (error) return;
+  deadline_at_ = std::chrono::steady_clock::now() + timeout_;
+  deadline_armed_ = true;
+  // A wait that ends later than the new deadline (the timeout was shortened) is replaced; one that ends
+  // sooner is left to run and waits again for the rest.
+  if (!deadline_waiting_ || deadline_expiry_ > deadline_at_) wait_for_deadline();
+}
+
+void TcpConnection::wait_for_deadline() {
+  deadline_waiting_ = true;
+  deadline_expiry_ = deadline_at_;
+  deadline_.expires_at(deadline_at_);
+  deadline_.async_wait([weak = weak_from_this(), id = ++deadline_wait_id_](const error_code& error) {
     auto self = weak.lock();
-    if (!self || self->deadline_id_ != id) return;
+    if (!self || self->deadline_wait_id_ != id) return;
+    self->deadline_waiting_ = false;
+    if (error || !self->deadline_armed_) return;  // closed, or nothing under way: the next arm starts it again
+    if (std::chrono::steady_clock::now() < self->deadline_at_) {
+      self->wait_for_deadline();
+      return;
+    }
     self->timed_out_ = true;
     error_code ignored;
     self->socket_.cancel(ignored);
   });
-}
-
-void TcpConnection::disarm_deadline() {
-  ++deadline_id_;
-  deadline_.cancel();
 }
 
 sdk::Task<std::size_t> TcpConnection::read_some(char* data, std::size_t size, error_code& error) {
@@ -187,6 +197,7 @@ sdk::Task<bool> TcpConnection::start_tls() {
 
 void TcpConnection::close() {
   disarm_deadline();
+  deadline_.cancel();
   error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -47,15 +47,23 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
  private:
   sdk::Task<sdk::ReadStatus> read(std::string& line, std::size_t max_length, bool command);
   sdk::Task<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& error);
+  // A read or write under way must end within timeout_. The timer is not re-armed for every operation (that
+  // is a timerfd update each time): it runs to the deadline it was started with and, if the deadline has moved
+  // on meanwhile, waits again for the rest.
   void arm_deadline();
-  void disarm_deadline();
+  void disarm_deadline() { deadline_armed_ = false; }
+  void wait_for_deadline();
 
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
   std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   const std::atomic<bool>& stopping_;
   boost::asio::steady_timer deadline_;
-  std::uint64_t deadline_id_ = 0;
+  std::chrono::steady_clock::time_point deadline_at_;
+  bool deadline_armed_ = false;    // an operation is under way and deadline_at_ applies to it
+  bool deadline_waiting_ = false;  // the timer has a wait pending, until deadline_expiry_
+  std::chrono::steady_clock::time_point deadline_expiry_;
+  std::uint64_t deadline_wait_id_ = 0;  // tells the current wait from one cancelled before it
   bool timed_out_ = false;
   bool waiting_for_command_ = false;
   std::uint64_t readable_wait_id_ = 0;
