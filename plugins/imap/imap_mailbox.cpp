@@ -214,17 +214,21 @@ std::optional<std::vector<std::size_t>> ImapSession::select_messages(const Value
 sdk::Task<bool> ImapSession::refresh() {
   std::shared_ptr<const Messages> now;
   std::uint64_t modseq = 0;
+  bool replaced = false;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    const std::optional<std::uint64_t> current = store.highest_modseq(client_.user, mailbox_);
-    // A mailbox deleted under the session (by another one) shows as emptied.
-    if (!current) {
+    const std::optional<sdk::MailboxState> current = store.mailbox_state(client_.user, mailbox_);
+    // A mailbox deleted under the session (by another one) shows as emptied; one made again in its place is
+    // another mailbox, whose UIDs would mean other messages.
+    if (!current || current->uidvalidity != uidvalidity_) {
       now = std::make_shared<const Messages>();
+      replaced = current.has_value();
       return;
     }
-    modseq = *current;
+    modseq = current->highestmodseq;
     if (modseq == listed_modseq_) return;
-    now = lists_.get(client_.user, mailbox_, modseq, [&] { return store.list_messages(client_.user, mailbox_); });
+    now = lists_.get(client_.user, mailbox_, uidvalidity_, modseq,
+                     [&] { return store.list_messages(client_.user, mailbox_); });
   });
   if (failure) co_return false;
   if (!now) co_return true;
@@ -247,11 +251,16 @@ sdk::Task<bool> ImapSession::refresh() {
   std::size_t k = 0;
   for (const auto& [uid, entry] : changed) {
     while ((*now)[k].uid != uid) ++k;
-    untagged(fmt::format("{} FETCH ({}{})", k + 1, qresync_ ? fmt::format("UID {} ", uid) : "", flags_item(*entry)));
+    untagged(fmt::format("{} FETCH ({}{})", k + 1, condstore_ ? fmt::format("UID {} ", uid) : "", flags_item(*entry)));
   }
   messages_ = MessageList(now);
   listed_modseq_ = modseq;
   if (messages_.size() != kept) untagged(fmt::format("{} EXISTS", messages_.size()));
+  if (replaced) {
+    // RFC 3501 section 2.3.1.1: the client must learn of the new UIDVALIDITY before it trusts a UID again.
+    untagged("BYE [UNAVAILABLE] The selected mailbox was deleted and made again; select it anew");
+    closing_ = true;
+  }
   co_return true;
 }
 
@@ -342,7 +351,9 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       co_return;
     }
     const auto ranges = parse_sequence_set(command.arguments[0].text, 0xffffffffu);
-    std::erase_if(gone, [&](std::uint32_t gone_uid) { return !ranges || !in_sequence_set(*ranges, gone_uid); });
+    std::erase_if(gone, [&](std::uint32_t gone_uid) {
+      return !ranges || !in_sequence_set(*ranges, gone_uid) || messages_.contains_uid(gone_uid);
+    });
     if (!gone.empty()) untagged(fmt::format("VANISHED (EARLIER) {}", compact_set(gone)));
   }
   if (changed_since) {
@@ -455,7 +466,10 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
         }
       }
       // A fetch that set \\Seen tells the new flags (RFC 3501 section 6.4.5).
-      if (now_seen != seen.end() && !flags_asked) add(fmt::format("FLAGS ({})", message.flags));
+      if (now_seen != seen.end() && !flags_asked) {
+        add(condstore_ ? fmt::format("FLAGS ({}) MODSEQ ({})", message.flags, message.modseq)
+                       : fmt::format("FLAGS ({})", message.flags));
+      }
       pending_ += ")\r\n";
     }
     if (pending_.size() > 256 * 1024) co_await flush();
@@ -535,7 +549,9 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
     messages_.set_flags(index, entry.flags, entry.modseq);
     listed_modseq_ = 0;
     if (!silent) {
-      untagged(uid ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(entry))
+      // RFC 7162 section 3.1: with CONDSTORE on, a FETCH that STORE causes carries the UID and MODSEQ.
+      untagged(uid || condstore_
+                   ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(entry))
                    : fmt::format("{} FETCH ({})", index + 1, flags_item(entry)));
     }
   }

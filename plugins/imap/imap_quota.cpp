@@ -31,10 +31,10 @@ sdk::Task<void> ImapSession::on_getquotaroot(const Command& command) {
   }
   const std::string& name = *mailbox;
   sdk::QuotaInfo quota;
-  std::optional<std::uint64_t> exists;
+  std::optional<sdk::MailboxState> exists;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    exists = store.highest_modseq(client_.user, name);
+    exists = store.mailbox_state(client_.user, name);
     quota = store.quota(client_.user);
   });
   if (failure) {

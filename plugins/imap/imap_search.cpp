@@ -297,8 +297,15 @@ sdk::Task<void> ImapSession::on_search(const Command& command) {
     return returns && std::find(returns->begin(), returns->end(), option) != returns->end();
   };
   if (asked("save")) {
+    // RFC 5182 section 2.4: with MIN or MAX (and neither ALL nor COUNT) only those are saved.
     saved_.clear();
-    for (std::size_t i : *matches) saved_.push_back(messages_[i].uid);
+    if ((asked("min") || asked("max")) && !asked("all") && !asked("count")) {
+      if (!matches->empty() && asked("min")) saved_.push_back(messages_[matches->front()].uid);
+      const std::uint32_t last = matches->empty() ? 0 : messages_[matches->back()].uid;
+      if (!matches->empty() && asked("max") && (saved_.empty() || saved_.back() != last)) saved_.push_back(last);
+    } else {
+      for (std::size_t i : *matches) saved_.push_back(messages_[i].uid);
+    }
   }
   if (returns && !(returns->size() == 1 && asked("save"))) {
     std::string result = fmt::format("ESEARCH (TAG {}){}", imap_string(command.tag), uid ? " UID" : "");

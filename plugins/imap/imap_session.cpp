@@ -436,7 +436,7 @@ sdk::Task<void> ImapSession::on_list(const Command& command) {
       std::shared_ptr<const Messages> listed;
       if (status_needs_list(*status_items)) {
         const std::optional<std::string> unavailable = co_await server_.attempt([&] {
-          listed = lists_.get(client_.user, mailbox.name, mailbox.highestmodseq,
+          listed = lists_.get(client_.user, mailbox.name, mailbox.uidvalidity, mailbox.highestmodseq,
                               [&] { return store.list_messages(client_.user, mailbox.name); });
         });
         if (unavailable) {
@@ -510,7 +510,7 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
     auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                               [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == *name; });
     if (found != mailboxes.end() && status_needs_list(command.arguments[1])) {
-      listed = lists_.get(client_.user, *name, found->highestmodseq,
+      listed = lists_.get(client_.user, *name, found->uidvalidity, found->highestmodseq,
                           [&] { return store.list_messages(client_.user, *name); });
     }
   });
@@ -579,8 +579,8 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
     auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                               [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
     if (found == mailboxes.end()) return;
-    messages =
-        lists_.get(client_.user, name, found->highestmodseq, [&] { return store.list_messages(client_.user, name); });
+    messages = lists_.get(client_.user, name, found->uidvalidity, found->highestmodseq,
+                          [&] { return store.list_messages(client_.user, name); });
     if (resync && resync->uidvalidity == found->uidvalidity) {
       vanished = store.expunged_since(client_.user, name, resync->modseq);
     }
@@ -609,9 +609,11 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   untagged(fmt::format("OK [HIGHESTMODSEQ {}] Highest", found->highestmodseq));
   if (resync && resync->uidvalidity == uidvalidity_) {
     // What changed since the client's last look: the UIDs it knew that went, then the messages changed since.
-    if (resync->known) {
-      std::erase_if(vanished, [&](std::uint32_t uid) { return !in_sequence_set(*resync->known, uid); });
-    }
+    // Only UIDs the client may know of, and none the list still holds: an expunge that came between the two
+    // reads is told by the next refresh.
+    std::erase_if(vanished, [&](std::uint32_t uid) {
+      return (resync->known && !in_sequence_set(*resync->known, uid)) || messages_.contains_uid(uid);
+    });
     if (!vanished.empty()) untagged(fmt::format("VANISHED (EARLIER) {}", compact_set(vanished)));
     for (std::size_t i = 0; i < messages_.size(); ++i) {
       const sdk::MessageEntry& message = messages_[i];

@@ -292,8 +292,8 @@ std::optional<std::string> utf7_to_utf8(std::string_view text) {
         high = 0;
       } else if (unit >= 0xd800 && unit <= 0xdbff) {
         high = unit;
-      } else if ((unit >= 0xdc00 && unit <= 0xdfff) || (unit >= 0x20 && unit <= 0x7e)) {
-        return std::nullopt;  // a lone low surrogate, or ASCII that should have stood for itself
+      } else if ((unit >= 0xdc00 && unit <= 0xdfff) || unit <= 0x7f) {
+        return std::nullopt;  // a lone low surrogate, ASCII that should have stood for itself, or a control
       } else {
         append_utf8(out, unit);
       }

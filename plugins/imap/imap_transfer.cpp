@@ -180,6 +180,11 @@ sdk::Task<void> ImapSession::on_uid_expunge(const Command& command) {
     tagged(command, "BAD", "Bad UID set");
     co_return;
   }
+  // A set that names no message here expunges nothing (expunge_deleted() takes no indexes as "all").
+  if (indexes->empty()) {
+    tagged(command, "OK", "UID EXPUNGE completed");
+    co_return;
+  }
   const bool done = co_await expunge_deleted(true, *indexes);
   if (!done) {
     tagged(command, "NO", "[UNAVAILABLE] Expunge failed, try again");

@@ -1,5 +1,7 @@
 #include "message_list.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace tern::imap {
@@ -11,6 +13,12 @@ Messages& MessageList::own() {
   }
   // Made above as a non-const Messages, and seen by this session alone.
   return const_cast<Messages&>(*messages_);
+}
+
+bool MessageList::contains_uid(std::uint32_t uid) const {
+  const auto found = std::lower_bound(
+      begin(), end(), uid, [](const sdk::MessageEntry& entry, std::uint32_t wanted) { return entry.uid < wanted; });
+  return found != end() && found->uid == uid;
 }
 
 void MessageList::set_flags(std::size_t index, const std::string& flags, std::uint64_t modseq) {
@@ -36,7 +44,8 @@ void MessageList::remove(const std::vector<std::size_t>& indexes) {
 }
 
 std::shared_ptr<const Messages> MailboxLists::get(const std::string& user, const std::string& mailbox,
-                                                  std::uint64_t modseq, const std::function<Messages()>& load) {
+                                                  std::uint32_t uidvalidity, std::uint64_t modseq,
+                                                  const std::function<Messages()>& load) {
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard lock(mutex_);
@@ -45,7 +54,7 @@ std::shared_ptr<const Messages> MailboxLists::get(const std::string& user, const
       std::erase_if(entries_, [](const auto& item) { return item.second->messages.expired(); });
       prune_at_ = std::max<std::size_t>(64, 2 * entries_.size());
     }
-    std::shared_ptr<Entry>& slot = entries_[user + '\n' + mailbox];
+    std::shared_ptr<Entry>& slot = entries_[fmt::format("{}\n{}\n{}", user, mailbox, uidvalidity)];
     if (!slot) slot = std::make_shared<Entry>();
     entry = slot;
   }

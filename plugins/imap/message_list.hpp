@@ -34,6 +34,9 @@ class MessageList {
   Messages::const_iterator begin() const { return messages_ ? messages_->begin() : Messages::const_iterator(); }
   Messages::const_iterator end() const { return messages_ ? messages_->end() : Messages::const_iterator(); }
 
+  // Whether a message with this UID is in the list (which ascends by UID).
+  bool contains_uid(std::uint32_t uid) const;
+
   void set_flags(std::size_t index, const std::string& flags, std::uint64_t modseq);
   // Removes the messages at these indexes, which must be ascending.
   void remove(const std::vector<std::size_t>& indexes);
@@ -54,11 +57,12 @@ class MessageList {
 // every change), held only while some session uses it. Thread-safe: one registry serves every session.
 class MailboxLists {
  public:
-  // The list of `mailbox` at change number `modseq`: the one a session holds already, or what `load` reads
+  // The list of `mailbox` (the one with this UIDVALIDITY: a mailbox deleted and made again is another) at
+  // change number `modseq`: the one a session holds already, or what `load` reads
   // from the store (once, while other sessions asking for the same wait for it). `load` runs on the caller's
   // thread and may throw; the caller is a worker thread, not a loop.
-  std::shared_ptr<const Messages> get(const std::string& user, const std::string& mailbox, std::uint64_t modseq,
-                                      const std::function<Messages()>& load);
+  std::shared_ptr<const Messages> get(const std::string& user, const std::string& mailbox, std::uint32_t uidvalidity,
+                                      std::uint64_t modseq, const std::function<Messages()>& load);
 
  private:
   struct Entry {

@@ -65,7 +65,9 @@ sdk::Task<void> Pop3Session::run() {
   if (!closing_) ok(fmt::format("{} POP3 Tern ready", server_.hostname()));
   std::string line;
   while (!closing_) {
-    if (!connection_.input_pending()) co_await flush();
+    // Pipelined commands are answered together, but a client that sends many RETRs at once does not get them
+    // all built in memory first.
+    if (!connection_.input_pending() || pending_.size() > 256 * 1024) co_await flush();
     if (closing_) break;
     sdk::ReadStatus status = co_await connection_.read_command(line, kCommandLineLimit);
     if (status == sdk::ReadStatus::closed || status == sdk::ReadStatus::timeout) break;
@@ -182,6 +184,8 @@ sdk::Task<void> Pop3Session::on_auth(std::string_view argument) {
   std::optional<std::string> initial;
   if (space != std::string_view::npos) initial = std::string(argument.substr(space + 1));
   if (mechanism == "plain") {
+    // "=" is an empty initial response (RFC 5034 section 4): the credentials come after a challenge.
+    if (initial == "=") initial.reset();
     if (!initial) {
       std::optional<std::string> response = co_await sasl_response("");
       if (!response) {

@@ -110,7 +110,7 @@ void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox
                              "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
     insert.bind(1, *id);
     insert.bind(2, std::string(mailbox));
-    insert.bind(3, now_seconds());
+    insert.bind(3, next_uidvalidity(*db_));
     insert.bind(4, std::string(special_use));
     insert.exec();
   });
@@ -431,16 +431,17 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
   });
 }
 
-std::optional<std::uint64_t> SqliteStore::highest_modseq(std::string_view user, std::string_view mailbox) {
+std::optional<sdk::MailboxState> SqliteStore::mailbox_state(std::string_view user, std::string_view mailbox) {
   std::lock_guard lock(read_mutex_);
-  return guarded("read change number", [&]() -> std::optional<std::uint64_t> {
+  return guarded("read change number", [&]() -> std::optional<sdk::MailboxState> {
     SQLite::Statement query(*reader_,
-                            "SELECT b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
+                            "SELECT b.uidvalidity, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
                             "WHERE u.address = ? AND b.name = ?");
     query.bind(1, lower_ascii(user));
     query.bind(2, std::string(mailbox));
     if (!query.executeStep()) return std::nullopt;
-    return static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+    return sdk::MailboxState{static_cast<std::uint32_t>(query.getColumn(0).getInt64()),
+                             static_cast<std::uint64_t>(query.getColumn(1).getInt64())};
   });
 }
 

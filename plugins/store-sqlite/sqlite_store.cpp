@@ -84,6 +84,9 @@ CREATE TRIGGER IF NOT EXISTS usage_of_removed_messages AFTER DELETE ON messages 
   UPDATE usage SET octets = octets - OLD.size, messages = messages - 1
     WHERE user_id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);
 END;
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS quotas (
   user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
   storage_limit INTEGER NOT NULL,
@@ -223,10 +226,11 @@ void SqliteStore::add_user(std::string_view address, std::string_view password_h
     const std::int64_t user = db_->getLastInsertRowid();
     SQLite::Statement mailbox(*db_,
                               "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
+    const std::int64_t uidvalidity = next_uidvalidity(*db_);
     for (const auto& [name, special_use] : kDefaultMailboxes) {
       mailbox.bind(1, user);
       mailbox.bind(2, name);
-      mailbox.bind(3, now_seconds());
+      mailbox.bind(3, uidvalidity);
       mailbox.bind(4, special_use);
       mailbox.exec();
       mailbox.reset();

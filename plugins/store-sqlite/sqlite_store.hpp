@@ -56,7 +56,7 @@ class SqliteStore final : public sdk::MailStore {
                                const std::vector<std::string>& flags,
                                std::optional<std::uint64_t> unchanged_since) override;
   std::vector<sdk::MessageEntry> list_messages(std::string_view user, std::string_view mailbox) override;
-  std::optional<std::uint64_t> highest_modseq(std::string_view user, std::string_view mailbox) override;
+  std::optional<sdk::MailboxState> mailbox_state(std::string_view user, std::string_view mailbox) override;
   std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                             std::uint64_t modseq) override;
   std::string read_message(std::string_view user, std::int64_t id) override;

@@ -62,4 +62,16 @@ inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite:
   return std::pair{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
 }
 
+// A UIDVALIDITY for a mailbox made now: the time, or one more than the last one given when that is later, so a
+// mailbox deleted and made again within the same second still gets a new one (RFC 3501 section 2.3.1.1).
+// Call it inside the transaction that creates the mailbox.
+inline std::int64_t next_uidvalidity(SQLite::Database& db) {
+  SQLite::Statement next(db,
+                         "INSERT INTO counters (name, value) VALUES ('uidvalidity', ?1) ON CONFLICT (name) DO UPDATE "
+                         "SET value = max(?1, value + 1) RETURNING value");
+  next.bind(1, now_seconds());
+  next.executeStep();
+  return next.getColumn(0).getInt64();
+}
+
 }  // namespace tern::store_sqlite

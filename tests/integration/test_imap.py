@@ -406,6 +406,7 @@ def test_condstore_modseq_changedsince_unchangedsince_and_search(running):
     modseqs = [int(re.search(rb"MODSEQ \((\d+)\)", line).group(1)) for line in data]
     assert modseqs == sorted(modseqs) and modseqs[-1] == highest
     status, data = client.store("2", "+FLAGS", "(\\Seen)")
+    assert re.match(rb"2 \(UID \d+ FLAGS", data[0])  # RFC 7162: with CONDSTORE on, STORE's FETCH has the UID
     changed = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
     assert changed == highest + 1
     status, data = client._simple_command("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE {})".format(highest))
@@ -613,6 +614,18 @@ def test_imap4rev2_search_answers_esearch_and_searchres_saves_a_result_for_dolla
     assert untagged == [b"* SEARCH 1 3\r\n"]
     reply, untagged = client.command(b"g UID SEARCH RETURN (COUNT SAVE) UID $ SUBJECT s4")
     assert untagged[0].startswith(b'* ESEARCH (TAG "g") UID COUNT 1')
+    # With MIN alone, only the smallest is saved (RFC 5182 section 2.4).
+    client.command(b"g2 SEARCH RETURN (MIN SAVE) ALL")
+    reply, untagged = client.command(b"g3 FETCH $ (UID)")
+    assert len(untagged) == 1 and untagged[0].startswith(b"* 1 FETCH")
+    # A UID EXPUNGE of a set that names nothing here removes nothing, \Deleted or not.
+    client.command(b"g4 STORE 1 +FLAGS.SILENT (\\Deleted)")
+    client.command(b"g5 SEARCH RETURN (SAVE) SUBJECT nothing-like-this")
+    reply, untagged = client.command(b"g6 UID EXPUNGE $")
+    assert reply.startswith(b"g6 OK") and untagged == []
+    reply, untagged = client.command(b"g7 UID EXPUNGE 9999")
+    assert reply.startswith(b"g7 OK") and untagged == []
+    client.command(b"g8 STORE 1 -FLAGS.SILENT (\\Deleted)")
     reply, untagged = client.command(b"h ENABLE IMAP4rev2")
     reply, untagged = client.command(b"i SEARCH FLAGGED")
     assert untagged == [b'* ESEARCH (TAG "i") ALL 2,4\r\n']
@@ -670,3 +683,21 @@ def test_news_of_other_sessions_comes_with_the_next_command_not_only_noop(runnin
     assert reply.startswith(b"d OK")
     assert b"* 1 EXPUNGE\r\n" in untagged and b"* 2 EXISTS\r\n" in untagged
     other.logout()
+
+
+def test_a_mailbox_deleted_and_made_again_under_a_session_ends_it_and_gets_a_new_uidvalidity(running):
+    client = imap(running)
+    client.create("Work")
+    client.append("Work", None, None, b"Subject: old\r\n\r\nold\r\n")
+    first = client.status("Work", "(UIDVALIDITY)")[1][0]
+    watcher = RawImap(running)
+    watcher.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    watcher.command(b"b SELECT Work")
+    client.delete("Work")
+    client.create("Work")
+    client.append("Work", None, None, b"Subject: new\r\n\r\nnew\r\n")
+    assert client.status("Work", "(UIDVALIDITY)")[1][0] != first
+    # Its UID 1 is another message now: the watcher must not go on as if it were the same mailbox.
+    reply, untagged = watcher.command(b"c NOOP")
+    assert any(line.startswith(b"* BYE") for line in untagged + [reply])
+    client.logout()

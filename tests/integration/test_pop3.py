@@ -55,6 +55,12 @@ def test_auth_plain_and_login_with_and_without_initial_responses(running):
     assert client._shortcmd(credentials).startswith(b"+OK")
     client.quit()
 
+    # "=" is an empty initial response: the credentials follow a challenge.
+    client = pop3s(running)
+    assert client._shortcmd("AUTH PLAIN =") == b"+ "
+    assert client._shortcmd(credentials).startswith(b"+OK")
+    client.quit()
+
     client = pop3s(running)
     assert client._shortcmd("AUTH LOGIN") == b"+ VXNlcm5hbWU6"
     assert client._shortcmd(b64(ALICE)) == b"+ UGFzc3dvcmQ6"

@@ -118,7 +118,7 @@ TEST_CASE("Mailbox names go between modified UTF-7 and UTF-8 both ways") {
     CHECK(utf8_to_utf7(utf8) == utf7);
     CHECK(utf7_to_utf8(utf7) == std::string(utf8));
   }
-  for (const char* bad : {"&", "&Jjo", "&AGE-", "&2D0-", "&U,BTF2-", "caf\xc3\xa9", "a&*-"}) {
+  for (const char* bad : {"&", "&Jjo", "&AGE-", "&2D0-", "&U,BTF2-", "caf\xc3\xa9", "a&*-", "&AAA-", "&AH8-"}) {
     CHECK_FALSE(utf7_to_utf8(bad));
   }
 }

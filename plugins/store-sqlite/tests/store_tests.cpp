@@ -353,12 +353,12 @@ TEST_CASE("Expunged UIDs are kept with their change numbers, and the change numb
     s.store.deliver(fmt::format("Subject: {}\r\n\r\nx\r\n", subject), {"alice@example.test"}, "INBOX");
   }
   auto messages = s.store.list_messages("alice@example.test", "INBOX");
-  const std::uint64_t before = *s.store.highest_modseq("alice@example.test", "INBOX");
+  const std::uint64_t before = s.store.mailbox_state("alice@example.test", "INBOX")->highestmodseq;
   CHECK(before == s.store.list_mailboxes("alice@example.test")[0].highestmodseq);
-  CHECK_FALSE(s.store.highest_modseq("alice@example.test", "Nowhere"));
-  CHECK_FALSE(s.store.highest_modseq("bob@example.test", "Nowhere"));
+  CHECK_FALSE(s.store.mailbox_state("alice@example.test", "Nowhere"));
+  CHECK_FALSE(s.store.mailbox_state("bob@example.test", "Nowhere"));
   s.store.remove_messages("alice@example.test", {messages[0].id});
-  const std::uint64_t middle = *s.store.highest_modseq("alice@example.test", "INBOX");
+  const std::uint64_t middle = s.store.mailbox_state("alice@example.test", "INBOX")->highestmodseq;
   s.store.remove_messages("alice@example.test", {messages[2].id});
   CHECK(s.store.expunged_since("alice@example.test", "INBOX", before) ==
         std::vector<std::uint32_t>{messages[0].uid, messages[2].uid});

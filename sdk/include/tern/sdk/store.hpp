@@ -66,6 +66,12 @@ struct QuotaInfo {
   std::uint64_t messages_limit = 0;  // messages; 0: no limit
 };
 
+// What mailbox_state() says of a mailbox.
+struct MailboxState {
+  std::uint32_t uidvalidity = 0;
+  std::uint64_t highestmodseq = 0;
+};
+
 // What change_flags() did.
 struct FlagResult {
   std::vector<MessageEntry> changed;   // as they are now (every id given that still exists, but `modified`)
@@ -141,10 +147,10 @@ class MailStore {
   // The outbound queue, oldest first.
   virtual std::vector<QueueEntry> list_queue() = 0;
   virtual std::vector<MessageEntry> list_messages(std::string_view user, std::string_view mailbox) = 0;
-  // The mailbox's latest change number (MailboxInfo::highestmodseq) alone, cheaply: it moves with every
-  // delivery, flag change and expunge, so a caller that knows it can tell whether its list is current.
-  // nullopt when the user has no such mailbox.
-  virtual std::optional<std::uint64_t> highest_modseq(std::string_view user, std::string_view mailbox) = 0;
+  // The mailbox's identity (UIDVALIDITY: a mailbox deleted and made again has another) and latest change
+  // number, cheaply: the change number moves with every delivery, flag change and expunge, so a caller that
+  // knows both can tell whether its list is current. nullopt when the user has no such mailbox.
+  virtual std::optional<MailboxState> mailbox_state(std::string_view user, std::string_view mailbox) = 0;
   // QRESYNC (RFC 7162): the UIDs removed from the mailbox by changes numbered above `modseq`, ascending.
   virtual std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                                     std::uint64_t modseq) = 0;
