@@ -174,7 +174,9 @@ sdk::Task<bool> ImapSession::read_command(std::string& text, std::string& tag_hi
         untagged("BYE Literal too large");
         co_return false;
       }
-      pending_ += fmt::format("{} BAD [TOOBIG] Literal too large\r\n", tag_hint);
+      // An APPEND past APPENDLIMIT is a NO (the message is refused, RFC 7889); any other command is malformed.
+      const std::string verb = sdk::lower_ascii(text.substr(space + 1, text.find(' ', space + 1) - space - 1));
+      pending_ += fmt::format("{} {} [TOOBIG] Literal too large\r\n", tag_hint, verb == "append" ? "NO" : "BAD");
       text.clear();
       co_return true;
     }

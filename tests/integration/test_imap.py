@@ -701,3 +701,30 @@ def test_a_mailbox_deleted_and_made_again_under_a_session_ends_it_and_gets_a_new
     reply, untagged = watcher.command(b"c NOOP")
     assert any(line.startswith(b"* BYE") for line in untagged + [reply])
     client.logout()
+
+
+def test_id_namespace_check_lsub_subscribe_and_the_appendlimit(running):
+    client = imap(running)
+    status, data = client.xatom("ID", '("name" "pytest" "version" "1")')
+    assert status == "OK" and b'"name" "Tern"' in client.untagged_responses.pop("ID")[0]
+    status, data = client.namespace()
+    assert data == [b'(("" "/")) NIL NIL']
+    assert client.subscribe("Archive")[0] == "OK" and client.unsubscribe("Archive")[0] == "OK"
+    status, listing = client.lsub('""', "*")
+    assert any(line.endswith(b'"INBOX"') for line in listing) and len(listing) == 6
+    client.select("INBOX")
+    assert client.check()[0] == "OK"
+    limit = next(int(word.split("=")[1]) for word in client.capabilities if word.startswith("APPENDLIMIT="))
+    assert limit == 64 * 1024 * 1024
+    client.logout()
+
+    # A synchronizing literal past the limit is refused before a byte of it is sent; the session goes on.
+    raw = RawImap(running)
+    raw.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    raw.sock.sendall(b"b APPEND INBOX {%d}\r\n" % (limit + 1))
+    reply = raw.stream.readline()
+    assert reply.startswith(b"b NO [TOOBIG]")
+    reply, _ = raw.command(b"c NOOP")
+    assert reply.startswith(b"c OK")
+    reply, untagged = raw.command(b"d LOGOUT")
+    assert untagged[0].startswith(b"* BYE") and reply.startswith(b"d OK")
