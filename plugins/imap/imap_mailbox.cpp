@@ -380,6 +380,7 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
     sections.push_back(std::move(*section));
   }
   bool unknown_encoding = false;
+  bool expunge_issued = false;
   // Messages are read, and \\Seen set, in batches: one trip to the worker pool per batch, not per message.
   constexpr std::size_t kBatch = 256;
   std::vector<std::string> lowered;
@@ -399,7 +400,7 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       if (!sections.empty() || (structure && !cached[k - start])) wanted_ids.push_back(message.id);
       if (sets_seen && !read_only_ && !has_flag(message.flags, "\\Seen")) unseen.push_back(message.id);
     }
-    std::vector<std::string> read;
+    std::vector<std::optional<std::string>> read;
     std::vector<sdk::MessageEntry> seen;
     const std::optional<std::string> failure = co_await server_.attempt([&] {
       if (!wanted_ids.empty()) read = store.read_messages(client_.user, wanted_ids);
@@ -423,7 +424,13 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       }
       const sdk::MessageEntry& message = messages_[index];
       const bool was_read = next_read < wanted_ids.size() && wanted_ids[next_read] == message.id;
-      const std::string_view content = was_read ? std::string_view(read[next_read++]) : std::string_view();
+      const std::optional<std::string>* stored = was_read ? &read[next_read++] : nullptr;
+      if (stored && !*stored) {
+        // Expunged by another session since this one last heard: its data is gone (RFC 2180 section 4.1.2).
+        expunge_issued = true;
+        continue;
+      }
+      const std::string_view content = stored ? std::string_view(**stored) : std::string_view();
       std::optional<MimeMessage> parsed;
       if (was_read && parse) parsed.emplace(content);
       if (structure && !cached[k - start]) {
@@ -473,6 +480,10 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
       pending_ += ")\r\n";
     }
     if (pending_.size() > 256 * 1024) co_await flush();
+  }
+  if (expunge_issued) {
+    tagged(command, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile; the others were fetched");
+    co_return;
   }
   if (unknown_encoding) {
     tagged(command, "NO", "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded");

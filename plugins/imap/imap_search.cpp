@@ -221,8 +221,20 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
     ids.reserve(messages_.size());
     for (const sdk::MessageEntry& message : messages_) ids.push_back(message.id);
     sdk::MailStore& store = server_.store();
-    const std::optional<std::string> failure =
-        co_await server_.attempt([&] { contents = store.read_messages(client_.user, ids); });
+    const std::optional<std::string> failure = co_await server_.attempt([&] {
+      // In batches, so that the store's reader is not held for a whole mailbox while logins wait for it. A
+      // message expunged meanwhile has no text to match.
+      contents.reserve(ids.size());
+      constexpr std::size_t kBatch = 256;
+      for (std::size_t start = 0; start < ids.size(); start += kBatch) {
+        const std::vector<std::int64_t> batch(
+            ids.begin() + static_cast<std::ptrdiff_t>(start),
+            ids.begin() + static_cast<std::ptrdiff_t>(std::min(start + kBatch, ids.size())));
+        for (std::optional<std::string>& content : store.read_messages(client_.user, batch)) {
+          contents.push_back(content ? std::move(*content) : std::string());
+        }
+      }
+    });
     if (failure) {
       tagged(command, "NO", "[UNAVAILABLE] Messages not available, try again");
       co_return std::nullopt;

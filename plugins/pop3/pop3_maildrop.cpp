@@ -127,7 +127,7 @@ sdk::Task<void> Pop3Session::send_message(const sdk::MessageEntry& entry, std::o
     }
     std::vector<std::int64_t> ids;
     for (std::size_t wanted : indexes) ids.push_back(messages_[wanted].id);
-    std::vector<std::string> contents;
+    std::vector<std::optional<std::string>> contents;
     sdk::MailStore& store = server_.store();
     const std::optional<std::string> failure =
         co_await server_.attempt([&] { contents = store.read_messages(client_.user, ids); });
@@ -136,9 +136,16 @@ sdk::Task<void> Pop3Session::send_message(const sdk::MessageEntry& entry, std::o
       err("[SYS/TEMP] Message not available, try again later");
       co_return;
     }
-    for (std::size_t k = 0; k < indexes.size(); ++k) ahead_.emplace(indexes[k], std::move(contents[k]));
+    for (std::size_t k = 0; k < indexes.size(); ++k) {
+      if (contents[k]) ahead_.emplace(indexes[k], std::move(*contents[k]));
+    }
   }
   const auto found = ahead_.find(index);
+  if (found == ahead_.end()) {
+    // Removed since login, by IMAP or another client: it cannot be sent any more.
+    err("Message was removed by another session");
+    co_return;
+  }
   // The octet count is the message's as stored; the dot-stuffed, CRLF-ended lines that follow are what RFC
   // 1939 sends (LIST says the same size).
   send(fmt::format("+OK {} octets\r\n", found->second.size()));

@@ -463,11 +463,14 @@ std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, st
 }
 
 std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
-  return std::move(read_messages(user, {id}).front());
+  std::optional<std::string> content = std::move(read_messages(user, {id}).front());
+  if (!content) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
+  return std::move(*content);
 }
 
-std::vector<std::string> SqliteStore::read_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
-  std::vector<std::string> contents(ids.size());
+std::vector<std::optional<std::string>> SqliteStore::read_messages(std::string_view user,
+                                                                   const std::vector<std::int64_t>& ids) {
+  std::vector<std::optional<std::string>> contents(ids.size());
   std::vector<std::pair<std::size_t, std::string>> in_files;  // (index, blob hash), read after the lock
   {
     std::lock_guard lock(read_mutex_);
@@ -483,12 +486,15 @@ std::vector<std::string> SqliteStore::read_messages(std::string_view user, const
       for (std::size_t i = 0; i < ids.size(); ++i) {
         query.bind(1, owner);
         query.bind(2, ids[i]);
-        if (!query.executeStep()) throw sdk::StoreError(fmt::format("no message {} for {}", ids[i], user));
+        if (!query.executeStep()) {  // removed meanwhile, or not this user's: nullopt
+          query.reset();
+          continue;
+        }
         const SQLite::Column body = query.getColumn(1);
         if (body.isNull()) {
           in_files.emplace_back(i, query.getColumn(0).getString());
         } else {
-          contents[i].assign(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
+          contents[i].emplace(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
         }
         query.reset();
       }

@@ -60,7 +60,8 @@ class SqliteStore final : public sdk::MailStore {
   std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                             std::uint64_t modseq) override;
   std::string read_message(std::string_view user, std::int64_t id) override;
-  std::vector<std::string> read_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;
+  std::vector<std::optional<std::string>> read_messages(std::string_view user,
+                                                        const std::vector<std::int64_t>& ids) override;
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;
 
  private:

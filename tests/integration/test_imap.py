@@ -728,3 +728,29 @@ def test_id_namespace_check_lsub_subscribe_and_the_appendlimit(running):
     assert reply.startswith(b"c OK")
     reply, untagged = raw.command(b"d LOGOUT")
     assert untagged[0].startswith(b"* BYE") and reply.startswith(b"d OK")
+
+
+def test_fetch_of_a_message_another_session_expunged_returns_the_others_and_says_so(running):
+    for subject in ("e1", "e2", "e3"):
+        send(running, subject)
+    reader = RawImap(running)
+    reader.command(f"a LOGIN {ALICE} {ALICE_PASSWORD}".encode())
+    reader.command(b"b SELECT INBOX")
+    other = imap(running)
+    other.select("INBOX")
+    other.store("2", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    other.logout()
+    reader.sock.sendall(b"c FETCH 1:3 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+    lines = []
+    while True:
+        line = reader.stream.readline()
+        lines.append(line)
+        if line.startswith(b"c "):
+            break
+    text = b"".join(lines)
+    assert b"Subject: e1" in text and b"Subject: e3" in text and b"Subject: e2" not in text
+    assert lines[-1].startswith(b"c NO [EXPUNGEISSUED]")
+    # The next command that may tell of it does.
+    reply, untagged = reader.command(b"d NOOP")
+    assert b"* 2 EXPUNGE\r\n" in untagged

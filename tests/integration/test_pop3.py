@@ -163,3 +163,22 @@ def test_what_imap_expunges_pop3_no_longer_lists_and_uidls_survive_a_restart(ter
     # The two left keep their UIDLs; the new message has a new one, never the expunged one's.
     assert after[:2] == [before[0], before[2]]
     assert len(after) == 3 and after[2] not in before
+
+
+def test_a_message_imap_expunged_during_a_pop3_session_is_refused_not_a_failure(running):
+    for subject in ("x1", "x2"):
+        send(running, subject)
+    client = pop3s(running)
+    client.user(ALICE)
+    client.pass_(ALICE_PASSWORD)
+    assert client.stat()[0] == 2
+    imap = imaplib.IMAP4_SSL("127.0.0.1", running.port("imaps"), ssl_context=insecure_context(), timeout=30)
+    imap.login(ALICE, ALICE_PASSWORD)
+    imap.select("INBOX")
+    imap.store("2", "+FLAGS", "(\\Deleted)")
+    imap.expunge()
+    imap.logout()
+    assert b"Subject: x1" in b"\r\n".join(client.retr(1)[1])
+    with pytest.raises(poplib.error_proto, match="removed"):
+        client.retr(2)
+    client.quit()

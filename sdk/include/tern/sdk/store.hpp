@@ -155,12 +155,15 @@ class MailStore {
   virtual std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                                     std::uint64_t modseq) = 0;
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
-  // read_message() for many, in order, as one read: what FETCH and SEARCH of a whole mailbox use. A store
-  // that can read them in one transaction should; this default reads them one by one.
-  virtual std::vector<std::string> read_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
-    std::vector<std::string> contents;
+  // read_message() for many, in order, as one read: what FETCH and SEARCH of a whole mailbox use. A message
+  // that is gone (removed since the caller listed it) comes back as nullopt instead of failing the lot; other
+  // failures throw. A store that can read them in one transaction should; this default reads one by one and
+  // cannot tell a removed message from a failure.
+  virtual std::vector<std::optional<std::string>> read_messages(std::string_view user,
+                                                                const std::vector<std::int64_t>& ids) {
+    std::vector<std::optional<std::string>> contents;
     contents.reserve(ids.size());
-    for (std::int64_t id : ids) contents.push_back(read_message(user, id));
+    for (std::int64_t id : ids) contents.emplace_back(read_message(user, id));
     return contents;
   }
   // Removes messages from the user's mailboxes; ids that are gone already are skipped.
