@@ -450,13 +450,34 @@ std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, st
   std::lock_guard lock(read_mutex_);
   return guarded("list expunged", [&] {
     std::vector<std::uint32_t> uids;
-    SQLite::Statement query(*reader_,
-                            "SELECT e.uid FROM expunged e JOIN mailboxes b ON e.mailbox_id = b.id "
-                            "JOIN users u ON b.user_id = u.id WHERE u.address = ? AND b.name = ? AND e.modseq > ? "
-                            "ORDER BY e.uid");
-    query.bind(1, lower_ascii(user));
-    query.bind(2, std::string(mailbox));
-    query.bind(3, static_cast<std::int64_t>(modseq));
+    SQLite::Transaction snapshot(*reader_);
+    SQLite::Statement state(
+        *reader_,
+        "SELECT b.id, b.expunged_floor, b.uidnext FROM mailboxes b JOIN users u ON b.user_id = u.id "
+        "WHERE u.address = ? AND b.name = ?");
+    state.bind(1, lower_ascii(user));
+    state.bind(2, std::string(mailbox));
+    if (!state.executeStep()) return uids;
+    const std::int64_t id = state.getColumn(0).getInt64();
+    const auto floor = static_cast<std::uint64_t>(state.getColumn(1).getInt64());
+    const auto uidnext = static_cast<std::uint32_t>(state.getColumn(2).getInt64());
+    if (modseq < floor) {
+      // Some of what went since then is forgotten: every UID below UIDNEXT that is not here now may have gone.
+      // RFC 7162 lets VANISHED (EARLIER) name UIDs the client never knew; it ignores them.
+      SQLite::Statement present(*reader_, "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
+      present.bind(1, id);
+      std::uint32_t next = 1;
+      while (present.executeStep()) {
+        const auto uid = static_cast<std::uint32_t>(present.getColumn(0).getInt64());
+        for (; next < uid; ++next) uids.push_back(next);
+        next = uid + 1;
+      }
+      for (; next < uidnext; ++next) uids.push_back(next);
+      return uids;
+    }
+    SQLite::Statement query(*reader_, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+    query.bind(1, id);
+    query.bind(2, static_cast<std::int64_t>(modseq));
     while (query.executeStep()) uids.push_back(static_cast<std::uint32_t>(query.getColumn(0).getInt64()));
     return uids;
   });
@@ -519,6 +540,7 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
                            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
                            "RETURNING highestmodseq");
     SQLite::Statement remember(*db_, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
+    std::vector<std::int64_t> touched;  // mailboxes that lost messages
     for (std::int64_t id : ids) {
       remove.bind(1, id);
       remove.bind(2, lower_ascii(user));
@@ -538,7 +560,34 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
         remember.bind(3, modseq);
         remember.exec();
         remember.reset();
+        if (std::find(touched.begin(), touched.end(), mailbox) == touched.end()) touched.push_back(mailbox);
       }
+    }
+    // The record of expunges is bounded: past twice expunged_kept_ rows a mailbox keeps its newest
+    // expunged_kept_, and remembers up to which change number it forgot (see expunged_since()).
+    SQLite::Statement cutoff(
+        *db_, "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
+    SQLite::Statement forget(*db_, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
+    SQLite::Statement floor(*db_, "UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
+    for (std::int64_t mailbox : touched) {
+      cutoff.bind(1, mailbox);
+      cutoff.bind(2, static_cast<std::int64_t>(2 * expunged_kept_));
+      const bool over = cutoff.executeStep();
+      cutoff.reset();
+      if (!over) continue;
+      cutoff.bind(1, mailbox);
+      cutoff.bind(2, static_cast<std::int64_t>(expunged_kept_));
+      cutoff.executeStep();
+      const std::int64_t oldest_forgotten = cutoff.getColumn(0).getInt64();
+      cutoff.reset();
+      forget.bind(1, mailbox);
+      forget.bind(2, oldest_forgotten);
+      forget.exec();
+      forget.reset();
+      floor.bind(1, mailbox);
+      floor.bind(2, oldest_forgotten);
+      floor.exec();
+      floor.reset();
     }
     std::vector<std::string> released = release_blobs(hashes);
     transaction.commit();

@@ -123,8 +123,8 @@ void resolve_into(SQLite::Database& db, const std::string& address, int depth, s
 }  // namespace
 
 SqliteStore::SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs,
-                         std::size_t inline_limit)
-    : blobs_(blobs), inline_limit_(inline_limit) {
+                         std::size_t inline_limit, std::size_t expunged_kept)
+    : blobs_(blobs), inline_limit_(inline_limit), expunged_kept_(expunged_kept) {
   guarded("open database", [&] {
     // NOMUTEX: each connection is used under a mutex of this class already; SQLite's own would be a second one.
     db_ = std::make_unique<SQLite::Database>(database.string(),
@@ -153,6 +153,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     add_column("messages", "flags", "flags TEXT NOT NULL DEFAULT ''");
     add_column("mailboxes", "highestmodseq", "highestmodseq INTEGER NOT NULL DEFAULT 1");
     add_column("messages", "modseq", "modseq INTEGER NOT NULL DEFAULT 1");
+    add_column("mailboxes", "expunged_floor", "expunged_floor INTEGER NOT NULL DEFAULT 0");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
     // wait for a commit's fsync.
     reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX);

@@ -19,11 +19,13 @@ namespace tern::store_sqlite {
 class SqliteStore final : public sdk::MailStore {
  public:
   // Opens or creates the database at `database` and the blob folder at `blobs`. Bodies up to `inline_limit`
-  // octets are kept in the database, larger ones as files. Throws sdk::StoreError.
+  // octets are kept in the database, larger ones as files. Each mailbox remembers at least its last
+  // `expunged_kept` expunged UIDs with their change numbers (QRESYNC). Throws sdk::StoreError.
   SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs,
-              std::size_t inline_limit = kDefaultInlineLimit);
+              std::size_t inline_limit = kDefaultInlineLimit, std::size_t expunged_kept = kDefaultExpungedKept);
 
   static constexpr std::size_t kDefaultInlineLimit = 64 * 1024;
+  static constexpr std::size_t kDefaultExpungedKept = 10'000;
   ~SqliteStore() override;
 
   bool is_local_domain(std::string_view domain) override;
@@ -81,6 +83,7 @@ class SqliteStore final : public sdk::MailStore {
   std::unique_ptr<SQLite::Database> reader_;
   BlobFiles blobs_;
   std::size_t inline_limit_;
+  std::size_t expunged_kept_;
   DeliveryBatcher batcher_;
 };
 

@@ -420,3 +420,22 @@ TEST_CASE("A database from before usage was counted gets its counts when it is o
   CHECK(quota.messages_used == 2);
   CHECK(quota.storage_used == 2 * message.size());
 }
+
+TEST_CASE("The record of expunges is bounded, and past it every absent UID counts as expunged") {
+  TempDir dir;
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs", SqliteStore::kDefaultInlineLimit, 2);
+  store.add_domain("example.test");
+  store.add_user("alice@example.test", "hash-a");
+  for (int i = 0; i < 8; ++i)
+    store.deliver(fmt::format("Subject: {}\r\n\r\nx\r\n", i), {"alice@example.test"}, "INBOX");
+  auto messages = store.list_messages("alice@example.test", "INBOX");
+  const std::uint64_t start = store.mailbox_state("alice@example.test", "INBOX")->highestmodseq;
+  // Expunge UIDs 1 to 5, one at a time: past 4 rows the oldest are forgotten down to 2.
+  for (int i = 0; i < 5; ++i) store.remove_messages("alice@example.test", {messages[i].id});
+  const std::uint64_t recent = store.mailbox_state("alice@example.test", "INBOX")->highestmodseq - 1;
+  CHECK(store.expunged_since("alice@example.test", "INBOX", recent) == std::vector<std::uint32_t>{messages[4].uid});
+  // From before what is remembered: all absent UIDs below UIDNEXT (1 to 5 here), none of those still present.
+  const std::vector<std::uint32_t> since_start = store.expunged_since("alice@example.test", "INBOX", start);
+  CHECK(since_start == std::vector<std::uint32_t>{messages[0].uid, messages[1].uid, messages[2].uid, messages[3].uid,
+                                                  messages[4].uid});
+}

@@ -151,7 +151,9 @@ class MailStore {
   // number, cheaply: the change number moves with every delivery, flag change and expunge, so a caller that
   // knows both can tell whether its list is current. nullopt when the user has no such mailbox.
   virtual std::optional<MailboxState> mailbox_state(std::string_view user, std::string_view mailbox) = 0;
-  // QRESYNC (RFC 7162): the UIDs removed from the mailbox by changes numbered above `modseq`, ascending.
+  // QRESYNC (RFC 7162): the UIDs removed from the mailbox by changes numbered above `modseq`, ascending. A store
+  // keeps a bounded record of expunges; asked about changes older than it remembers, it answers every UID
+  // below UIDNEXT that is not in the mailbox now, a superset RFC 7162 allows.
   virtual std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                                     std::uint64_t modseq) = 0;
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
