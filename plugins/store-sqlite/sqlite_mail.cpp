@@ -257,6 +257,7 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
             queue_recipient.reset();
           }
         }
+        write_state(*db_, intake.state);
         db_->exec("RELEASE delivery");
       } catch (const std::exception& failure) {
         blob.reset();

@@ -84,6 +84,11 @@ CREATE TRIGGER IF NOT EXISTS usage_of_removed_messages AFTER DELETE ON messages 
   UPDATE usage SET octets = octets - OLD.size, messages = messages - 1
     WHERE user_id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);
 END;
+CREATE TABLE IF NOT EXISTS state (
+  space TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (space, key));
 CREATE TABLE IF NOT EXISTS counters (
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL);
@@ -370,6 +375,47 @@ void SqliteStore::set_quota(std::string_view address, std::uint64_t storage_limi
     upsert.bind(2, static_cast<std::int64_t>(storage_limit));
     upsert.bind(3, static_cast<std::int64_t>(messages_limit));
     upsert.exec();
+  });
+}
+
+std::optional<std::string> SqliteStore::state_get(std::string_view space, std::string_view key) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("read state", [&]() -> std::optional<std::string> {
+    SQLite::Statement query(*reader_, "SELECT value FROM state WHERE space = ? AND key = ?");
+    query.bind(1, std::string(space));
+    query.bind(2, std::string(key));
+    if (!query.executeStep()) return std::nullopt;
+    return query.getColumn(0).getString();
+  });
+}
+
+std::vector<std::pair<std::string, std::string>> SqliteStore::state_list(std::string_view space) {
+  std::lock_guard lock(read_mutex_);
+  return guarded("list state", [&] {
+    std::vector<std::pair<std::string, std::string>> entries;
+    SQLite::Statement query(*reader_, "SELECT key, value FROM state WHERE space = ? ORDER BY key");
+    query.bind(1, std::string(space));
+    while (query.executeStep()) entries.emplace_back(query.getColumn(0).getString(), query.getColumn(1).getString());
+    return entries;
+  });
+}
+
+void SqliteStore::state_put(const std::vector<sdk::StateChange>& changes) {
+  std::lock_guard lock(mutex_);
+  guarded("write state", [&] {
+    SQLite::Transaction transaction(*db_);
+    write_state(*db_, changes);
+    transaction.commit();
+  });
+}
+
+void SqliteStore::state_erase(std::string_view space, std::string_view key) {
+  std::lock_guard lock(mutex_);
+  guarded("erase state", [&] {
+    SQLite::Statement erase(*db_, "DELETE FROM state WHERE space = ? AND key = ?");
+    erase.bind(1, std::string(space));
+    erase.bind(2, std::string(key));
+    erase.exec();
   });
 }
 

@@ -62,6 +62,21 @@ inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite:
   return std::pair{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
 }
 
+// Writes state changes (sdk::StateChange) inside the caller's transaction.
+inline void write_state(SQLite::Database& db, const std::vector<sdk::StateChange>& changes) {
+  if (changes.empty()) return;
+  SQLite::Statement put(db,
+                        "INSERT INTO state (space, key, value) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT (space, key) DO UPDATE SET value = ?3");
+  for (const sdk::StateChange& change : changes) {
+    put.bind(1, change.space);
+    put.bind(2, change.key);
+    put.bind(3, change.value);
+    put.exec();
+    put.reset();
+  }
+}
+
 // A UIDVALIDITY for a mailbox made now: the time, or one more than the last one given when that is later, so a
 // mailbox deleted and made again within the same second still gets a new one (RFC 3501 section 2.3.1.1).
 // Call it inside the transaction that creates the mailbox.

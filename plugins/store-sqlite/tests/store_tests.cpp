@@ -439,3 +439,27 @@ TEST_CASE("The record of expunges is bounded, and past it every absent UID count
   CHECK(since_start == std::vector<std::uint32_t>{messages[0].uid, messages[1].uid, messages[2].uid, messages[3].uid,
                                                   messages[4].uid});
 }
+
+TEST_CASE("Plugins' state is kept by space and key, and an intake's is written with its message or not at all") {
+  Store s;
+  s.store.state_put({{"fetch:isp", "uidl-1", "seen"}, {"fetch:isp", "uidl-0", "seen"}, {"greylist", "k", "v"}});
+  CHECK(s.store.state_get("fetch:isp", "uidl-1") == "seen");
+  CHECK_FALSE(s.store.state_get("fetch:isp", "uidl-9"));
+  CHECK(s.store.state_list("fetch:isp") ==
+        std::vector<std::pair<std::string, std::string>>{{"uidl-0", "seen"}, {"uidl-1", "seen"}});
+  s.store.state_put({{"fetch:isp", "uidl-1", "seen 2"}});
+  CHECK(s.store.state_get("fetch:isp", "uidl-1") == "seen 2");
+  s.store.state_erase("fetch:isp", "uidl-0");
+  CHECK(s.store.state_list("fetch:isp").size() == 1);
+
+  tern::sdk::Intake intake;
+  intake.local_users = {"alice@example.test"};
+  intake.state = {{"fetch:isp", "uidl-2", "seen"}};
+  s.store.receive("Subject: fetched\r\n\r\nx\r\n", intake);
+  CHECK(s.store.state_get("fetch:isp", "uidl-2") == "seen");
+  // A delivery that fails (no such user) leaves its state unwritten too.
+  intake.local_users = {"nobody@example.test"};
+  intake.state = {{"fetch:isp", "uidl-3", "seen"}};
+  CHECK_THROWS(s.store.receive("Subject: lost\r\n\r\nx\r\n", intake));
+  CHECK_FALSE(s.store.state_get("fetch:isp", "uidl-3"));
+}

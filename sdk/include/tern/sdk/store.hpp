@@ -80,6 +80,13 @@ struct FlagResult {
 
 enum class FlagChange { add, remove, replace };
 
+// One entry of the small durable state plugins keep in the store (see MailStore::state_get()).
+struct StateChange {
+  std::string space;  // whose it is and for what: "fetch:isp-pop3", "greylist"
+  std::string key;
+  std::string value;
+};
+
 // What receive() stores: mailboxes to file into, and the envelope of the remote part.
 struct Intake {
   std::vector<std::string> local_users;
@@ -90,6 +97,9 @@ struct Intake {
   std::string envid;              // DSN ENVID of the transaction
   std::string flags;              // flags of the filed copies (IMAP APPEND); none for mail received
   std::int64_t received = 0;      // their INTERNALDATE, seconds since the epoch; 0 means now
+  // State written in the same commit as the message: a collector marks a remote message seen exactly when
+  // its local copy is durable, so a crash between the two can neither lose it nor fetch it twice.
+  std::vector<StateChange> state;
 };
 
 // A message waiting on the outbound queue.
@@ -129,6 +139,12 @@ class MailStore {
   // the expansion). Addresses outside local domains are not returned. Empty when nobody receives it.
   virtual std::vector<std::string> resolve_recipient(std::string_view address) = 0;
 
+  // Plugins' small durable state (a collector's seen UIDLs, greylist entries), by space and key. state_put()
+  // writes its changes in one commit; receive() writes an Intake's along with the message.
+  virtual std::optional<std::string> state_get(std::string_view space, std::string_view key) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> state_list(std::string_view space) = 0;  // by key
+  virtual void state_put(const std::vector<StateChange>& changes) = 0;
+  virtual void state_erase(std::string_view space, std::string_view key) = 0;
   // Mail
   // Takes a received message in one durable step: filed into `mailbox` of each local user ("INBOX", or a
   // folder created when missing) and, when it has remote recipients, put on the outbound queue. When it
