@@ -46,16 +46,24 @@ sdk::Task<std::optional<std::vector<MessageSummary>>> ImapSession::summarize_mat
     for (std::size_t index : *matches) summarize(index, {});
     co_return summaries;
   }
-  // The search may have read every message already; otherwise only the matches are read, one at a time.
+  // The search may have read every message already; otherwise only the matches are read, 256 at a time. One
+  // expunged meanwhile sorts as a message without header fields.
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    for (std::size_t index : *matches) {
-      if (!contents.empty()) {
-        summarize(index, contents[index]);
-        continue;
+    if (!contents.empty()) {
+      for (std::size_t index : *matches) summarize(index, contents[index]);
+      return;
+    }
+    constexpr std::size_t kBatch = 256;
+    for (std::size_t start = 0; start < matches->size(); start += kBatch) {
+      const std::size_t end = std::min(start + kBatch, matches->size());
+      std::vector<std::int64_t> ids;
+      for (std::size_t k = start; k < end; ++k) ids.push_back(messages_[(*matches)[k]].id);
+      const std::vector<std::optional<std::string>> read = store.read_messages(client_.user, ids);
+      for (std::size_t k = start; k < end; ++k) {
+        const std::optional<std::string>& content = read[k - start];
+        summarize((*matches)[k], content ? std::string_view(*content) : std::string_view());
       }
-      const std::string content = store.read_message(client_.user, messages_[index].id);
-      summarize(index, content);
     }
   });
   if (failure) {
