@@ -20,7 +20,6 @@ import datetime
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -87,50 +86,22 @@ def ensure_packages():
         subprocess.run(command, capture_output=True)
 
 
-def retrieve_all(port, count, timeout):
-    """Logs in, RETRs messages 1..count one by one, QUITs. Returns (messages, octets after un-stuffing). Replies
-    are read in large chunks and cut at their terminator, so the client costs little next to the servers."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    buffer = bytearray()
+def build_client(root):
+    """Compiles pop3_retr_client.c (beside this script) into root: a client in C costs the run little."""
+    binary = root / "pop3_retr_client"
+    source = Path(__file__).resolve().parent / "pop3_retr_client.c"
+    subprocess.run(["cc", "-O2", "-o", str(binary), str(source)], check=True)
+    return binary
 
-    def until(terminator):
-        while True:
-            end = buffer.find(terminator)
-            if end >= 0:
-                data = bytes(buffer[:end + len(terminator)])
-                del buffer[:end + len(terminator)]
-                return data
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("the server closed the connection")
-            buffer.extend(chunk)
 
-    def reply():
-        line = until(b"\r\n")
-        if not line.startswith(b"+OK"):
-            raise RuntimeError(f"POP3 server said {line[:200]!r}")
-        return line
-
-    try:
-        reply()
-        for command in (f"USER {base.USER}", f"PASS {base.PASSWORD}", "STAT"):
-            sock.sendall(command.encode() + b"\r\n")
-            stat = reply()
-        if int(stat.split()[1]) != count:
-            raise RuntimeError(f"STAT says {stat!r}, expected {count} messages")
-        octets = 0
-        for number in range(1, count + 1):
-            sock.sendall(b"RETR %d\r\n" % number)
-            reply()
-            # The body up to CRLF "." CRLF, the last CRLF of the message included; a line that starts with
-            # ".." was stuffed.
-            body = until(b"\r\n.\r\n")[:-3]
-            octets += len(body) - body.count(b"\r\n..") - (1 if body.startswith(b"..") else 0)
-        sock.sendall(b"QUIT\r\n")
-        reply()
-        return count, octets
-    finally:
-        sock.close()
+def retrieve_all(client, port, count, timeout):
+    """Logs in, RETRs messages 1..count one by one, QUITs. Returns (messages, octets after un-stuffing)."""
+    result = subprocess.run([str(client), str(port), base.USER, base.PASSWORD, str(count)], capture_output=True,
+                            text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"the POP3 client failed on port {port}: {result.stderr.strip()}")
+    messages, octets = result.stdout.split()
+    return int(messages), int(octets)
 
 
 def main():
@@ -153,6 +124,7 @@ def main():
     tern, dovecot = Tern(root), Dovecot(root)
     started = datetime.datetime.now()
     try:
+        client = build_client(root)
         messages, _ = base.make_messages(args.messages, args.seed)
         expected = sum(len(message) for message, _ in messages)
         tern.setup()
@@ -169,7 +141,7 @@ def main():
         ports = {"Tern": tern.pop3_port, "Dovecot": dovecot.port}
         # A first pass on each, not timed: Dovecot builds its index and UIDL list then.
         for server in (tern, dovecot):
-            retrieve_all(ports[server.name], args.messages, args.timeout)
+            retrieve_all(client, ports[server.name], args.messages, args.timeout)
         results = {"Tern": [], "Dovecot": []}
         for repeat in range(args.repeat):
             order = (tern, dovecot) if repeat % 2 == 0 else (dovecot, tern)
@@ -177,7 +149,7 @@ def main():
                 cpu_before = server.cpu_ticks()
                 machine_before = base.machine_busy_ticks()
                 start = time.monotonic()
-                count, octets = retrieve_all(ports[server.name], args.messages, args.timeout)
+                count, octets = retrieve_all(client, ports[server.name], args.messages, args.timeout)
                 elapsed = time.monotonic() - start
                 time.sleep(0.1)
                 cpu = (server.cpu_ticks() - cpu_before) / base.CLOCK_TICKS
