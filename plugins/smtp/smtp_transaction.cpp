@@ -470,7 +470,36 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   intake.ret = envelope_->ret;
   intake.envid = envelope_->envid;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] { store.receive(stored, intake); });
+  // The quotas again, now that the size is known (a client need not announce it with SIZE): when no
+  // recipient, local or remote, could take the message, it is refused; when some can, all get it, as the
+  // reply after DATA is one for every recipient and a bounce for a few would be worse than a full mailbox.
+  enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    if (remote_.empty() && !local_users_.empty()) {
+      bool any_room = false;
+      bool ever_fits = false;
+      for (const std::string& user : local_users_) {
+        const sdk::QuotaInfo quota = store.quota(user);
+        ever_fits = ever_fits || quota.storage_limit == 0 || stored.size() <= quota.storage_limit;
+        any_room =
+            any_room || ((quota.storage_limit == 0 || quota.storage_used + stored.size() <= quota.storage_limit) &&
+                         (quota.messages_limit == 0 || quota.messages_used < quota.messages_limit));
+      }
+      if (!any_room) {
+        over_quota = ever_fits ? QuotaRefusal::full : QuotaRefusal::too_big;
+        return;
+      }
+    }
+    store.receive(stored, intake);
+  });
+  if (!failure && over_quota == QuotaRefusal::too_big) {
+    reply(552, "5.2.2", "Message is larger than the mailbox's quota");
+    co_return;
+  }
+  if (!failure && over_quota == QuotaRefusal::full) {
+    reply(452, "4.2.2", "Mailbox full, try again later");
+    co_return;
+  }
   if (failure) {
     server_.log().error(fmt::format("storing message {} failed: {}", queue_id, *failure));
     reply(451, "4.3.0", "Temporary failure storing the message, try again later");

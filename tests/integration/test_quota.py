@@ -98,3 +98,31 @@ def test_a_user_without_limits_has_no_quota_root(running):
     assert status == "OK" and data[0] == [b'"INBOX"'] and data[1] == [None]  # imaplib's way of saying: no QUOTA response
     assert client.getquotaroot("Nowhere")[0] == "NO"
     client.logout()
+
+
+def test_without_size_the_quota_is_checked_after_data_too(tern):
+    tern.cli("user", "quota", ALICE, "--storage", "10K")
+    server = tern.start()
+    big = MESSAGE.format(n=1, body="\r\n".join(["x" * 78] * 250))  # about 20 KB
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        # No SIZE: RCPT cannot know; after the data, a message larger than the whole quota is refused for good.
+        assert client.mail("carol@remote.test")[0] == 250
+        assert client.rcpt(ALICE)[0] == 250
+        code, text = client.data(big)
+        assert code == 552 and text.startswith(b"5.2.2")
+        tern.cli("user", "quota", ALICE, "--storage", "30K")
+        assert client.mail("carol@remote.test")[0] == 250
+        assert client.rcpt(ALICE)[0] == 250
+        assert client.data(big)[0] == 250
+        # The mailbox has room left, but not for this one: refused for now, the sender retries later.
+        assert client.mail("carol@remote.test")[0] == 250
+        assert client.rcpt(ALICE)[0] == 250
+        code, text = client.data(big)
+        assert code == 452 and text.startswith(b"4.2.2")
+        # A recipient with room takes it even when another's mailbox is full.
+        assert client.mail("carol@remote.test")[0] == 250
+        assert client.rcpt(ALICE)[0] == 250
+        assert client.rcpt(BOB)[0] == 250
+        assert client.data(big)[0] == 250
+    assert "messages  2, limit none" in tern.cli("user", "quota", ALICE).stdout
