@@ -80,6 +80,23 @@ const toml::table* TableReader::table(std::string_view key) {
   return nullptr;
 }
 
+std::vector<const toml::table*> TableReader::tables(std::string_view key) {
+  std::vector<const toml::table*> found;
+  const toml::node* node = find(key);
+  if (node == nullptr) return found;
+  const toml::array* array = node->as_array();
+  if (array != nullptr) {
+    for (const toml::node& item : *array) {
+      if (const toml::table* sub = item.as_table()) found.push_back(sub);
+    }
+  }
+  if (array == nullptr || found.size() != array->size()) {
+    type_error(key, "an array of tables");
+    found.clear();
+  }
+  return found;
+}
+
 void TableReader::claim(std::string_view key) {
   read_.emplace(key);
 }

@@ -29,6 +29,9 @@ class TableReader {
   std::optional<std::vector<std::string>> strings(std::string_view key);
   // A sub-table; marks the key read. Null when absent or (with an error) of another type.
   const toml::table* table(std::string_view key);
+  // The tables of an array of tables ([[a.b]]); marks the key read. Empty when absent or (with an error) of
+  // another type.
+  std::vector<const toml::table*> tables(std::string_view key);
   // Marks a key read without reading it, for keys handled elsewhere.
   void claim(std::string_view key);
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -188,9 +189,20 @@ sdk::Task<bool> TcpConnection::start_tls() {
   buffer_.clear();
   start_ = 0;
   tls_.emplace(socket_, *tls_context_);
+  const bool client = !client_name_.empty();
+  if (client) {
+    SSL_set_tlsext_host_name(tls_->native_handle(), client_name_.c_str());
+    if (client_verify_) {
+      tls_->set_verify_mode(asio::ssl::verify_peer);
+      tls_->set_verify_callback(asio::ssl::host_name_verification(client_name_));
+    } else {
+      tls_->set_verify_mode(asio::ssl::verify_none);
+    }
+  }
   error_code error;
   arm_deadline();
-  co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, error));
+  co_await tls_->async_handshake(client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+                                 asio::redirect_error(asio::use_awaitable, error));
   disarm_deadline();
   co_return !error;
 }

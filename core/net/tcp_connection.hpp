@@ -33,6 +33,13 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
   sdk::Task<bool> start_tls() override;
   bool tls_active() const override { return tls_.has_value(); }
 
+  // Makes start_tls() the client side of the handshake, for an outbound connection to `server_name`: SNI,
+  // and with `verify` the chain and the name checked (the context must then have trusted roots loaded).
+  void set_client(std::string server_name, bool verify) {
+    client_name_ = std::move(server_name);
+    client_verify_ = verify;
+  }
+
   // On the connection's loop only.
   void close();
   // Calls `handler` (error_code) once the socket has something to read, or with an error when cancelled. An
@@ -65,6 +72,8 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
   std::chrono::steady_clock::time_point deadline_expiry_;
   std::uint64_t deadline_wait_id_ = 0;  // tells the current wait from one cancelled before it
   bool timed_out_ = false;
+  std::string client_name_;  // set for an outbound connection: the server's name
+  bool client_verify_ = false;
   bool waiting_for_command_ = false;
   std::uint64_t readable_wait_id_ = 0;
   bool interrupted_ = false;

@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include "config/table_reader.hpp"
+#include "tern/sdk/service.hpp"
 
 namespace tern::plugins {
 namespace {
@@ -22,16 +23,30 @@ class PluginSection final : public sdk::ConfigSection {
   std::optional<std::vector<std::string>> get_strings(std::string_view key) const override {
     return checked(reader_.strings(key));
   }
+  std::vector<const sdk::ConfigSection*> get_tables(std::string_view key) const override {
+    const std::vector<const toml::table*> tables = checked(reader_.tables(key));
+    std::vector<const sdk::ConfigSection*> sections;
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      children_.push_back(
+          std::make_unique<PluginSection>(tables[i], reader_.file(), fmt::format("{}.{}[{}]", reader_.path(), key, i)));
+      sections.push_back(children_.back().get());
+    }
+    return sections;
+  }
   [[noreturn]] void fail(std::string_view key, std::string_view what) const override {
     reader_.error(key, what);
     throw sdk::ConfigError(errors_.back());
   }
 
+  // The keys nobody read, here and in the tables of arrays the plugin asked for.
   std::vector<std::string> unknown_keys() {
     std::vector<std::string> found;
     std::swap(found, errors_);
     reader_.report_unknown_keys();
     std::swap(found, errors_);
+    for (const auto& child : children_) {
+      for (std::string& error : child->unknown_keys()) found.push_back(std::move(error));
+    }
     return found;
   }
 
@@ -44,6 +59,7 @@ class PluginSection final : public sdk::ConfigSection {
 
   mutable std::vector<std::string> errors_;
   mutable config::TableReader reader_;
+  mutable std::vector<std::unique_ptr<PluginSection>> children_;
 };
 
 class GenerationRegistrar final : public sdk::Registrar {
@@ -65,6 +81,9 @@ class GenerationRegistrar final : public sdk::Registrar {
   }
   void add_store(std::string name, std::shared_ptr<const sdk::StoreFactory> factory) override {
     if (factory) stores_.emplace_back(std::move(name), std::move(factory));
+  }
+  void add_service(std::shared_ptr<const sdk::Service> service) override {
+    if (service) services_.push_back(std::move(service));
   }
   void fail(std::string_view message) override { failure_ = message; }
 
@@ -94,6 +113,7 @@ class GenerationRegistrar final : public sdk::Registrar {
                                               fmt::format("provides store \"{}\" a second time", name)));
       }
     }
+    for (auto& service : services_) staged_.services.push_back(std::move(service));
     return errors;
   }
 
@@ -105,6 +125,7 @@ class GenerationRegistrar final : public sdk::Registrar {
   std::vector<sdk::HookSpec> hooks_;
   std::vector<std::shared_ptr<const sdk::Protocol>> protocols_;
   std::vector<std::pair<std::string, std::shared_ptr<const sdk::StoreFactory>>> stores_;
+  std::vector<std::shared_ptr<const sdk::Service>> services_;
 };
 
 std::int64_t line_of(const toml::node* node) {

@@ -5,11 +5,16 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/server_config.hpp"
 #include "pipeline/hook_chain.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "tern/sdk/protocol.hpp"
+
+namespace tern::sdk {
+class Service;
+}
 
 namespace tern::plugins {
 
@@ -18,6 +23,7 @@ struct Generation {
   pipeline::HookChain hooks;
   std::map<std::string, std::shared_ptr<const sdk::Protocol>, std::less<>> protocols;
   std::map<std::string, std::shared_ptr<const sdk::StoreFactory>, std::less<>> stores;
+  std::vector<std::shared_ptr<const sdk::Service>> services;
 };
 
 // Calls every loaded plugin's entry point with its [plugin.<name>] section, then checks that the config asks

@@ -29,6 +29,7 @@
 #include "net/tcp_connection.hpp"
 #include "plugins/generation.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "server/service_context.hpp"
 #include "server/session_context.hpp"
 #include "tls/certificate.hpp"
 #include "tls/server_contexts.hpp"
@@ -100,6 +101,11 @@ class Server {
   asio::awaitable<void> handle_signals();
   void reload();
   asio::awaitable<void> shut_down();
+  // A generation's services start when it starts serving and are told to stop when it is replaced.
+  void start_services(const std::shared_ptr<const plugins::Generation>& generation);
+  asio::awaitable<void> run_service(std::shared_ptr<const sdk::Service> service,
+                                    std::shared_ptr<const plugins::Generation> generation,
+                                    std::shared_ptr<const std::atomic<bool>> stop);
 
   config::ServerConfig startup_config_;
   plugins::PluginSet plugins_;
@@ -116,6 +122,9 @@ class Server {
   std::list<tcp::acceptor> acceptors_;
   asio::signal_set signals_;
   std::atomic<bool> stopping_{false};
+  std::shared_ptr<std::atomic<bool>> services_stop_ = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<int> services_running_{0};
+  std::shared_ptr<asio::ssl::context> client_tls_;
   std::atomic<std::uint64_t> session_counter_{0};
   std::string session_prefix_ = fmt::format("{:x}", ::time(nullptr) & 0xfffff);
 };
@@ -160,6 +169,9 @@ int Server::run() {
     asio::co_spawn(main_loop_, accept_loop(acceptor, listener), asio::detached);
   }
   asio::co_spawn(main_loop_, handle_signals(), asio::detached);
+  client_tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  client_tls_->set_default_verify_paths();
+  start_services(generation());
   loops_.start();
   spdlog::info("tern serving as {} with {} event loops", config.hostname, loops_.size());
   main_loop_.run();
@@ -252,6 +264,31 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
   limits_.release(address);
 }
 
+void Server::start_services(const std::shared_ptr<const plugins::Generation>& generation) {
+  services_stop_ = std::make_shared<std::atomic<bool>>(false);
+  for (const auto& service : generation->services) {
+    ++services_running_;
+    asio::co_spawn(loops_.next(), run_service(service, generation, services_stop_), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> service,
+                                          std::shared_ptr<const plugins::Generation> generation,
+                                          std::shared_ptr<const std::atomic<bool>> stop) {
+  const std::string name = service->name();
+  auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
+                                                  "service " + name);
+  ServiceContext context(std::move(session), stop, client_tls_, stopping_);
+  spdlog::info("service {} started", name);
+  try {
+    co_await service->run(context);
+  } catch (const std::exception& error) {
+    spdlog::error("service {} ended by an error: {}", name, error.what());
+  }
+  spdlog::info("service {} stopped", name);
+  --services_running_;
+}
+
 asio::awaitable<void> Server::handle_signals() {
   for (;;) {
     error_code error;
@@ -311,8 +348,10 @@ void Server::reload() {
     spdlog::default_logger()->set_level(spdlog::level::from_str(config->log.level));
     {
       std::lock_guard lock(generation_mutex_);
-      generation_ = std::move(next);
+      generation_ = next;
     }
+    services_stop_->store(true);
+    start_services(next);
     spdlog::info("reload done: new sessions use the new configuration");
   } catch (const config::ConfigInvalid& invalid) {
     for (const std::string& line : invalid.errors()) spdlog::error("reload refused: {}", line);
@@ -327,11 +366,13 @@ asio::awaitable<void> Server::shut_down() {
     error_code ignored;
     acceptor.close(ignored);
   }
-  // Sessions waiting for a command are told goodbye now; the others finish what they are doing.
+  services_stop_->store(true);
+  // Sessions waiting for a command are told goodbye now; the others finish what they are doing, and so do
+  // the services.
   registry_.for_each([](net::TcpConnection& connection) { connection.interrupt_idle_wait(); });
   auto deadline = std::chrono::steady_clock::now() + startup_config_.shutdown_grace;
   asio::steady_timer tick(main_loop_);
-  while (registry_.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((registry_.size() > 0 || services_running_ > 0) && std::chrono::steady_clock::now() < deadline) {
     tick.expires_after(std::chrono::milliseconds(20));
     co_await tick.async_wait(asio::use_awaitable);
   }

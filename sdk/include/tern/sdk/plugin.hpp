@@ -38,6 +38,7 @@ struct tern_plugin_manifest {
 namespace tern::sdk {
 
 class Protocol;
+class Service;
 class StoreFactory;
 
 // Given to the entry point; valid only during that call. Not thread-safe (the call is on the main thread).
@@ -51,6 +52,8 @@ class Registrar {
   // The core keeps the objects for as long as any session of this generation needs them.
   virtual void add_protocol(std::shared_ptr<const Protocol> protocol) = 0;
   virtual void add_store(std::string name, std::shared_ptr<const StoreFactory> factory) = 0;
+  // Started when this generation starts serving, told to stop when it is replaced or the server stops.
+  virtual void add_service(std::shared_ptr<const Service> service) = 0;
   // Used by TERN_PLUGIN: the entry point failed with this message; nothing of this call is kept.
   virtual void fail(std::string_view message) = 0;
 

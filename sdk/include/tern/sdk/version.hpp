@@ -36,6 +36,6 @@
 #define TERN_SDK_STDLIB "unknown-stdlib"
 #endif
 
-#define TERN_SDK_BUILD_SIGNATURE \
-  TERN_SDK_COMPILER ";" TERN_SDK_STDLIB ";boost-" BOOST_LIB_VERSION ";sdk-" TERN_SDK_STR(TERN_SDK_VERSION_MAJOR) \
-      ";abi-" TERN_SDK_ABI_HASH
+#define TERN_SDK_BUILD_SIGNATURE                                    \
+  TERN_SDK_COMPILER ";" TERN_SDK_STDLIB ";boost-" BOOST_LIB_VERSION \
+                    ";sdk-" TERN_SDK_STR(TERN_SDK_VERSION_MAJOR) ";abi-" TERN_SDK_ABI_HASH

@@ -1,0 +1,56 @@
+// The server as a plugin's background service sees it (sdk::ServiceContext): what a session gets, plus when to
+// stop, a way to wait, and outbound connections.
+#pragma once
+
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
+#include <atomic>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+
+#include "server/session_context.hpp"
+#include "tern/sdk/service.hpp"
+
+namespace tern::server {
+
+class ServiceContext final : public sdk::ServiceContext {
+ public:
+  // `stop` turns true when the service's generation is replaced or the server stops; `client_tls` is the
+  // context outbound TLS uses (system roots loaded); `server_stopping` is the server's own flag.
+  ServiceContext(std::unique_ptr<SessionContext> session, std::shared_ptr<const std::atomic<bool>> stop,
+                 std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& server_stopping)
+      : session_(std::move(session)),
+        stop_(std::move(stop)),
+        client_tls_(std::move(client_tls)),
+        server_stopping_(server_stopping) {}
+
+  std::string_view hostname() const override { return session_->hostname(); }
+  sdk::MailStore& store() override { return session_->store(); }
+  sdk::Log& log() override { return session_->log(); }
+  sdk::Task<sdk::Verdict> run_hooks(sdk::Stage stage, sdk::HookContext& context) override {
+    return session_->run_hooks(stage, context);
+  }
+  sdk::Task<void> offload(std::function<void()> work) override { return session_->offload(std::move(work)); }
+  sdk::Task<sdk::LoginResult> authenticate(const sdk::ClientInfo& client, std::string_view user,
+                                           std::string_view password) override {
+    return session_->authenticate(client, user, password);
+  }
+  void mailbox_changed(const std::vector<std::string>& users) override { session_->mailbox_changed(users); }
+  sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection& connection, std::string_view user,
+                                           std::chrono::seconds limit) override {
+    return session_->wait_for_news(connection, user, limit);
+  }
+
+  bool stopping() const override { return stop_->load() || server_stopping_.load(); }
+  sdk::Task<bool> sleep_for(std::chrono::seconds duration) override;
+  sdk::Task<std::shared_ptr<sdk::Connection>> connect(std::string host, std::uint16_t port, sdk::ClientTls tls,
+                                                      std::string& error) override;
+
+ private:
+  std::unique_ptr<SessionContext> session_;
+  std::shared_ptr<const std::atomic<bool>> stop_;
+  std::shared_ptr<boost::asio::ssl::context> client_tls_;
+  const std::atomic<bool>& server_stopping_;
+};
+
+}  // namespace tern::server

@@ -1,0 +1,57 @@
+// Entry point of the fetch plugin: reads [[plugin.fetch.account]] and registers the collector as a service.
+#include <fmt/format.h>
+
+#include "fetch_service.hpp"
+#include "tern/sdk/plugin.hpp"
+#include "tern/sdk/text.hpp"
+
+namespace {
+
+tern::fetch::Account read_account(const tern::sdk::ConfigSection& section) {
+  using tern::sdk::TlsMode;
+  tern::fetch::Account account;
+  const auto required = [&](const char* key) {
+    std::optional<std::string> value = section.get_string(key);
+    if (!value || value->empty()) section.fail(key, "is required");
+    return *value;
+  };
+  account.name = required("name");
+  const std::string protocol = section.get_string("protocol").value_or("pop3");
+  if (protocol != "pop3") section.fail("protocol", "must be \"pop3\" (IMAP collection is not built yet)");
+  account.server = required("server");
+  const std::string tls = section.get_string("tls").value_or("implicit");
+  if (tls == "implicit") {
+    account.tls.mode = TlsMode::implicit;
+  } else if (tls == "starttls") {
+    account.tls.mode = TlsMode::starttls;
+  } else if (tls == "none") {
+    account.tls.mode = TlsMode::none;
+  } else {
+    section.fail("tls", "must be \"implicit\", \"starttls\" or \"none\"");
+  }
+  account.tls.verify = section.get_bool("verify").value_or(true);
+  const std::int64_t port = section.get_integer("port").value_or(account.tls.mode == TlsMode::implicit ? 995 : 110);
+  if (port < 1 || port > 65535) section.fail("port", "must be 1 to 65535");
+  account.port = static_cast<std::uint16_t>(port);
+  account.user = required("user");
+  account.password = required("password");
+  account.deliver_to = tern::sdk::lower_ascii(required("deliver_to"));
+  const std::int64_t interval = section.get_integer("interval").value_or(1800);
+  if (interval < 1 || interval > 7 * 24 * 3600) section.fail("interval", "must be 1 to 604800 seconds");
+  account.interval = std::chrono::seconds(interval);
+  account.keep = section.get_bool("keep").value_or(false);
+  return account;
+}
+
+}  // namespace
+
+TERN_PLUGIN("fetch", "0.1.0", "service:fetch") {
+  std::vector<tern::fetch::Account> accounts;
+  for (const tern::sdk::ConfigSection* section : registrar.config().get_tables("account")) {
+    accounts.push_back(read_account(*section));
+    for (std::size_t i = 0; i + 1 < accounts.size(); ++i) {
+      if (accounts[i].name == accounts.back().name) section->fail("name", "names another account already");
+    }
+  }
+  if (!accounts.empty()) registrar.add_service(std::make_shared<tern::fetch::FetchService>(std::move(accounts)));
+}

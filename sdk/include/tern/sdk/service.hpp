@@ -1,0 +1,51 @@
+// A background task of a plugin: a poller that collects remote mailboxes, a cleaner. It runs on one of the
+// server's loops for as long as the configuration generation that registered it is the current one. This
+// header brings in Boost.Asio's coroutine types, as protocol.hpp does.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tern/sdk/protocol.hpp"
+
+namespace tern::sdk {
+
+// An outbound connection's TLS: none, at once (POP3S, IMAPS), or later with Connection::start_tls() (STLS,
+// STARTTLS). `verify` checks the server's certificate chain against the system's trusted roots and its name
+// against the host asked for; turn it off only for a server whose certificate is known to be self-signed.
+struct ClientTls {
+  TlsMode mode = TlsMode::none;
+  bool verify = true;
+};
+
+// What a service gets besides the server context: when to stop, a way to wait, and outbound connections.
+// Used from the service's own loop only.
+class ServiceContext : public ServerContext {
+ public:
+  // True once the server shuts down or a reload replaced this service's generation: run() should return.
+  virtual bool stopping() const = 0;
+  // Waits for `duration`; false when stopping began first (it returns within a second of that).
+  virtual Task<bool> sleep_for(std::chrono::seconds duration) = 0;
+  // Connects to host:port (a name is resolved by the system) within 30 seconds, then does TLS at once when
+  // `tls.mode` is implicit. The connection's reads and writes have the usual deadlines; it closes when the
+  // last reference goes. Null, with `error` saying why, on failure.
+  virtual Task<std::shared_ptr<Connection>> connect(std::string host, std::uint16_t port, ClientTls tls,
+                                                    std::string& error) = 0;
+
+ protected:
+  ~ServiceContext() = default;
+};
+
+// One object a generation; run() is called once, on one loop, when the generation starts serving.
+class Service {
+ public:
+  virtual ~Service() = default;
+  virtual std::string name() const = 0;
+  // Returns when context.stopping(). An exception that escapes is logged, and the service is not restarted
+  // until the next reload.
+  virtual Task<void> run(ServiceContext& context) const = 0;
+};
+
+}  // namespace tern::sdk

@@ -1,0 +1,210 @@
+"""Collecting a remote POP3 mailbox (issue 5, first slice): a private Dovecot on loopback plays the ISP; Tern
+polls it on a schedule and files each message once for the local user, over plain POP3 and implicit TLS."""
+
+import contextlib
+import os
+import poplib
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE, ALICE_PASSWORD, Tern, free_port, insecure_context
+
+ISP_USER = "site@isp.test"
+ISP_PASSWORD = "isp-secret"
+MAIL_UID = 65534  # nobody: Dovecot refuses uid 0
+
+pytestmark = pytest.mark.skipif(shutil.which("dovecot") is None or os.geteuid() != 0,
+                                reason="needs dovecot-pop3d (tools/install-deps) and root for Dovecot's instance")
+
+
+class Dovecot:
+    """A private Dovecot with one passwd-file user and a Maildir: the ISP's POP3 server."""
+
+    def __init__(self, root):
+        self.root = Path(root) / "dovecot"
+        self.maildir = self.root / "home" / "Maildir"
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.master = None
+        self.counter = 0
+
+    def start(self):
+        for sub in ("run", "state"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for sub in ("cur", "new", "tmp"):
+            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        "/CN=pop.isp.test", "-keyout", str(self.root / "key.pem"), "-out", str(self.root / "cert.pem")],
+                       check=True, capture_output=True)
+        passwd = self.root / "passwd"
+        passwd.write_text(f"{ISP_USER}:{{PLAIN}}{ISP_PASSWORD}:{MAIL_UID}:{MAIL_UID}::{self.root / 'home'}::\n")
+        (self.root / "dovecot.conf").write_text(f"""\
+base_dir = {self.root / 'run'}
+state_dir = {self.root / 'state'}
+instance_name = tern-test-dovecot-{self.port}
+listen = 127.0.0.1
+protocols = pop3
+ssl = yes
+ssl_cert = <{self.root / 'cert.pem'}
+ssl_key = <{self.root / 'key.pem'}
+disable_plaintext_auth = no
+log_path = {self.root / 'dovecot.log'}
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {passwd}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {self.tls_port}
+  }}
+}}
+""")
+        self.chown()
+        subprocess.run(["dovecot", "-c", str(self.root / "dovecot.conf")], check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        deadline = time.monotonic() + 20
+        while self.master is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                self.master = int((self.root / "run" / "master.pid").read_text().split()[0])
+            time.sleep(0.05)
+        assert self.master is not None, "dovecot did not start"
+
+    def chown(self):
+        for directory, _, files in os.walk(self.root / "home"):
+            os.chown(directory, MAIL_UID, MAIL_UID)
+            for name in files:
+                os.chown(os.path.join(directory, name), MAIL_UID, MAIL_UID)
+
+    def deliver(self, subject, to="site@isp.test"):
+        """Puts a message in the ISP's Maildir, as its delivery agent would."""
+        self.counter += 1
+        name = f"{int(time.time())}.M{self.counter}P{os.getpid()}.isp.test"
+        (self.maildir / "new" / name).write_text(
+            f"Return-Path: <carol@remote.test>\nFrom: carol@remote.test\nTo: {to}\nSubject: {subject}\n\n"
+            f"Hello {subject}.\n.leading dot\n")
+        self.chown()
+
+    def remaining(self):
+        return len(list((self.maildir / "new").iterdir())) + len(list((self.maildir / "cur").iterdir()))
+
+    def stop(self):
+        if self.master is None:
+            return
+        subprocess.run(["doveadm", "-c", str(self.root / "dovecot.conf"), "stop"], capture_output=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.master, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.master, 9)
+
+
+@pytest.fixture
+def isp(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    for parent in Path(tmp_path).parents:
+        if str(parent).startswith("/tmp/pytest-of"):
+            os.chmod(parent, 0o755)
+    server = Dovecot(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def account(isp, name="isp", tls="none", keep=False, password=ISP_PASSWORD, interval=1):
+    port = isp.tls_port if tls == "implicit" else isp.port
+    return (f'[[plugin.fetch.account]]\nname = "{name}"\nserver = "127.0.0.1"\nport = {port}\ntls = "{tls}"\n'
+            f'verify = false\nuser = "{ISP_USER}"\npassword = "{password}"\ndeliver_to = "{ALICE}"\n'
+            f'interval = {interval}\nkeep = {"true" if keep else "false"}\n')
+
+
+def inbox_subjects(server):
+    client = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=insecure_context(), timeout=30)
+    client.user(ALICE)
+    client.pass_(ALICE_PASSWORD)
+    subjects = []
+    for number in range(1, client.stat()[0] + 1):
+        lines = client.top(number, 0)[1]
+        subjects += [line.decode()[9:] for line in lines if line.startswith(b"Subject: ")]
+    client.quit()
+    return sorted(subjects)
+
+
+def wait_for(condition, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_messages_are_collected_once_and_deleted_at_the_isp(tern, isp):
+    for subject in ("one", "two", "three"):
+        isp.deliver(subject)
+    tern.extra = account(isp)
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: inbox_subjects(server) == ["one", "three", "two"])
+    assert wait_for(lambda: isp.remaining() == 0)
+    # New mail at the ISP comes at the next poll; nothing comes twice.
+    isp.deliver("four")
+    assert wait_for(lambda: inbox_subjects(server) == ["four", "one", "three", "two"])
+    time.sleep(2.5)
+    assert inbox_subjects(server) == ["four", "one", "three", "two"]
+    client = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=insecure_context(), timeout=30)
+    client.user(ALICE)
+    client.pass_(ALICE_PASSWORD)
+    text = b"\r\n".join(client.retr(1)[1])
+    client.quit()
+    assert text.startswith(b"Received: from 127.0.0.1 by ") and b"with POP3 (Tern fetch isp)" in text
+    assert b"\r\n.leading dot" in text  # dot-stuffing undone on the way in, and again on the way out
+
+
+def test_kept_messages_are_not_fetched_again_even_after_a_restart(tern, isp):
+    isp.deliver("kept")
+    tern.extra = account(isp, tls="implicit", keep=True)
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: inbox_subjects(server) == ["kept"])
+    server.stop()
+    server = tern.start()
+    time.sleep(2.5)
+    assert inbox_subjects(server) == ["kept"]
+    assert isp.remaining() == 1
+
+
+def test_a_refused_login_is_logged_and_retried_and_the_server_keeps_serving(tern, isp):
+    isp.deliver("waiting")
+    tern.extra = account(isp, password="wrong")
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: "fetch isp: PASS: -ERR" in server.log_text())
+    assert inbox_subjects(server) == []
+    assert isp.remaining() == 1
+
+
+def test_a_bad_account_is_a_config_error_naming_file_line_and_key(tern, isp):
+    tern.extra = account(isp).replace('tls = "none"', 'tls = "sometimes"')
+    tern.write_config()
+    result = tern.cli("config", "check", check=False)
+    assert result.returncode == 2
+    assert "plugin.fetch.account[0].tls" in result.stderr
