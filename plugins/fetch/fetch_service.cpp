@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "pop3_client.hpp"
@@ -58,6 +60,30 @@ std::string return_path(std::string_view message) {
   return "";
 }
 
+// The accounts being polled now, in this process. After a reload the old generation's poller may still be
+// finishing while the new one starts: two polls of one account at once could both take a message that
+// neither had marked yet.
+class PollsUnderWay {
+ public:
+  bool begin(const std::string& account) {
+    std::lock_guard lock(mutex_);
+    return polling_.insert(account).second;
+  }
+  void end(const std::string& account) {
+    std::lock_guard lock(mutex_);
+    polling_.erase(account);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> polling_;
+};
+
+PollsUnderWay& polls_under_way() {
+  static PollsUnderWay polls;
+  return polls;
+}
+
 std::string rfc5322_date() {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -76,6 +102,9 @@ sdk::Task<void> FetchService::run(sdk::ServiceContext& context) const {
   while (!context.stopping()) {
     for (std::size_t i = 0; i < accounts_.size() && !context.stopping(); ++i) {
       if (Clock::now() < due[i]) continue;
+      if (!polls_under_way().begin(accounts_[i].name)) continue;  // the other poller has it; try again soon
+      const std::unique_ptr<const std::string, void (*)(const std::string*)> under_way(
+          &accounts_[i].name, [](const std::string* name) { polls_under_way().end(*name); });
       const bool polled = co_await poll(context, accounts_[i]);
       failures[i] = polled ? 0 : failures[i] + 1;
       // After failures the next poll waits longer, up to eight intervals: a server that is down is not

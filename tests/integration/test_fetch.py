@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, Tern, free_port, insecure_context
+from conftest import ALICE, ALICE_PASSWORD, PLUGIN_DIR, Tern, free_port, insecure_context
+
+EXAMPLE_DIR = os.environ.get("TERN_EXAMPLE_PLUGIN_DIR", str(Path(PLUGIN_DIR).parent / "example-plugin" / "plugins"))
 
 ISP_USER = "site@isp.test"
 ISP_PASSWORD = "isp-secret"
@@ -208,3 +210,22 @@ def test_a_bad_account_is_a_config_error_naming_file_line_and_key(tern, isp):
     result = tern.cli("config", "check", check=False)
     assert result.returncode == 2
     assert "plugin.fetch.account[0].tls" in result.stderr
+
+
+def test_collected_mail_goes_through_the_message_hooks(tmp_path, isp):
+    assert (Path(EXAMPLE_DIR) / "tern-add-header.so").exists(), "run the sdk.example_builds_against_installed_sdk test"
+    isp.deliver("hooked")
+    (tmp_path / "tern").mkdir()
+    server = Tern(tmp_path / "tern", plugin_dirs=[PLUGIN_DIR, EXAMPLE_DIR],
+                  extra='[plugin.add-header]\nname = "X-Checked-By"\nvalue = "the example plugin"\n' + account(isp))
+    server.add_users()
+    server.start()
+    try:
+        assert wait_for(lambda: inbox_subjects(server) == ["hooked"])
+        client = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=insecure_context(), timeout=30)
+        client.user(ALICE)
+        client.pass_(ALICE_PASSWORD)
+        assert b"X-Checked-By: the example plugin" in client.top(1, 0)[1]
+        client.quit()
+    finally:
+        server.stop()
