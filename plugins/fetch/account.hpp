@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tern/sdk/service.hpp"
 
@@ -17,6 +18,17 @@ struct Account {
   std::string user;
   std::string password;
   std::string deliver_to;  // single-drop: the local user every message goes to
+  // Multidrop (when `domain` is set instead): the mailbox gets the whole domain's mail, and each message's
+  // local recipients are read from these header fields, tried in order ("Received": the topmost one's `for`
+  // clause), then from To and Cc. Rules come first.
+  std::string domain;
+  std::vector<std::string> envelope_fields;
+  struct Rule {
+    std::string list_id;  // matches a List-Id field that contains it
+    std::string sender;   // matches the Return-Path or From address
+    std::vector<std::string> deliver_to;
+  };
+  std::vector<Rule> rules;
   std::chrono::seconds interval{1800};
   bool keep = false;  // leave collected messages on the server (they are remembered, not fetched again)
 };

@@ -1,6 +1,7 @@
 #include "fetch_service.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <ctime>
@@ -9,6 +10,7 @@
 #include <set>
 
 #include "pop3_client.hpp"
+#include "recipients.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::fetch {
@@ -184,13 +186,69 @@ sdk::Task<bool> FetchService::poll(sdk::ServiceContext& context, const Account& 
     for (const std::string& uidl : forgotten) store.state_erase(space, uidl);
   });
   if (collected > 0) {
-    context.log().info(fmt::format("fetch {}: {} new message(s) for {}", account.name, collected, account.deliver_to));
+    context.log().info(fmt::format("fetch {}: {} new message(s)", account.name, collected));
   }
   co_return true;
 }
 
+FetchService::Destination FetchService::destination(sdk::MailStore& store, const Account& account,
+                                                    std::string_view message) const {
+  if (account.domain.empty()) return {{account.deliver_to}, "INBOX"};
+  std::set<std::string> users;
+  const auto resolve = [&](const std::string& address) {
+    for (std::string& user : store.resolve_recipient(address)) users.insert(std::move(user));
+  };
+  // Rules first: a mailing list, or a sender, mapped to the users who read it.
+  const std::vector<std::string> list_ids = field_values(message, "List-Id");
+  std::vector<std::string> senders = addresses_in(return_path(message));
+  for (const std::string& from : field_values(message, "From")) {
+    for (std::string& address : addresses_in(from)) senders.push_back(std::move(address));
+  }
+  for (const Account::Rule& rule : account.rules) {
+    const bool list =
+        !rule.list_id.empty() && std::any_of(list_ids.begin(), list_ids.end(), [&](const std::string& id) {
+          return sdk::lower_ascii(id).find(rule.list_id) != std::string::npos;
+        });
+    const bool sender = !rule.sender.empty() && std::find(senders.begin(), senders.end(), rule.sender) != senders.end();
+    if (list || sender) {
+      for (const std::string& address : rule.deliver_to) resolve(address);
+      if (!users.empty()) return {{users.begin(), users.end()}, "INBOX"};
+    }
+  }
+  // Then the envelope recipient as the ISP recorded it, field by field in the configured order, then To and
+  // Cc: the first that names a local user decides.
+  std::vector<std::vector<std::string>> sources = candidate_recipients(message, account.envelope_fields);
+  std::vector<std::string> addressed;  // To and Cc together: a message to two local users reaches both
+  for (const std::vector<std::string>& found : candidate_recipients(message, {"To", "Cc"})) {
+    addressed.insert(addressed.end(), found.begin(), found.end());
+  }
+  sources.push_back(std::move(addressed));
+  for (const std::vector<std::string>& candidates : sources) {
+    for (const std::string& address : candidates) resolve(address);
+    if (!users.empty()) return {{users.begin(), users.end()}, "INBOX"};
+  }
+  // For nobody here: the postmaster's Lost folder, never dropped.
+  resolve("postmaster@" + account.domain);
+  return {{users.begin(), users.end()}, "Lost"};
+}
+
 sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& account, const std::string& uidl,
                                    std::string message) const {
+  Destination destination;
+  sdk::MailStore& store = context.store();
+  const std::optional<std::string> unresolved =
+      co_await context.attempt([&] { destination = this->destination(store, account, message); });
+  if (unresolved || destination.users.empty()) {
+    context.log().error(
+        fmt::format("fetch {}: message {} has no local recipient and there is no postmaster for {}; "
+                    "left on the server",
+                    account.name, uidl, account.domain));
+    co_return false;
+  }
+  if (destination.mailbox == "Lost") {
+    context.log().warn(fmt::format("fetch {}: message {} names no local recipient; filed in Lost for {}", account.name,
+                                   uidl, fmt::join(destination.users, ", ")));
+  }
   sdk::ClientInfo client;
   client.session_id = "fetch:" + account.name;
   client.protocol = "fetch";
@@ -198,7 +256,7 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
   client.tls = account.tls.mode != sdk::TlsMode::none;
   sdk::Envelope envelope;
   envelope.sender = return_path(message);
-  envelope.recipients.push_back({account.deliver_to, "", ""});
+  for (const std::string& user : destination.users) envelope.recipients.push_back({user, "", ""});
   CollectedContext hooks(client, envelope, message);
   const sdk::Verdict verdict = co_await context.run_hooks(sdk::Stage::message, hooks);
   sdk::Intake intake;
@@ -210,23 +268,21 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
                                    uidl, verdict.code, verdict.text));
     co_return false;
   }
-  sdk::MailStore& store = context.store();
   if (verdict.kind == sdk::VerdictKind::discard) {
     const std::optional<std::string> failure = co_await context.attempt([&] { store.state_put(intake.state); });
     co_return !failure;
   }
-  intake.local_users = {account.deliver_to};
-  intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
-  const std::string stored =
-      fmt::format("Received: from {} by {} with POP3 (Tern fetch {}) for <{}>; {}\r\n", account.server,
-                  context.hostname(), account.name, account.deliver_to, rfc5322_date()) +
-      hooks.added_headers() + message;
+  intake.local_users = destination.users;
+  intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
+  const std::string stored = fmt::format("Received: from {} by {} with POP3 (Tern fetch {}); {}\r\n", account.server,
+                                         context.hostname(), account.name, rfc5322_date()) +
+                             hooks.added_headers() + message;
   const std::optional<std::string> failure = co_await context.attempt([&] { store.receive(stored, intake); });
   if (failure) {
     context.log().error(fmt::format("fetch {}: storing message {} failed: {}", account.name, uidl, *failure));
     co_return false;
   }
-  context.mailbox_changed({account.deliver_to});
+  context.mailbox_changed(destination.users);
   co_return true;
 }
 

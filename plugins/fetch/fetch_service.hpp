@@ -22,6 +22,14 @@ class FetchService final : public sdk::Service {
   sdk::Task<bool> file(sdk::ServiceContext& context, const Account& account, const std::string& uidl,
                        std::string message) const;
 
+  // Where a collected message goes: its local users (each once) and the mailbox.
+  struct Destination {
+    std::vector<std::string> users;
+    std::string mailbox;
+  };
+  // Blocking (store lookups): call it on the worker pool.
+  Destination destination(sdk::MailStore& store, const Account& account, std::string_view message) const;
+
   std::vector<Account> accounts_;
 };
 

@@ -35,7 +35,26 @@ tern::fetch::Account read_account(const tern::sdk::ConfigSection& section) {
   account.port = static_cast<std::uint16_t>(port);
   account.user = required("user");
   account.password = required("password");
-  account.deliver_to = tern::sdk::lower_ascii(required("deliver_to"));
+  account.deliver_to = tern::sdk::lower_ascii(section.get_string("deliver_to").value_or(""));
+  account.domain = tern::sdk::lower_ascii(section.get_string("domain").value_or(""));
+  if (account.deliver_to.empty() == account.domain.empty()) {
+    section.fail(account.domain.empty() ? "deliver_to" : "domain",
+                 "set either deliver_to (one user) or domain (a domain-wide mailbox), not both");
+  }
+  account.envelope_fields = section.get_strings("envelope")
+                                .value_or(std::vector<std::string>{"Delivered-To", "X-Original-To", "X-Envelope-To",
+                                                                   "Envelope-To", "Received"});
+  for (const tern::sdk::ConfigSection* rule_section : section.get_tables("rule")) {
+    tern::fetch::Account::Rule rule;
+    rule.list_id = tern::sdk::lower_ascii(rule_section->get_string("list_id").value_or(""));
+    rule.sender = tern::sdk::lower_ascii(rule_section->get_string("sender").value_or(""));
+    rule.deliver_to = rule_section->get_strings("deliver_to").value_or(std::vector<std::string>{});
+    if (rule.list_id.empty() == rule.sender.empty()) rule_section->fail("list_id", "set list_id or sender");
+    if (rule.deliver_to.empty()) rule_section->fail("deliver_to", "is required");
+    for (std::string& address : rule.deliver_to) address = tern::sdk::lower_ascii(address);
+    account.rules.push_back(std::move(rule));
+  }
+  if (!account.rules.empty() && account.domain.empty()) section.fail("rule", "rules are for a domain-wide mailbox");
   const std::int64_t interval = section.get_integer("interval").value_or(1800);
   if (interval < 1 || interval > 7 * 24 * 3600) section.fail("interval", "must be 1 to 604800 seconds");
   account.interval = std::chrono::seconds(interval);

@@ -2,6 +2,7 @@
 polls it on a schedule and files each message once for the local user, over plain POP3 and implicit TLS."""
 
 import contextlib
+import imaplib
 import os
 import poplib
 import shutil
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, PLUGIN_DIR, Tern, free_port, insecure_context
+from conftest import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, PLUGIN_DIR, Tern, free_port, insecure_context
 
 EXAMPLE_DIR = os.environ.get("TERN_EXAMPLE_PLUGIN_DIR", str(Path(PLUGIN_DIR).parent / "example-plugin" / "plugins"))
 
@@ -92,12 +93,12 @@ service pop3-login {{
             for name in files:
                 os.chown(os.path.join(directory, name), MAIL_UID, MAIL_UID)
 
-    def deliver(self, subject, to="site@isp.test"):
-        """Puts a message in the ISP's Maildir, as its delivery agent would."""
+    def deliver(self, subject, to="site@isp.test", extra=""):
+        """Puts a message in the ISP's Maildir, as its delivery agent would; `extra` is more header lines."""
         self.counter += 1
         name = f"{int(time.time())}.M{self.counter}P{os.getpid()}.isp.test"
         (self.maildir / "new" / name).write_text(
-            f"Return-Path: <carol@remote.test>\nFrom: carol@remote.test\nTo: {to}\nSubject: {subject}\n\n"
+            f"Return-Path: <carol@remote.test>\n{extra}From: carol@remote.test\nTo: {to}\nSubject: {subject}\n\n"
             f"Hello {subject}.\n.leading dot\n")
         self.chown()
 
@@ -138,10 +139,10 @@ def account(isp, name="isp", tls="none", keep=False, password=ISP_PASSWORD, inte
             f'interval = {interval}\nkeep = {"true" if keep else "false"}\n')
 
 
-def inbox_subjects(server):
+def inbox_subjects(server, user=ALICE, password=ALICE_PASSWORD):
     client = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=insecure_context(), timeout=30)
-    client.user(ALICE)
-    client.pass_(ALICE_PASSWORD)
+    client.user(user)
+    client.pass_(password)
     subjects = []
     for number in range(1, client.stat()[0] + 1):
         lines = client.top(number, 0)[1]
@@ -229,3 +230,41 @@ def test_collected_mail_goes_through_the_message_hooks(tmp_path, isp):
         client.quit()
     finally:
         server.stop()
+
+
+def folder_subjects(server, user, password, folder):
+    client = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context(), timeout=30)
+    client.login(user, password)
+    client.select(folder)
+    status, data = client.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    client.logout()
+    return sorted(item[1].decode().strip()[9:] for item in data if isinstance(item, tuple))
+
+
+def test_a_domain_wide_mailbox_is_sorted_to_each_local_recipient_once(tern, isp):
+    tern.cli("alias", "add", "postmaster@example.test", ALICE)
+    isp.deliver("bcc for bob", to="someone@else.test", extra="Delivered-To: bob@example.test\n")
+    isp.deliver("received for alice", to="undisclosed-recipients:;",
+                extra="Received: from mx.isp.test by pop.isp.test\n for <alice@example.test>; Mon, 1 Jan 2024\n")
+    isp.deliver("club news", to="club@lists.example",
+                extra="List-Id: The Club <club.lists.example>\n")
+    isp.deliver("to both", to=f"Alice <{ALICE}>\nCc: {BOB}, stranger@else.test")
+    isp.deliver("for nobody", to="ghost@example.test")
+    text = account(isp).replace(f'deliver_to = "{ALICE}"\n', 'domain = "example.test"\n')
+    text += '[[plugin.fetch.account.rule]]\nlist_id = "club.lists.example"\ndeliver_to = ["alice@example.test", "bob@example.test"]\n'
+    tern.extra = text
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: isp.remaining() == 0)
+    assert inbox_subjects(server) == ["club news", "received for alice", "to both"]
+    assert inbox_subjects(server, BOB, BOB_PASSWORD) == ["bcc for bob", "club news", "to both"]
+    # Nobody here: the postmaster's Lost folder, with a log line.
+    assert folder_subjects(server, ALICE, ALICE_PASSWORD, "Lost") == ["for nobody"]
+    assert "names no local recipient; filed in Lost" in server.log_text()
+
+
+def test_a_rule_outside_a_domain_wide_mailbox_is_a_config_error(tern, isp):
+    tern.extra = account(isp) + '[[plugin.fetch.account.rule]]\nsender = "a@b.c"\ndeliver_to = ["alice@example.test"]\n'
+    tern.write_config()
+    result = tern.cli("config", "check", check=False)
+    assert result.returncode == 2 and "plugin.fetch.account[0].rule" in result.stderr

@@ -1,0 +1,28 @@
+// Multidrop: who a message collected from a domain-wide mailbox is for, read from its header (the envelope
+// recipient is gone by the time mail sits in such a mailbox). Pure functions of the text; resolving the
+// addresses to local users is the caller's.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tern::fetch {
+
+// The addresses in an address-list field value ("Carol <carol@example.org>, \"Doe, J\" <j@x.y>, a@b.c"):
+// lower-cased addr-specs, groups and comments taken apart. Pieces without an '@' are skipped.
+std::vector<std::string> addresses_in(std::string_view value);
+
+// Every value of the header field `name` (case-insensitive), unfolded, in the order they appear.
+std::vector<std::string> field_values(std::string_view message, std::string_view name);
+
+// The address of the `for` clause of the topmost Received field ("... for <bob@example.org>; date"), or "".
+std::string received_for(std::string_view message);
+
+// The candidate recipients, source by source in the order given, each list in the order found: for
+// "Received", the topmost Received field's `for` address; for any other name, the addresses of every field
+// of that name. The caller tries them in turn and takes the first source that yields a local user.
+std::vector<std::vector<std::string>> candidate_recipients(std::string_view message,
+                                                           const std::vector<std::string>& sources);
+
+}  // namespace tern::fetch
