@@ -93,14 +93,15 @@ service pop3-login {{
             for name in files:
                 os.chown(os.path.join(directory, name), MAIL_UID, MAIL_UID)
 
-    def deliver(self, subject, to="site@isp.test", extra=""):
+    def deliver(self, subject, to="site@isp.test", extra="", chown=True):
         """Puts a message in the ISP's Maildir, as its delivery agent would; `extra` is more header lines."""
         self.counter += 1
         name = f"{int(time.time())}.M{self.counter}P{os.getpid()}.isp.test"
         (self.maildir / "new" / name).write_text(
             f"Return-Path: <carol@remote.test>\n{extra}From: carol@remote.test\nTo: {to}\nSubject: {subject}\n\n"
             f"Hello {subject}.\n.leading dot\n")
-        self.chown()
+        if chown:
+            self.chown()
 
     def remaining(self):
         return len(list((self.maildir / "new").iterdir())) + len(list((self.maildir / "cur").iterdir()))
@@ -268,3 +269,31 @@ def test_a_rule_outside_a_domain_wide_mailbox_is_a_config_error(tern, isp):
     tern.write_config()
     result = tern.cli("config", "check", check=False)
     assert result.returncode == 2 and "plugin.fetch.account[0].rule" in result.stderr
+
+
+def test_a_crash_in_the_middle_of_a_poll_loses_nothing_and_duplicates_nothing(tern, isp):
+    count = 1000
+    for number in range(count):
+        isp.deliver(f"crash {number:04}", chown=False)
+    isp.chown()
+    tern.extra = account(isp)
+    tern.write_config()
+    server = tern.start()
+    database = tern.data / "tern.db"
+
+    def stored():
+        import sqlite3
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+    # Killed as soon as some are in, while the poll is still under way.
+    deadline = time.monotonic() + 30
+    while stored() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.kill()
+    partial = stored()
+    assert 0 < partial < count  # the kill came in the middle of the poll
+    server = tern.start()
+    assert wait_for(lambda: isp.remaining() == 0, timeout=60)
+    subjects = inbox_subjects(server)
+    assert subjects == sorted(f"crash {number:04}" for number in range(count)), f"{partial} stored before the kill"
