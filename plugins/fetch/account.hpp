@@ -12,6 +12,9 @@ namespace tern::fetch {
 
 struct Account {
   std::string name;  // names its log lines and its seen-UIDL state ("fetch:<name>")
+  enum class Protocol { pop3, imap };
+  Protocol protocol = Protocol::pop3;
+  std::string folder = "INBOX";  // IMAP: the remote mailbox collected
   std::string server;
   std::uint16_t port = 995;
   sdk::ClientTls tls{sdk::TlsMode::implicit, true};

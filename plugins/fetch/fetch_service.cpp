@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 
+#include "imap_client.hpp"
 #include "pop3_client.hpp"
 #include "recipients.hpp"
 #include "tern/sdk/text.hpp"
@@ -129,7 +130,85 @@ sdk::Task<bool> FetchService::poll(sdk::ServiceContext& context, const Account& 
     context.log().warn(fmt::format("fetch {}: {}; retrying later", account.name, error));
     co_return false;
   }
-  Pop3Client client(*connection);
+  if (account.protocol == Account::Protocol::imap) {
+    const bool polled = co_await poll_imap(context, account, *connection);
+    co_return polled;
+  }
+  const bool polled = co_await poll_pop3(context, account, *connection);
+  co_return polled;
+}
+
+sdk::Task<void> FetchService::forget(sdk::ServiceContext& context, const Account& account,
+                                     const std::set<std::string>& seen, const std::set<std::string>& present) const {
+  std::vector<std::string> forgotten;
+  for (const std::string& key : seen) {
+    if (!account.keep || !present.contains(key)) forgotten.push_back(key);
+  }
+  sdk::MailStore& store = context.store();
+  const std::string space = "fetch:" + account.name;
+  co_await context.attempt([&] {
+    for (const std::string& key : forgotten) store.state_erase(space, key);
+  });
+}
+
+sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Account& account,
+                                        sdk::Connection& connection) const {
+  ImapClient client(connection);
+  const auto failed = [&](const std::string& what) {
+    context.log().warn(fmt::format("fetch {}: {}; retrying later", account.name, what));
+    return false;
+  };
+  const bool greeted = co_await client.greeting();
+  if (!greeted) co_return failed(client.error());
+  if (account.tls.mode == sdk::TlsMode::starttls) {
+    const bool secured = co_await client.start_tls();
+    if (!secured) co_return failed(client.error());
+  }
+  const bool logged_in = co_await client.login(account.user, account.password);
+  if (!logged_in) co_return failed(client.error());
+  const std::optional<std::uint32_t> uidvalidity = co_await client.select(account.folder);
+  if (!uidvalidity) co_return failed(client.error());
+  const std::optional<std::vector<std::uint32_t>> uids = co_await client.uids();
+  if (!uids) co_return failed(client.error());
+  std::vector<std::pair<std::string, std::string>> known;
+  sdk::MailStore& store = context.store();
+  const std::optional<std::string> unavailable =
+      co_await context.attempt([&] { known = store.state_list("fetch:" + account.name); });
+  if (unavailable) co_return failed("the store: " + *unavailable);
+  std::set<std::string> seen;
+  for (const auto& [key, when] : known) seen.insert(key);
+  // A message is known by the mailbox's UIDVALIDITY and its UID: a mailbox made anew starts over.
+  std::set<std::string> present;
+  int collected = 0;
+  for (const std::uint32_t uid : *uids) {
+    if (context.stopping()) break;
+    const std::string key = fmt::format("{}.{}", *uidvalidity, uid);
+    present.insert(key);
+    if (!seen.contains(key)) {
+      std::optional<std::string> message = co_await client.fetch(uid);
+      if (!message) co_return failed(client.error());
+      const bool filed = co_await file(context, account, key, std::move(*message));
+      if (!filed) continue;  // stays on the server, unmarked, for the next poll
+      ++collected;
+    }
+    // Marked on the server only once the local copy is durable.
+    const bool marked = co_await client.add_flags(uid, account.keep ? "\\Seen" : "\\Seen \\Deleted");
+    if (!marked) co_return failed(client.error());
+  }
+  if (!account.keep) {
+    const bool closed = co_await client.close();
+    if (!closed) co_return failed(client.error());
+  }
+  const bool done = co_await client.logout();
+  if (!done) co_return failed(client.error());
+  co_await forget(context, account, seen, present);
+  if (collected > 0) context.log().info(fmt::format("fetch {}: {} new message(s)", account.name, collected));
+  co_return true;
+}
+
+sdk::Task<bool> FetchService::poll_pop3(sdk::ServiceContext& context, const Account& account,
+                                        sdk::Connection& connection) const {
+  Pop3Client client(connection);
   const auto failed = [&](const std::string& what) {
     context.log().warn(fmt::format("fetch {}: {}; retrying later", account.name, what));
     return false;
@@ -174,17 +253,10 @@ sdk::Task<bool> FetchService::poll(sdk::ServiceContext& context, const Account& 
   }
   const bool done = co_await client.quit();
   if (!done) co_return failed(client.error());
-  // What the server no longer has need not be remembered.
+  // What the server no longer has, or was told to delete, need not be remembered.
   std::set<std::string> present;
   for (const auto& [number, uidl] : *uidls) present.insert(uidl);
-  if (!account.keep) present.clear();
-  std::vector<std::string> forgotten;
-  for (const std::string& uidl : seen) {
-    if (!present.contains(uidl)) forgotten.push_back(uidl);
-  }
-  co_await context.attempt([&] {
-    for (const std::string& uidl : forgotten) store.state_erase(space, uidl);
-  });
+  co_await forget(context, account, seen, present);
   if (collected > 0) {
     context.log().info(fmt::format("fetch {}: {} new message(s)", account.name, collected));
   }

@@ -1,6 +1,8 @@
 // The collector: polls each account on its schedule and files what it finds through the `message` stage.
 #pragma once
 
+#include <set>
+#include <string>
 #include <vector>
 
 #include "account.hpp"
@@ -17,6 +19,11 @@ class FetchService final : public sdk::Service {
  private:
   // One poll of one account; false when it failed (and was logged).
   sdk::Task<bool> poll(sdk::ServiceContext& context, const Account& account) const;
+  sdk::Task<bool> poll_pop3(sdk::ServiceContext& context, const Account& account, sdk::Connection& connection) const;
+  sdk::Task<bool> poll_imap(sdk::ServiceContext& context, const Account& account, sdk::Connection& connection) const;
+  // Forgets the collected messages the server no longer has (or, unless `keep`, has been told to delete).
+  sdk::Task<void> forget(sdk::ServiceContext& context, const Account& account, const std::set<std::string>& seen,
+                         const std::set<std::string>& present) const;
   // Files one collected message for the account's user, marking its UIDL seen in the same commit. False
   // when it could not be stored (the poll stops; the message stays on the server).
   sdk::Task<bool> file(sdk::ServiceContext& context, const Account& account, const std::string& uidl,

@@ -17,7 +17,11 @@ tern::fetch::Account read_account(const tern::sdk::ConfigSection& section) {
   };
   account.name = required("name");
   const std::string protocol = section.get_string("protocol").value_or("pop3");
-  if (protocol != "pop3") section.fail("protocol", "must be \"pop3\" (IMAP collection is not built yet)");
+  if (protocol != "pop3" && protocol != "imap") section.fail("protocol", "must be \"pop3\" or \"imap\"");
+  const bool imap = protocol == "imap";
+  account.protocol = imap ? tern::fetch::Account::Protocol::imap : tern::fetch::Account::Protocol::pop3;
+  account.folder = section.get_string("folder").value_or("INBOX");
+  if (!imap && account.folder != "INBOX") section.fail("folder", "is for IMAP accounts");
   account.server = required("server");
   const std::string tls = section.get_string("tls").value_or("implicit");
   if (tls == "implicit") {
@@ -30,7 +34,9 @@ tern::fetch::Account read_account(const tern::sdk::ConfigSection& section) {
     section.fail("tls", "must be \"implicit\", \"starttls\" or \"none\"");
   }
   account.tls.verify = section.get_bool("verify").value_or(true);
-  const std::int64_t port = section.get_integer("port").value_or(account.tls.mode == TlsMode::implicit ? 995 : 110);
+  const bool implicit = account.tls.mode == TlsMode::implicit;
+  const std::int64_t port =
+      section.get_integer("port").value_or(imap ? (implicit ? 993 : 143) : (implicit ? 995 : 110));
   if (port < 1 || port > 65535) section.fail("port", "must be 1 to 65535");
   account.port = static_cast<std::uint16_t>(port);
   account.user = required("user");

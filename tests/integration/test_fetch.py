@@ -32,6 +32,7 @@ class Dovecot:
         self.maildir = self.root / "home" / "Maildir"
         self.port = free_port()
         self.tls_port = free_port()
+        self.imap_port = free_port()
         self.master = None
         self.counter = 0
 
@@ -50,7 +51,7 @@ base_dir = {self.root / 'run'}
 state_dir = {self.root / 'state'}
 instance_name = tern-test-dovecot-{self.port}
 listen = 127.0.0.1
-protocols = pop3
+protocols = pop3 imap
 ssl = yes
 ssl_cert = <{self.root / 'cert.pem'}
 ssl_key = <{self.root / 'key.pem'}
@@ -65,6 +66,15 @@ passdb {{
 userdb {{
   driver = passwd-file
   args = username_format=%u {passwd}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
 }}
 service pop3-login {{
   inet_listener pop3 {{
@@ -133,9 +143,10 @@ def isp(tmp_path):
     server.stop()
 
 
-def account(isp, name="isp", tls="none", keep=False, password=ISP_PASSWORD, interval=1):
-    port = isp.tls_port if tls == "implicit" else isp.port
-    return (f'[[plugin.fetch.account]]\nname = "{name}"\nserver = "127.0.0.1"\nport = {port}\ntls = "{tls}"\n'
+def account(isp, name="isp", tls="none", keep=False, password=ISP_PASSWORD, interval=1, protocol="pop3"):
+    port = isp.imap_port if protocol == "imap" else isp.tls_port if tls == "implicit" else isp.port
+    return (f'[[plugin.fetch.account]]\nname = "{name}"\nprotocol = "{protocol}"\nserver = "127.0.0.1"\n'
+            f'port = {port}\ntls = "{tls}"\n'
             f'verify = false\nuser = "{ISP_USER}"\npassword = "{password}"\ndeliver_to = "{ALICE}"\n'
             f'interval = {interval}\nkeep = {"true" if keep else "false"}\n')
 
@@ -297,3 +308,26 @@ def test_a_crash_in_the_middle_of_a_poll_loses_nothing_and_duplicates_nothing(te
     assert wait_for(lambda: isp.remaining() == 0, timeout=60)
     subjects = inbox_subjects(server)
     assert subjects == sorted(f"crash {number:04}" for number in range(count)), f"{partial} stored before the kill"
+
+
+def test_an_imap_account_is_collected_over_starttls_and_emptied_or_kept_seen(tern, isp):
+    for subject in ("imap one", "imap two"):
+        isp.deliver(subject)
+    tern.extra = account(isp, tls="starttls", protocol="imap")
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: inbox_subjects(server) == ["imap one", "imap two"])
+    assert wait_for(lambda: isp.remaining() == 0)  # flagged \\Deleted, then CLOSE expunged them
+    server.stop()
+
+    isp.deliver("imap kept")
+    tern.extra = account(isp, name="kept", tls="starttls", protocol="imap", keep=True)
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: inbox_subjects(server) == ["imap kept", "imap one", "imap two"])
+    server.stop()
+    server = tern.start()
+    time.sleep(2.5)
+    assert inbox_subjects(server) == ["imap kept", "imap one", "imap two"]
+    # Left at the ISP, marked read there.
+    assert isp.remaining() == 1 and list((isp.maildir / "cur").iterdir())[0].name.endswith(",S")
