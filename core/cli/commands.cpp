@@ -229,6 +229,10 @@ int run(int argc, char** argv) {
     return 0;
   });
 
+  auto* fetch = app.add_subcommand("fetch", "collecting remote mailboxes (the fetch plugin)")->require_subcommand(1);
+  on(with(fetch->add_subcommand("run", "poll one account, or all, now"), "account", name, false),
+     [&] { return server::run_service_once(config_file, "fetch", name); });
+
   auto* alias =
       app.add_subcommand("alias", "aliases: a local address delivered to other addresses")->require_subcommand(1);
   auto* alias_add = alias->add_subcommand("add", "add an alias");

@@ -278,7 +278,7 @@ asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> se
   const std::string name = service->name();
   auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
                                                   "service " + name);
-  ServiceContext context(std::move(session), stop, client_tls_, stopping_);
+  ServiceContext context(std::move(session), stop, client_tls_, stopping_, generation->config->data_dir);
   spdlog::info("service {} started", name);
   try {
     co_await service->run(context);

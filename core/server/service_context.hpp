@@ -18,11 +18,13 @@ class ServiceContext final : public sdk::ServiceContext {
   // `stop` turns true when the service's generation is replaced or the server stops; `client_tls` is the
   // context outbound TLS uses (system roots loaded); `server_stopping` is the server's own flag.
   ServiceContext(std::unique_ptr<SessionContext> session, std::shared_ptr<const std::atomic<bool>> stop,
-                 std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& server_stopping)
+                 std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& server_stopping,
+                 std::filesystem::path data_dir)
       : session_(std::move(session)),
         stop_(std::move(stop)),
         client_tls_(std::move(client_tls)),
-        server_stopping_(server_stopping) {}
+        server_stopping_(server_stopping),
+        data_dir_(std::move(data_dir)) {}
 
   std::string_view hostname() const override { return session_->hostname(); }
   sdk::MailStore& store() override { return session_->store(); }
@@ -45,12 +47,14 @@ class ServiceContext final : public sdk::ServiceContext {
   sdk::Task<bool> sleep_for(std::chrono::seconds duration) override;
   sdk::Task<std::shared_ptr<sdk::Connection>> connect(std::string host, std::uint16_t port, sdk::ClientTls tls,
                                                       std::string& error) override;
+  const std::filesystem::path& data_dir() const override { return data_dir_; }
 
  private:
   std::unique_ptr<SessionContext> session_;
   std::shared_ptr<const std::atomic<bool>> stop_;
   std::shared_ptr<boost::asio::ssl::context> client_tls_;
   const std::atomic<bool>& server_stopping_;
+  std::filesystem::path data_dir_;
 };
 
 }  // namespace tern::server

@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <algorithm>
 #include <ctime>
+
+#include <filesystem>
 #include <memory>
-#include <mutex>
 #include <set>
 
 #include "imap_client.hpp"
@@ -63,29 +67,30 @@ std::string return_path(std::string_view message) {
   return "";
 }
 
-// The accounts being polled now, in this process. After a reload the old generation's poller may still be
-// finishing while the new one starts: two polls of one account at once could both take a message that
-// neither had marked yet.
-class PollsUnderWay {
+// One poll of an account at a time, across processes: the server's schedule, an on-demand `tern fetch run`,
+// and after a reload the old generation's poller still finishing. Two polls at once could both take a message
+// that neither had marked yet. An flock on <data_dir>/fetch-<account>.lock, released when the object goes.
+class AccountLock {
  public:
-  bool begin(const std::string& account) {
-    std::lock_guard lock(mutex_);
-    return polling_.insert(account).second;
+  // With `wait`, blocks until the lock is free (call it on the worker pool); without, gives up at once.
+  AccountLock(const std::filesystem::path& data_dir, const std::string& account, bool wait) {
+    const std::string path = (data_dir / ("fetch-" + account + ".lock")).string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
   }
-  void end(const std::string& account) {
-    std::lock_guard lock(mutex_);
-    polling_.erase(account);
+  ~AccountLock() {
+    if (fd_ >= 0) ::close(fd_);
   }
+  AccountLock(const AccountLock&) = delete;
+  AccountLock& operator=(const AccountLock&) = delete;
+  bool held() const { return fd_ >= 0; }
 
  private:
-  std::mutex mutex_;
-  std::set<std::string> polling_;
+  int fd_ = -1;
 };
-
-PollsUnderWay& polls_under_way() {
-  static PollsUnderWay polls;
-  return polls;
-}
 
 std::string rfc5322_date() {
   const std::time_t now = std::time(nullptr);
@@ -105,9 +110,8 @@ sdk::Task<void> FetchService::run(sdk::ServiceContext& context) const {
   while (!context.stopping()) {
     for (std::size_t i = 0; i < accounts_.size() && !context.stopping(); ++i) {
       if (Clock::now() < due[i]) continue;
-      if (!polls_under_way().begin(accounts_[i].name)) continue;  // the other poller has it; try again soon
-      const std::unique_ptr<const std::string, void (*)(const std::string*)> under_way(
-          &accounts_[i].name, [](const std::string* name) { polls_under_way().end(*name); });
+      const AccountLock lock(context.data_dir(), accounts_[i].name, false);
+      if (!lock.held()) continue;  // another poll has it (`tern fetch run`, a reload): try again soon
       const bool polled = co_await poll(context, accounts_[i]);
       failures[i] = polled ? 0 : failures[i] + 1;
       // After failures the next poll waits longer, up to eight intervals: a server that is down is not
@@ -120,6 +124,31 @@ sdk::Task<void> FetchService::run(sdk::ServiceContext& context) const {
     const bool awake = co_await context.sleep_for(std::max(wait, std::chrono::seconds(1)));
     if (!awake) break;
   }
+}
+
+sdk::Task<int> FetchService::run_once(sdk::ServiceContext& context, std::string target) const {
+  bool known = target.empty();
+  bool all_polled = true;
+  for (const Account& account : accounts_) {
+    if (!target.empty() && account.name != target) continue;
+    known = true;
+    // Waits for a poll under way (the server's) to end rather than skip: the administrator asked for one.
+    std::unique_ptr<AccountLock> lock;
+    const std::optional<std::string> failure =
+        co_await context.attempt([&] { lock = std::make_unique<AccountLock>(context.data_dir(), account.name, true); });
+    if (failure || !lock->held()) {
+      context.log().error(fmt::format("fetch {}: cannot take the account's lock file", account.name));
+      all_polled = false;
+      continue;
+    }
+    const bool polled = co_await poll(context, account);
+    all_polled = all_polled && polled;
+  }
+  if (!known) {
+    context.log().error(fmt::format("fetch: no account named \"{}\"", target));
+    co_return 2;
+  }
+  co_return all_polled ? 0 : 1;
 }
 
 sdk::Task<bool> FetchService::poll(sdk::ServiceContext& context, const Account& account) const {

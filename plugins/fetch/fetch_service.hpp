@@ -15,6 +15,8 @@ class FetchService final : public sdk::Service {
 
   std::string name() const override { return "fetch"; }
   sdk::Task<void> run(sdk::ServiceContext& context) const override;
+  // `tern fetch run [ACCOUNT]`: polls the account, or every one, once.
+  sdk::Task<int> run_once(sdk::ServiceContext& context, std::string target) const override;
 
  private:
   // One poll of one account; false when it failed (and was logged).

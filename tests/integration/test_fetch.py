@@ -331,3 +331,19 @@ def test_an_imap_account_is_collected_over_starttls_and_emptied_or_kept_seen(ter
     assert inbox_subjects(server) == ["imap kept", "imap one", "imap two"]
     # Left at the ISP, marked read there.
     assert isp.remaining() == 1 and list((isp.maildir / "cur").iterdir())[0].name.endswith(",S")
+
+
+def test_tern_fetch_run_polls_now_and_names_an_unknown_account(tern, isp):
+    isp.deliver("on demand")
+    tern.extra = account(isp, interval=3600)
+    tern.write_config()
+    result = tern.cli("fetch", "run", "isp", check=False)
+    assert result.returncode == 0, result.stderr
+    assert isp.remaining() == 0
+    unknown = tern.cli("fetch", "run", "nosuch", check=False)
+    assert unknown.returncode == 2
+    # While the server runs, an on-demand run waits for the server's own poll and then finds nothing twice.
+    server = tern.start()
+    isp.deliver("second")
+    assert tern.cli("fetch", "run", check=False).returncode == 0
+    assert inbox_subjects(server) == ["on demand", "second"]

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,9 @@ class ServiceContext : public ServerContext {
   // last reference goes. Null, with `error` saying why, on failure.
   virtual Task<std::shared_ptr<Connection>> connect(std::string host, std::uint16_t port, ClientTls tls,
                                                     std::string& error) = 0;
+  // The server's data folder ([server] data_dir): where a service keeps lock files that the server and an
+  // on-demand run (another process) both see.
+  virtual const std::filesystem::path& data_dir() const = 0;
 
  protected:
   ~ServiceContext() = default;
@@ -46,6 +50,14 @@ class Service {
   // Returns when context.stopping(). An exception that escapes is logged, and the service is not restarted
   // until the next reload.
   virtual Task<void> run(ServiceContext& context) const = 0;
+  // On demand, in the administrative command's own process (`tern <name> run [TARGET]`): one pass over
+  // `target`, or over everything when it is empty, while the server may be running its own schedule. Returns
+  // the command's exit code: 0 done, 1 failed, 2 an unknown target. A service without on-demand runs keeps
+  // this default, which says so.
+  virtual Task<int> run_once(ServiceContext& context, std::string target) const {
+    context.log().error(name() + " has nothing to run on demand (" + target + ")");
+    co_return 2;
+  }
 };
 
 }  // namespace tern::sdk
