@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct Account {
   std::vector<Rule> rules;
   std::chrono::seconds interval{1800};
   bool keep = false;  // leave collected messages on the server (they are remembered, not fetched again)
+  // With keep: delete a message at the first poll this long after it was collected.
+  std::optional<std::chrono::seconds> delete_after;
 };
 
 }  // namespace tern::fetch

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -91,6 +92,13 @@ class AccountLock {
  private:
   int fd_ = -1;
 };
+
+// Whether a kept message was collected long enough ago to go (delete_after_days).
+bool expired(const Account& account, const std::map<std::string, std::int64_t>& collected_at, const std::string& key) {
+  if (!account.delete_after) return false;
+  const auto found = collected_at.find(key);
+  return found != collected_at.end() && std::time(nullptr) - found->second >= account.delete_after->count();
+}
 
 std::string rfc5322_date() {
   const std::time_t now = std::time(nullptr);
@@ -205,9 +213,14 @@ sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Acco
       co_await context.attempt([&] { known = store.state_list("fetch:" + account.name); });
   if (unavailable) co_return failed("the store: " + *unavailable);
   std::set<std::string> seen;
-  for (const auto& [key, when] : known) seen.insert(key);
+  std::map<std::string, std::int64_t> collected_at;
+  for (const auto& [key, when] : known) {
+    seen.insert(key);
+    collected_at[key] = std::atoll(when.c_str());
+  }
   // A message is known by the mailbox's UIDVALIDITY and its UID: a mailbox made anew starts over.
   std::set<std::string> present;
+  bool expunge = false;
   int collected = 0;
   for (const std::uint32_t uid : *uids) {
     if (context.stopping()) break;
@@ -221,10 +234,12 @@ sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Acco
       ++collected;
     }
     // Marked on the server only once the local copy is durable.
-    const bool marked = co_await client.add_flags(uid, account.keep ? "\\Seen" : "\\Seen \\Deleted");
+    const bool remove = !account.keep || expired(account, collected_at, key);
+    expunge = expunge || remove;
+    const bool marked = co_await client.add_flags(uid, remove ? "\\Seen \\Deleted" : "\\Seen");
     if (!marked) co_return failed(client.error());
   }
-  if (!account.keep) {
+  if (expunge) {
     const bool closed = co_await client.close();
     if (!closed) co_return failed(client.error());
   }
@@ -258,13 +273,17 @@ sdk::Task<bool> FetchService::poll_pop3(sdk::ServiceContext& context, const Acco
   const std::optional<std::string> unavailable = co_await context.attempt([&] { known = store.state_list(space); });
   if (unavailable) co_return failed("the store: " + *unavailable);
   std::set<std::string> seen;
-  for (const auto& [uidl, when] : known) seen.insert(uidl);
+  std::map<std::string, std::int64_t> collected_at;
+  for (const auto& [uidl, when] : known) {
+    seen.insert(uidl);
+    collected_at[uidl] = std::atoll(when.c_str());
+  }
   int collected = 0;
   for (const auto& [number, uidl] : *uidls) {
     if (context.stopping()) break;
     if (seen.contains(uidl)) {
-      // Stored by an earlier poll whose deletion did not happen (a crash, keep, a lost QUIT).
-      if (!account.keep) {
+      // Stored by an earlier poll whose deletion did not happen (a crash, a lost QUIT), or kept until now.
+      if (!account.keep || expired(account, collected_at, uidl)) {
         const bool removed = co_await client.remove(number);
         if (!removed) co_return failed(client.error());
       }

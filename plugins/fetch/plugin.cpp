@@ -65,6 +65,11 @@ tern::fetch::Account read_account(const tern::sdk::ConfigSection& section) {
   if (interval < 1 || interval > 7 * 24 * 3600) section.fail("interval", "must be 1 to 604800 seconds");
   account.interval = std::chrono::seconds(interval);
   account.keep = section.get_bool("keep").value_or(false);
+  if (const std::optional<std::int64_t> days = section.get_integer("delete_after_days")) {
+    if (!account.keep) section.fail("delete_after_days", "is for an account with keep = true");
+    if (*days < 0 || *days > 3650) section.fail("delete_after_days", "must be 0 to 3650");
+    account.delete_after = std::chrono::hours(24 * *days);
+  }
   return account;
 }
 

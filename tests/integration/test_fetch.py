@@ -253,7 +253,8 @@ def folder_subjects(server, user, password, folder):
     return sorted(item[1].decode().strip()[9:] for item in data if isinstance(item, tuple))
 
 
-def test_a_domain_wide_mailbox_is_sorted_to_each_local_recipient_once(tern, isp):
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_a_domain_wide_mailbox_is_sorted_to_each_local_recipient_once(tern, isp, protocol):
     tern.cli("alias", "add", "postmaster@example.test", ALICE)
     isp.deliver("bcc for bob", to="someone@else.test", extra="Delivered-To: bob@example.test\n")
     isp.deliver("received for alice", to="undisclosed-recipients:;",
@@ -262,7 +263,7 @@ def test_a_domain_wide_mailbox_is_sorted_to_each_local_recipient_once(tern, isp)
                 extra="List-Id: The Club <club.lists.example>\n")
     isp.deliver("to both", to=f"Alice <{ALICE}>\nCc: {BOB}, stranger@else.test")
     isp.deliver("for nobody", to="ghost@example.test")
-    text = account(isp).replace(f'deliver_to = "{ALICE}"\n', 'domain = "example.test"\n')
+    text = account(isp, protocol=protocol).replace(f'deliver_to = "{ALICE}"\n', 'domain = "example.test"\n')
     text += '[[plugin.fetch.account.rule]]\nlist_id = "club.lists.example"\ndeliver_to = ["alice@example.test", "bob@example.test"]\n'
     tern.extra = text
     tern.write_config()
@@ -347,3 +348,20 @@ def test_tern_fetch_run_polls_now_and_names_an_unknown_account(tern, isp):
     isp.deliver("second")
     assert tern.cli("fetch", "run", check=False).returncode == 0
     assert inbox_subjects(server) == ["on demand", "second"]
+
+
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_kept_messages_are_deleted_at_the_isp_once_delete_after_days_have_passed(tern, isp, protocol):
+    isp.deliver("kept a while")
+    # 0 days: deleted at the first poll after the one that collected it.
+    tern.extra = account(isp, keep=True, protocol=protocol) + "delete_after_days = 0\n"
+    tern.write_config()
+    server = tern.start()
+    assert wait_for(lambda: inbox_subjects(server) == ["kept a while"])
+    assert wait_for(lambda: isp.remaining() == 0)
+    assert inbox_subjects(server) == ["kept a while"]
+    bad = account(isp) + "delete_after_days = 3\n"
+    tern.extra = bad
+    tern.write_config()
+    result = tern.cli("config", "check", check=False)
+    assert result.returncode == 2 and "delete_after_days: is for an account with keep = true" in result.stderr
