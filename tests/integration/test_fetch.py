@@ -113,6 +113,10 @@ service pop3-login {{
         if chown:
             self.chown()
 
+    def log_text(self):
+        log = self.root / "dovecot.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
     def remaining(self):
         return len(list((self.maildir / "new").iterdir())) + len(list((self.maildir / "cur").iterdir()))
 
@@ -163,7 +167,7 @@ def inbox_subjects(server, user=ALICE, password=ALICE_PASSWORD):
     return sorted(subjects)
 
 
-def wait_for(condition, timeout=20):
+def wait_for(condition, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -357,8 +361,8 @@ def test_kept_messages_are_deleted_at_the_isp_once_delete_after_days_have_passed
     tern.extra = account(isp, keep=True, protocol=protocol) + "delete_after_days = 0\n"
     tern.write_config()
     server = tern.start()
-    assert wait_for(lambda: inbox_subjects(server) == ["kept a while"])
-    assert wait_for(lambda: isp.remaining() == 0)
+    assert wait_for(lambda: inbox_subjects(server) == ["kept a while"]), server.log_text()[-3000:]
+    assert wait_for(lambda: isp.remaining() == 0), server.log_text()[-3000:] + isp.log_text()[-2000:]
     assert inbox_subjects(server) == ["kept a while"]
     bad = account(isp) + "delete_after_days = 3\n"
     tern.extra = bad
