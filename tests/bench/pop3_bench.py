@@ -3,8 +3,9 @@
 (dovecot-pop3d) in the same run, on the same messages.
 
 It reuses imap_bench.py's servers and messages: Tern gets them by IMAP APPEND, Dovecot as Maildir files with
-realistic names. Each run logs in over POP3 (USER/PASS, plain TCP on 127.0.0.1), sends STAT, then RETR 1 ..
-RETR N one at a time, each waiting for its whole reply as fetchmail and getmail do, and QUITs without DELE.
+realistic names. Each run logs in over POP3 (USER/PASS, plain TCP on 127.0.0.1), then RETRs messages 1 to N
+and QUITs without DELE: one round with each RETR waiting for its whole reply, as fetchmail and getmail do,
+and one with 16 RETRs under way at once (PIPELINING, which both servers advertise).
 Runs alternate which server goes first; the median time of --repeat runs is printed with each server's CPU
 time and the ratio Dovecot time / Tern time (above 1: Tern is faster). Every reply is checked: N messages and
 the exact number of octets once dot-stuffing is undone and line ends are CRLF.
@@ -94,10 +95,11 @@ def build_client(root):
     return binary
 
 
-def retrieve_all(client, port, count, timeout):
-    """Logs in, RETRs messages 1..count one by one, QUITs. Returns (messages, octets after un-stuffing)."""
-    result = subprocess.run([str(client), str(port), base.USER, base.PASSWORD, str(count)], capture_output=True,
-                            text=True, timeout=timeout)
+def retrieve_all(client, port, count, timeout, window=1):
+    """Logs in, RETRs messages 1..count (`window` of them under way at once), QUITs. Returns (messages, octets
+    after un-stuffing)."""
+    result = subprocess.run([str(client), str(port), base.USER, base.PASSWORD, str(count), str(window)],
+                            capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"the POP3 client failed on port {port}: {result.stderr.strip()}")
     messages, octets = result.stdout.split()
@@ -110,6 +112,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="runs on each server (3)")
     parser.add_argument("--seed", type=int, default=4, help="seed of the generated messages (4)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a reply may take (600)")
+    parser.add_argument("--windows", type=lambda text: [int(part) for part in text.split(",")], default=[1, 16],
+                        help="RETRs under way at once, one round each, comma-separated (1,16)")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the script works")
     args = parser.parse_args()
     if args.quick:
@@ -142,31 +146,33 @@ def main():
         # A first pass on each, not timed: Dovecot builds its index and UIDL list then.
         for server in (tern, dovecot):
             retrieve_all(client, ports[server.name], args.messages, args.timeout)
-        results = {"Tern": [], "Dovecot": []}
-        for repeat in range(args.repeat):
-            order = (tern, dovecot) if repeat % 2 == 0 else (dovecot, tern)
-            for server in order:
-                cpu_before = server.cpu_ticks()
-                machine_before = base.machine_busy_ticks()
-                start = time.monotonic()
-                count, octets = retrieve_all(client, ports[server.name], args.messages, args.timeout)
-                elapsed = time.monotonic() - start
-                time.sleep(0.1)
-                cpu = (server.cpu_ticks() - cpu_before) / base.CLOCK_TICKS
-                others = max(0.0, (base.machine_busy_ticks() - machine_before) / base.CLOCK_TICKS - cpu) / elapsed
-                if octets != expected:
-                    raise RuntimeError(f"{server.name} returned {octets} octets, expected {expected}")
-                results[server.name].append((elapsed, cpu, others))
-                log(f"  run {repeat + 1} {server.name:<7} RETR {count}: {elapsed:7.3f} s, "
-                    f"{count / elapsed:7.0f} msg/s, CPU {cpu:5.2f} s, others {others:.2f} cores")
-        tern_time = statistics.median(run[0] for run in results["Tern"])
-        dovecot_time = statistics.median(run[0] for run in results["Dovecot"])
-        log("")
-        log(f"{'server':<8} {'RETR s':>8} {'msg/s':>8} {'CPU s':>7}")
-        for name, median in (("Tern", tern_time), ("Dovecot", dovecot_time)):
-            cpu = statistics.median(run[1] for run in results[name])
-            log(f"{name:<8} {median:8.3f} {args.messages / median:8.0f} {cpu:7.2f}")
-        log(f"Dovecot/Tern time: {dovecot_time / tern_time:.2f} (target: at least 1.5)")
+        for window in args.windows:
+            results = {"Tern": [], "Dovecot": []}
+            mode = "one RETR at a time" if window == 1 else f"{window} RETRs under way at once (pipelined)"
+            log(f"\nRETR of {args.messages} messages, {mode}:")
+            for repeat in range(args.repeat):
+                order = (tern, dovecot) if repeat % 2 == 0 else (dovecot, tern)
+                for server in order:
+                    cpu_before = server.cpu_ticks()
+                    machine_before = base.machine_busy_ticks()
+                    start = time.monotonic()
+                    count, octets = retrieve_all(client, ports[server.name], args.messages, args.timeout, window)
+                    elapsed = time.monotonic() - start
+                    time.sleep(0.1)
+                    cpu = (server.cpu_ticks() - cpu_before) / base.CLOCK_TICKS
+                    others = max(0.0, (base.machine_busy_ticks() - machine_before) / base.CLOCK_TICKS - cpu) / elapsed
+                    if octets != expected:
+                        raise RuntimeError(f"{server.name} returned {octets} octets, expected {expected}")
+                    results[server.name].append((elapsed, cpu, others))
+                    log(f"  run {repeat + 1} {server.name:<7} RETR {count}: {elapsed:7.3f} s, "
+                        f"{count / elapsed:7.0f} msg/s, CPU {cpu:5.2f} s, others {others:.2f} cores")
+            tern_time = statistics.median(run[0] for run in results["Tern"])
+            dovecot_time = statistics.median(run[0] for run in results["Dovecot"])
+            log(f"{'server':<8} {'RETR s':>8} {'msg/s':>8} {'CPU s':>7}")
+            for name, median in (("Tern", tern_time), ("Dovecot", dovecot_time)):
+                cpu = statistics.median(run[1] for run in results[name])
+                log(f"{name:<8} {median:8.3f} {args.messages / median:8.0f} {cpu:7.2f}")
+            log(f"Dovecot/Tern time: {dovecot_time / tern_time:.2f} (target: at least 1.5)")
         for server in (tern, dovecot):
             problems = server.problems()
             log(f"{server.name} log: {len(problems)} warning/error lines")
