@@ -292,7 +292,7 @@ sdk::Task<bool> FetchService::poll_pop3(sdk::ServiceContext& context, const Acco
     std::optional<std::string> message = co_await client.retrieve(number);
     if (!message) co_return failed(client.error());
     const bool filed = co_await file(context, account, uidl, std::move(*message));
-    if (!filed) break;  // left on the server for the next poll
+    if (!filed) continue;  // left on the server, unmarked, for the next poll
     ++collected;
     if (!account.keep) {
       const bool removed = co_await client.remove(number);
