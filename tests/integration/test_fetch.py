@@ -7,6 +7,7 @@ import os
 import poplib
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -136,15 +137,18 @@ service pop3-login {{
 
 
 @pytest.fixture
-def isp(tmp_path):
-    os.chmod(tmp_path, 0o755)
-    for parent in Path(tmp_path).parents:
-        if str(parent).startswith("/tmp/pytest-of"):
-            os.chmod(parent, 0o755)
-    server = Dovecot(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+def isp():
+    # Not under pytest's tmp_path: its base folder is 0700, and every pytest process that starts (ctest runs
+    # several at once) makes it so again, while Dovecot's auth process runs as the dovecot user.
+    root = tempfile.mkdtemp(prefix="tern-isp-")
+    os.chmod(root, 0o755)
+    server = Dovecot(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def account(isp, name="isp", tls="none", keep=False, password=ISP_PASSWORD, interval=1, protocol="pop3"):
