@@ -100,6 +100,42 @@ bool expired(const Account& account, const std::map<std::string, std::int64_t>& 
   return found != collected_at.end() && std::time(nullptr) - found->second >= account.delete_after->count();
 }
 
+bool log_failure(sdk::ServiceContext& context, const Account& account, const std::string& what) {
+  context.log().warn(fmt::format("fetch {}: {}; retrying later", account.name, what));
+  return false;
+}
+
+// Greeting, STLS or STARTTLS when the account asks for it, and login: the same steps in POP3 and IMAP. False
+// (and logged) when one fails.
+template <typename Client>
+sdk::Task<bool> open_session(sdk::ServiceContext& context, const Account& account, Client& client) {
+  const bool greeted = co_await client.greeting();
+  if (!greeted) co_return log_failure(context, account, client.error());
+  if (account.tls.mode == sdk::TlsMode::starttls) {
+    const bool secured = co_await client.start_tls();
+    if (!secured) co_return log_failure(context, account, client.error());
+  }
+  const bool logged_in = co_await client.login(account.user, account.password);
+  if (!logged_in) co_return log_failure(context, account, client.error());
+  co_return true;
+}
+
+// What earlier polls collected from the account: key (UIDL, or UIDVALIDITY.UID) to when, in seconds.
+sdk::Task<std::optional<std::map<std::string, std::int64_t>>> load_collected(sdk::ServiceContext& context,
+                                                                             const Account& account) {
+  std::vector<std::pair<std::string, std::string>> known;
+  sdk::MailStore& store = context.store();
+  const std::optional<std::string> unavailable =
+      co_await context.attempt([&] { known = store.state_list("fetch:" + account.name); });
+  if (unavailable) {
+    log_failure(context, account, "the store: " + *unavailable);
+    co_return std::nullopt;
+  }
+  std::map<std::string, std::int64_t> collected;
+  for (const auto& [key, when] : known) collected[key] = std::atoll(when.c_str());
+  co_return collected;
+}
+
 std::string rfc5322_date() {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -176,9 +212,10 @@ sdk::Task<bool> FetchService::poll(sdk::ServiceContext& context, const Account& 
 }
 
 sdk::Task<void> FetchService::forget(sdk::ServiceContext& context, const Account& account,
-                                     const std::set<std::string>& seen, const std::set<std::string>& present) const {
+                                     const std::map<std::string, std::int64_t>& collected,
+                                     const std::set<std::string>& present) const {
   std::vector<std::string> forgotten;
-  for (const std::string& key : seen) {
+  for (const auto& [key, when] : collected) {
     if (!account.keep || !present.contains(key)) forgotten.push_back(key);
   }
   sdk::MailStore& store = context.store();
@@ -191,33 +228,15 @@ sdk::Task<void> FetchService::forget(sdk::ServiceContext& context, const Account
 sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Account& account,
                                         sdk::Connection& connection) const {
   ImapClient client(connection);
-  const auto failed = [&](const std::string& what) {
-    context.log().warn(fmt::format("fetch {}: {}; retrying later", account.name, what));
-    return false;
-  };
-  const bool greeted = co_await client.greeting();
-  if (!greeted) co_return failed(client.error());
-  if (account.tls.mode == sdk::TlsMode::starttls) {
-    const bool secured = co_await client.start_tls();
-    if (!secured) co_return failed(client.error());
-  }
-  const bool logged_in = co_await client.login(account.user, account.password);
-  if (!logged_in) co_return failed(client.error());
+  const auto failed = [&](const std::string& what) { return log_failure(context, account, what); };
+  const bool opened = co_await open_session(context, account, client);
+  if (!opened) co_return false;
   const std::optional<std::uint32_t> uidvalidity = co_await client.select(account.folder);
   if (!uidvalidity) co_return failed(client.error());
   const std::optional<std::vector<std::uint32_t>> uids = co_await client.uids();
   if (!uids) co_return failed(client.error());
-  std::vector<std::pair<std::string, std::string>> known;
-  sdk::MailStore& store = context.store();
-  const std::optional<std::string> unavailable =
-      co_await context.attempt([&] { known = store.state_list("fetch:" + account.name); });
-  if (unavailable) co_return failed("the store: " + *unavailable);
-  std::set<std::string> seen;
-  std::map<std::string, std::int64_t> collected_at;
-  for (const auto& [key, when] : known) {
-    seen.insert(key);
-    collected_at[key] = std::atoll(when.c_str());
-  }
+  const std::optional<std::map<std::string, std::int64_t>> collected_at = co_await load_collected(context, account);
+  if (!collected_at) co_return false;
   // A message is known by the mailbox's UIDVALIDITY and its UID: a mailbox made anew starts over.
   std::set<std::string> present;
   bool expunge = false;
@@ -226,7 +245,7 @@ sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Acco
     if (context.stopping()) break;
     const std::string key = fmt::format("{}.{}", *uidvalidity, uid);
     present.insert(key);
-    if (!seen.contains(key)) {
+    if (!collected_at->contains(key)) {
       std::optional<std::string> message = co_await client.fetch(uid);
       if (!message) co_return failed(client.error());
       const bool filed = co_await file(context, account, key, std::move(*message));
@@ -234,7 +253,7 @@ sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Acco
       ++collected;
     }
     // Marked on the server only once the local copy is durable.
-    const bool remove = !account.keep || expired(account, collected_at, key);
+    const bool remove = !account.keep || expired(account, *collected_at, key);
     expunge = expunge || remove;
     const bool marked = co_await client.add_flags(uid, remove ? "\\Seen \\Deleted" : "\\Seen");
     if (!marked) co_return failed(client.error());
@@ -245,7 +264,7 @@ sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Acco
   }
   const bool done = co_await client.logout();
   if (!done) co_return failed(client.error());
-  co_await forget(context, account, seen, present);
+  co_await forget(context, account, *collected_at, present);
   if (collected > 0) context.log().info(fmt::format("fetch {}: {} new message(s)", account.name, collected));
   co_return true;
 }
@@ -253,37 +272,19 @@ sdk::Task<bool> FetchService::poll_imap(sdk::ServiceContext& context, const Acco
 sdk::Task<bool> FetchService::poll_pop3(sdk::ServiceContext& context, const Account& account,
                                         sdk::Connection& connection) const {
   Pop3Client client(connection);
-  const auto failed = [&](const std::string& what) {
-    context.log().warn(fmt::format("fetch {}: {}; retrying later", account.name, what));
-    return false;
-  };
-  const bool greeted = co_await client.greeting();
-  if (!greeted) co_return failed(client.error());
-  if (account.tls.mode == sdk::TlsMode::starttls) {
-    const bool secured = co_await client.start_tls();
-    if (!secured) co_return failed(client.error());
-  }
-  const bool logged_in = co_await client.login(account.user, account.password);
-  if (!logged_in) co_return failed(client.error());
+  const auto failed = [&](const std::string& what) { return log_failure(context, account, what); };
+  const bool opened = co_await open_session(context, account, client);
+  if (!opened) co_return false;
   const std::optional<std::vector<std::pair<int, std::string>>> uidls = co_await client.list_uidls();
   if (!uidls) co_return failed(client.error());
-  const std::string space = "fetch:" + account.name;
-  std::vector<std::pair<std::string, std::string>> known;
-  sdk::MailStore& store = context.store();
-  const std::optional<std::string> unavailable = co_await context.attempt([&] { known = store.state_list(space); });
-  if (unavailable) co_return failed("the store: " + *unavailable);
-  std::set<std::string> seen;
-  std::map<std::string, std::int64_t> collected_at;
-  for (const auto& [uidl, when] : known) {
-    seen.insert(uidl);
-    collected_at[uidl] = std::atoll(when.c_str());
-  }
+  const std::optional<std::map<std::string, std::int64_t>> collected_at = co_await load_collected(context, account);
+  if (!collected_at) co_return false;
   int collected = 0;
   for (const auto& [number, uidl] : *uidls) {
     if (context.stopping()) break;
-    if (seen.contains(uidl)) {
+    if (collected_at->contains(uidl)) {
       // Stored by an earlier poll whose deletion did not happen (a crash, a lost QUIT), or kept until now.
-      if (!account.keep || expired(account, collected_at, uidl)) {
+      if (!account.keep || expired(account, *collected_at, uidl)) {
         const bool removed = co_await client.remove(number);
         if (!removed) co_return failed(client.error());
       }
@@ -304,7 +305,7 @@ sdk::Task<bool> FetchService::poll_pop3(sdk::ServiceContext& context, const Acco
   // What the server no longer has, or was told to delete, need not be remembered.
   std::set<std::string> present;
   for (const auto& [number, uidl] : *uidls) present.insert(uidl);
-  co_await forget(context, account, seen, present);
+  co_await forget(context, account, *collected_at, present);
   if (collected > 0) {
     context.log().info(fmt::format("fetch {}: {} new message(s)", account.name, collected));
   }

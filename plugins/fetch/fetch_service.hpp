@@ -1,6 +1,7 @@
 // The collector: polls each account on its schedule and files what it finds through the `message` stage.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,7 +25,8 @@ class FetchService final : public sdk::Service {
   sdk::Task<bool> poll_pop3(sdk::ServiceContext& context, const Account& account, sdk::Connection& connection) const;
   sdk::Task<bool> poll_imap(sdk::ServiceContext& context, const Account& account, sdk::Connection& connection) const;
   // Forgets the collected messages the server no longer has (or, unless `keep`, has been told to delete).
-  sdk::Task<void> forget(sdk::ServiceContext& context, const Account& account, const std::set<std::string>& seen,
+  sdk::Task<void> forget(sdk::ServiceContext& context, const Account& account,
+                         const std::map<std::string, std::int64_t>& collected,
                          const std::set<std::string>& present) const;
   // Files one collected message for the account's user, marking its UIDL seen in the same commit. False
   // when it could not be stored (the poll stops; the message stays on the server).
