@@ -113,8 +113,8 @@ sdk::Task<void> Pop3Session::on_uidl(std::string_view argument) {
 sdk::Task<void> Pop3Session::send_message(const sdk::MessageEntry& entry, std::optional<std::size_t> body_lines) {
   const auto index = static_cast<std::size_t>(&entry - messages_.data());
   if (!ahead_.contains(index)) {
-    // This message and the next few not deleted, up to 32 or 4 MiB, in one read.
-    constexpr std::size_t kAheadCount = 32;
+    // This message and the next ones not deleted, up to 128 or 4 MiB, in one read.
+    constexpr std::size_t kAheadCount = 128;
     constexpr std::uint64_t kAheadOctets = 4 * 1024 * 1024;
     ahead_.clear();
     std::vector<std::size_t> indexes{index};

@@ -500,14 +500,15 @@ std::vector<std::optional<std::string>> SqliteStore::read_messages(std::string_v
       // One read transaction and one prepared statement for the lot: a statement's own transaction takes and
       // drops the database's locks every time, which costs more than reading a small body.
       SQLite::Transaction snapshot(*reader_);
+      // The user is looked up once; each message is then found by id and checked to be in one of theirs.
+      const std::optional<std::int64_t> owner = user_id(*reader_, lower_ascii(user));
+      if (!owner) return;
       SQLite::Statement query(*reader_,
                               "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
-                              "JOIN users u ON x.user_id = u.id JOIN blobs b ON b.hash = m.blob "
-                              "WHERE u.address = ? AND m.id = ?");
-      const std::string owner = lower_ascii(user);
+                              "JOIN blobs b ON b.hash = m.blob WHERE m.id = ? AND x.user_id = ?");
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        query.bind(1, owner);
-        query.bind(2, ids[i]);
+        query.bind(1, ids[i]);
+        query.bind(2, *owner);
         if (!query.executeStep()) {  // removed meanwhile, or not this user's: nullopt
           query.reset();
           continue;
