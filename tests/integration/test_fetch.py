@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, PLUGIN_DIR, Tern, free_port, insecure_context
+from conftest import (ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, FIXTURE_PLUGINS, PLUGIN_DIR, Tern, free_port,
+                      insecure_context)
 
 EXAMPLE_DIR = os.environ.get("TERN_EXAMPLE_PLUGIN_DIR", str(Path(PLUGIN_DIR).parent / "example-plugin" / "plugins"))
 
@@ -373,3 +374,23 @@ def test_kept_messages_are_deleted_at_the_isp_once_delete_after_days_have_passed
     tern.write_config()
     result = tern.cli("config", "check", check=False)
     assert result.returncode == 2 and "delete_after_days: is for an account with keep = true" in result.stderr
+
+
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+def test_a_message_a_hook_refuses_stays_at_the_isp_and_does_not_hold_back_the_rest(tmp_path, isp, protocol):
+    isp.deliver("spam first", extra="X-Spam: yes\n")
+    isp.deliver("ham after")
+    (tmp_path / "tern").mkdir()
+    server = Tern(tmp_path / "tern", plugin_dirs=[PLUGIN_DIR, str(Path(FIXTURE_PLUGINS) / "hooks")],
+                  extra=account(isp, protocol=protocol))
+    server.add_users()
+    server.start()
+    try:
+        assert wait_for(lambda: inbox_subjects(server) == ["ham after"]), server.log_text()[-3000:]
+        assert wait_for(lambda: "refused by a hook (554 Looks like spam); left on the server" in server.log_text())
+        # Only the refused one is left at the ISP, and it is not collected at the next polls either.
+        assert wait_for(lambda: isp.remaining() == 1)
+        time.sleep(2.5)
+        assert inbox_subjects(server) == ["ham after"] and isp.remaining() == 1
+    finally:
+        server.stop()
