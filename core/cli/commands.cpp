@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "auth/password.hpp"
+#include "cli/run_service.hpp"
 #include "cli/store_session.hpp"
 #include "server/server.hpp"
 #include "tern/sdk/text.hpp"
@@ -231,7 +232,7 @@ int run(int argc, char** argv) {
 
   auto* fetch = app.add_subcommand("fetch", "collecting remote mailboxes (the fetch plugin)")->require_subcommand(1);
   on(with(fetch->add_subcommand("run", "poll one account, or all, now"), "account", name, false),
-     [&] { return server::run_service_once(config_file, "fetch", name); });
+     [&] { return run_service_once(config_file, "fetch", name); });
 
   auto* alias =
       app.add_subcommand("alias", "aliases: a local address delivered to other addresses")->require_subcommand(1);

@@ -160,7 +160,7 @@ sdk::Task<void> FetchService::run(sdk::ServiceContext& context) const {
       failures[i] = polled ? 0 : failures[i] + 1;
       // After failures the next poll waits longer, up to eight intervals: a server that is down is not
       // hammered, and one that is back is found again.
-      const int factor = polled ? 1 : std::min(1 << std::min(failures[i] - 1, 3), 8);
+      const int factor = polled ? 1 : 1 << std::min(failures[i] - 1, 3);
       due[i] = Clock::now() + accounts_[i].interval * factor;
     }
     const auto next = *std::min_element(due.begin(), due.end());

@@ -5,11 +5,6 @@
 
 namespace tern::imap {
 
-bool ImapSession::would_exceed(const sdk::QuotaInfo& quota, std::uint64_t octets, std::uint64_t messages) {
-  return (quota.storage_limit != 0 && quota.storage_used + octets > quota.storage_limit) ||
-         (quota.messages_limit != 0 && quota.messages_used + messages > quota.messages_limit);
-}
-
 std::string ImapSession::quota_response(const sdk::QuotaInfo& quota) {
   std::string resources;
   const auto add = [&resources](std::string_view name, std::uint64_t used, std::uint64_t limit) {
@@ -46,7 +41,7 @@ sdk::Task<void> ImapSession::on_getquotaroot(const Command& command) {
     co_return;
   }
   // A user without limits has no quota root at all.
-  const bool limited = quota.storage_limit != 0 || quota.messages_limit != 0;
+  const bool limited = quota.limited();
   untagged(fmt::format("QUOTAROOT {}{}", mailbox_text(name), limited ? " \"\"" : ""));
   if (limited) untagged(quota_response(quota));
   tagged(command, "OK", "GETQUOTAROOT completed");
@@ -64,7 +59,7 @@ sdk::Task<void> ImapSession::on_getquota(const Command& command) {
     tagged(command, "NO", "[UNAVAILABLE] Quota not available, try again");
     co_return;
   }
-  if (!command.arguments[0].text.empty() || (quota.storage_limit == 0 && quota.messages_limit == 0)) {
+  if (!command.arguments[0].text.empty() || !quota.limited()) {
     tagged(command, "NO", "[NONEXISTENT] No such quota root");
     co_return;
   }

@@ -90,8 +90,6 @@ class ImapSession {
   sdk::Task<void> on_getquotaroot(const Command& command);
   sdk::Task<void> on_getquota(const Command& command);
   sdk::Task<void> on_setquota(const Command& command);
-  // Whether adding this many octets and messages would pass one of the user's limits.
-  static bool would_exceed(const sdk::QuotaInfo& quota, std::uint64_t octets, std::uint64_t messages);
   static std::string quota_response(const sdk::QuotaInfo& quota);
 
   // imap_mailbox.cpp

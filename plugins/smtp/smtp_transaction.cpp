@@ -206,11 +206,9 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     if (local) users = store.resolve_recipient(recipient.address);
     for (const std::string& user : users) {
       const sdk::QuotaInfo quota = store.quota(user);
-      if (quota.storage_limit != 0 && declared_size_ > quota.storage_limit) {
+      if (!quota.could_hold(declared_size_)) {
         over_quota = QuotaRefusal::too_big;
-      } else if ((quota.messages_limit != 0 && quota.messages_used >= quota.messages_limit) ||
-                 (quota.storage_limit != 0 &&
-                  quota.storage_used + std::max<std::uint64_t>(declared_size_, 1) > quota.storage_limit)) {
+      } else if (!quota.room_for(std::max<std::uint64_t>(declared_size_, 1), 1)) {
         over_quota = std::max(over_quota, QuotaRefusal::full);
       }
     }
@@ -480,10 +478,8 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
       bool ever_fits = false;
       for (const std::string& user : local_users_) {
         const sdk::QuotaInfo quota = store.quota(user);
-        ever_fits = ever_fits || quota.storage_limit == 0 || stored.size() <= quota.storage_limit;
-        any_room =
-            any_room || ((quota.storage_limit == 0 || quota.storage_used + stored.size() <= quota.storage_limit) &&
-                         (quota.messages_limit == 0 || quota.messages_used < quota.messages_limit));
+        ever_fits = ever_fits || quota.could_hold(stored.size());
+        any_room = any_room || quota.room_for(stored.size(), 1);
       }
       if (!any_room) {
         over_quota = ever_fits ? QuotaRefusal::full : QuotaRefusal::too_big;

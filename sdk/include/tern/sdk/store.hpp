@@ -64,6 +64,15 @@ struct QuotaInfo {
   std::uint64_t storage_limit = 0;   // octets; 0: no limit
   std::uint64_t messages_used = 0;   // messages
   std::uint64_t messages_limit = 0;  // messages; 0: no limit
+
+  bool limited() const { return storage_limit != 0 || messages_limit != 0; }
+  // Whether `messages` more messages of `octets` in all stay within both limits.
+  bool room_for(std::uint64_t octets, std::uint64_t messages) const {
+    return (storage_limit == 0 || storage_used + octets <= storage_limit) &&
+           (messages_limit == 0 || messages_used + messages <= messages_limit);
+  }
+  // Whether a message of `octets` could fit at all, were the user's mailboxes empty.
+  bool could_hold(std::uint64_t octets) const { return storage_limit == 0 || octets <= storage_limit; }
 };
 
 // What mailbox_state() says of a mailbox.

@@ -1,5 +1,7 @@
 // `tern <service> run [TARGET]`: a service's on-demand pass in the administrative command's own process, with
 // the same context the server gives it: the store, the hooks of the configuration, outbound connections.
+#include "cli/run_service.hpp"
+
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
 
 #include <spdlog/spdlog.h>
@@ -12,40 +14,30 @@
 #include <iostream>
 
 #include "auth/auth_throttle.hpp"
-#include "config/server_config.hpp"
-#include "plugins/generation.hpp"
-#include "plugins/plugin_loader.hpp"
-#include "server/server.hpp"
+#include "cli/store_session.hpp"
 #include "server/service_context.hpp"
 
-namespace tern::server {
+namespace tern::cli {
 
 namespace asio = boost::asio;
 
 int run_service_once(const std::filesystem::path& config_file, const std::string& service, const std::string& target) {
-  std::shared_ptr<const config::ServerConfig> config;
-  plugins::PluginSet plugins;
-  std::shared_ptr<const plugins::Generation> generation;
-  try {
-    config = std::make_shared<const config::ServerConfig>(config::load_config(config_file));
-    plugins = plugins::load_plugins(config->plugin_dirs, config->plugins_disabled);
-    generation = plugins::build_generation(plugins, config);
-  } catch (const config::ConfigInvalid& invalid) {
-    for (const std::string& line : invalid.errors()) std::cerr << line << '\n';
-    return 2;
-  }
+  // A config error is thrown as config::ConfigInvalid and answered by the command line (exit code 2).
+  const LoadedConfig loaded = load_everything(config_file);
+  const std::shared_ptr<const plugins::Generation>& generation = loaded.generation;
+  const config::ServerConfig& config = *generation->config;
   const auto found = std::find_if(generation->services.begin(), generation->services.end(),
                                   [&](const auto& candidate) { return candidate->name() == service; });
   if (found == generation->services.end()) {
     std::cerr << "no service \"" << service << "\" is configured (is its plugin loaded and given something to do?)\n";
     return 2;
   }
-  std::filesystem::create_directories(config->data_dir);
-  std::unique_ptr<sdk::MailStore> store = generation->stores.at(config->store_backend)->open(config->data_dir);
+  std::filesystem::create_directories(config.data_dir);
+  std::unique_ptr<sdk::MailStore> store = generation->stores.at(config.store_backend)->open(config.data_dir);
   asio::io_context loop(1);
   asio::thread_pool workers(2);
-  auth::AuthThrottle throttle(config->limits.max_auth_failures, config->limits.auth_failure_window);
-  MailboxWatch watch;
+  auth::AuthThrottle throttle(config.limits.max_auth_failures, config.limits.auth_failure_window);
+  server::MailboxWatch watch;
   const std::atomic<bool> stopping{false};
   auto client_tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   client_tls->set_default_verify_paths();
@@ -53,9 +45,9 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   asio::co_spawn(
       loop,
       [&]() -> asio::awaitable<void> {
-        auto session = std::make_unique<SessionContext>(generation, *store, workers, throttle, watch, service);
-        ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), client_tls,
-                               stopping, config->data_dir);
+        auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, service);
+        server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), client_tls,
+                                       stopping, config.data_dir);
         try {
           const int result = co_await (*found)->run_once(context, target);
           code = result;
@@ -70,4 +62,4 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   return code;
 }
 
-}  // namespace tern::server
+}  // namespace tern::cli
