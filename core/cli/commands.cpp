@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "auth/password.hpp"
+#include "cli/queue_commands.hpp"
 #include "cli/run_service.hpp"
 #include "cli/store_session.hpp"
 #include "server/server.hpp"
@@ -258,19 +259,7 @@ int run(int argc, char** argv) {
     return 0;
   });
 
-  auto* queue = app.add_subcommand("queue", "the outbound queue")->require_subcommand(1);
-  on(queue->add_subcommand("list", "list queued messages, oldest first"), [&] {
-    for (const auto& entry : StoreSession(config_file).store().list_queue()) {
-      std::vector<std::string> recipients;
-      for (const auto& recipient : entry.recipients) recipients.push_back(recipient.address);
-      std::time_t created = entry.created;
-      std::tm utc{};
-      ::gmtime_r(&created, &utc);
-      std::cout << fmt::format("{:<8} {:%Y-%m-%dT%H:%M:%SZ} {:>9}  <{}> -> {}\n", entry.id, utc, entry.size,
-                               entry.sender, fmt::join(recipients, ", "));
-    }
-    return 0;
-  });
+  add_queue_commands(app, config_file, action);
 
   try {
     app.parse(argc, argv);

@@ -72,6 +72,21 @@ std::optional<std::vector<std::string>> TableReader::strings(std::string_view ke
   return values;
 }
 
+std::optional<std::vector<std::int64_t>> TableReader::integers(std::string_view key) {
+  const toml::node* node = find(key);
+  if (node == nullptr) return std::nullopt;
+  const toml::array* array = node->as_array();
+  if (array == nullptr || !array->is_homogeneous(toml::node_type::integer)) {
+    if (array == nullptr || !array->empty()) {
+      type_error(key, "an array of integers");
+      return std::nullopt;
+    }
+  }
+  std::vector<std::int64_t> values;
+  for (const toml::node& element : *array) values.push_back(*element.value<std::int64_t>());
+  return values;
+}
+
 const toml::table* TableReader::table(std::string_view key) {
   const toml::node* node = find(key);
   if (node == nullptr) return nullptr;

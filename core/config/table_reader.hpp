@@ -27,6 +27,7 @@ class TableReader {
   std::optional<std::int64_t> integer(std::string_view key);
   std::optional<bool> boolean(std::string_view key);
   std::optional<std::vector<std::string>> strings(std::string_view key);
+  std::optional<std::vector<std::int64_t>> integers(std::string_view key);
   // A sub-table; marks the key read. Null when absent or (with an error) of another type.
   const toml::table* table(std::string_view key);
   // The tables of an array of tables ([[a.b]]); marks the key read. Empty when absent or (with an error) of

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -191,7 +192,10 @@ sdk::Task<bool> TcpConnection::start_tls() {
   tls_.emplace(socket_, *tls_context_);
   const bool client = !client_name_.empty();
   if (client) {
-    SSL_set_tlsext_host_name(tls_->native_handle(), client_name_.c_str());
+    // RFC 6066: SNI carries host names only, never an address literal.
+    error_code not_address;
+    asio::ip::make_address(client_name_, not_address);
+    if (not_address) SSL_set_tlsext_host_name(tls_->native_handle(), client_name_.c_str());
     if (client_verify_) {
       tls_->set_verify_mode(asio::ssl::verify_peer);
       tls_->set_verify_callback(asio::ssl::host_name_verification(client_name_));

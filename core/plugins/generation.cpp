@@ -23,6 +23,9 @@ class PluginSection final : public sdk::ConfigSection {
   std::optional<std::vector<std::string>> get_strings(std::string_view key) const override {
     return checked(reader_.strings(key));
   }
+  std::optional<std::vector<std::int64_t>> get_integers(std::string_view key) const override {
+    return checked(reader_.integers(key));
+  }
   std::vector<const sdk::ConfigSection*> get_tables(std::string_view key) const override {
     const std::vector<const toml::table*> tables = checked(reader_.tables(key));
     std::vector<const sdk::ConfigSection*> sections;

@@ -55,7 +55,7 @@ sdk::Task<std::shared_ptr<sdk::Connection>> ServiceContext::connect(std::string 
   }
   socket.set_option(tcp::no_delay(true), failure);
   auto connection = std::make_shared<net::TcpConnection>(std::move(socket), client_tls_, server_stopping_);
-  connection->set_client(host, tls.verify);
+  connection->set_client(tls.server_name.empty() ? host : tls.server_name, tls.verify);
   if (tls.mode == sdk::TlsMode::implicit) {
     const bool secured = co_await connection->start_tls();
     if (!secured) {

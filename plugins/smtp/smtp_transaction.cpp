@@ -467,6 +467,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   intake.remote = remote_;
   intake.ret = envelope_->ret;
   intake.envid = envelope_->envid;
+  intake.smtputf8 = envelope_->smtputf8;
   sdk::MailStore& store = server_.store();
   // The quotas again, now that the size is known (a client need not announce it with SIZE): when no
   // recipient, local or remote, could take the message, it is refused; when some can, all get it, as the

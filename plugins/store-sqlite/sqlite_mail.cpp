@@ -1,4 +1,4 @@
-// The mail side of the SQLite store: durable intake with group commit, mailboxes, flags, the outbound queue.
+// The mail side of the SQLite store: durable intake with group commit (which also queues), mailboxes, flags.
 #include <fmt/format.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -187,8 +187,8 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
                              "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement queue(*db_,
-                            "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
+                            "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt, smtputf8) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)");
     SQLite::Statement queue_recipient(
         *db_, "INSERT INTO queue_recipients (queue_id, address, notify, orcpt) VALUES (?, ?, ?, ?)");
     for (Delivery* delivery : batch) {
@@ -245,6 +245,7 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
           queue.bind(4, intake.envid);
           queue.bind(5, static_cast<std::int64_t>(delivery->message.size()));
           queue.bind(6, received);
+          queue.bind(7, intake.smtputf8 ? 1 : 0);
           queue.exec();
           queue.reset();
           const std::int64_t queue_id = db_->getLastInsertRowid();
@@ -273,31 +274,6 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
     }
   }
-}
-
-std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
-  std::lock_guard lock(read_mutex_);
-  return guarded("list queue", [&] {
-    std::vector<sdk::QueueEntry> entries;
-    SQLite::Statement query(*reader_, "SELECT id, sender, size, created FROM queue ORDER BY id");
-    SQLite::Statement recipients(
-        *reader_, "SELECT address, notify, orcpt FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
-    while (query.executeStep()) {
-      sdk::QueueEntry entry;
-      entry.id = query.getColumn(0).getInt64();
-      entry.sender = query.getColumn(1).getString();
-      entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
-      entry.created = query.getColumn(3).getInt64();
-      recipients.bind(1, entry.id);
-      while (recipients.executeStep()) {
-        entry.recipients.push_back({recipients.getColumn(0).getString(), recipients.getColumn(1).getString(),
-                                    recipients.getColumn(2).getString()});
-      }
-      recipients.reset();
-      entries.push_back(std::move(entry));
-    }
-    return entries;
-  });
 }
 
 std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user) {

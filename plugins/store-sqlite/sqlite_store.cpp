@@ -50,13 +50,21 @@ CREATE TABLE IF NOT EXISTS queue (
   size INTEGER NOT NULL,
   created INTEGER NOT NULL,
   next_attempt INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0);
+  attempts INTEGER NOT NULL DEFAULT 0,
+  held INTEGER NOT NULL DEFAULT 0,
+  delay_notified INTEGER NOT NULL DEFAULT 0,
+  smtputf8 INTEGER NOT NULL DEFAULT 0,
+  leased_until INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS queue_by_next_attempt ON queue (next_attempt);
 CREATE TABLE IF NOT EXISTS queue_recipients (
   queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
   address TEXT NOT NULL,
   notify TEXT NOT NULL,
   orcpt TEXT NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending');
+  status TEXT NOT NULL DEFAULT 'pending',
+  diagnostic TEXT NOT NULL DEFAULT '',
+  remote_host TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS queue_recipients_by_entry ON queue_recipients (queue_id);
 CREATE TABLE IF NOT EXISTS messages (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
@@ -159,6 +167,12 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     add_column("mailboxes", "highestmodseq", "highestmodseq INTEGER NOT NULL DEFAULT 1");
     add_column("messages", "modseq", "modseq INTEGER NOT NULL DEFAULT 1");
     add_column("mailboxes", "expunged_floor", "expunged_floor INTEGER NOT NULL DEFAULT 0");
+    add_column("queue", "held", "held INTEGER NOT NULL DEFAULT 0");
+    add_column("queue", "delay_notified", "delay_notified INTEGER NOT NULL DEFAULT 0");
+    add_column("queue", "smtputf8", "smtputf8 INTEGER NOT NULL DEFAULT 0");
+    add_column("queue", "leased_until", "leased_until INTEGER NOT NULL DEFAULT 0");
+    add_column("queue_recipients", "diagnostic", "diagnostic TEXT NOT NULL DEFAULT ''");
+    add_column("queue_recipients", "remote_host", "remote_host TEXT NOT NULL DEFAULT ''");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
     // wait for a commit's fsync.
     reader_ = std::make_unique<SQLite::Database>(database.string(), SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX);

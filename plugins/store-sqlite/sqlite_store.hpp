@@ -50,6 +50,13 @@ class SqliteStore final : public sdk::MailStore {
 
   void receive(std::string_view message, const sdk::Intake& intake) override;
   std::vector<sdk::QueueEntry> list_queue() override;
+  std::optional<sdk::QueueEntry> queue_entry(std::int64_t id) override;
+  std::vector<sdk::QueueEntry> claim_queue(std::int64_t now, std::int64_t lease_until, std::size_t limit) override;
+  std::string read_queued(std::int64_t id) override;
+  void update_queue(const std::vector<sdk::QueueEntry>& entries) override;
+  bool remove_queued(std::int64_t id) override;
+  bool hold_queued(std::int64_t id, bool held) override;
+  std::size_t flush_queue(std::string_view domain, std::int64_t now) override;
   std::vector<sdk::MailboxInfo> list_mailboxes(std::string_view user) override;
   sdk::MessageEntry append_message(std::string_view user, std::string_view mailbox, std::string_view message,
                                    std::string_view flags, std::int64_t received) override;

@@ -10,6 +10,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "sqlite_store.hpp"
+#include "store_queries.hpp"
 
 namespace {
 
@@ -462,4 +463,83 @@ TEST_CASE("Plugins' state is kept by space and key, and an intake's is written w
   intake.state = {{"fetch:isp", "uidl-3", "seen"}};
   CHECK_THROWS(s.store.receive("Subject: lost\r\n\r\nx\r\n", intake));
   CHECK_FALSE(s.store.state_get("fetch:isp", "uidl-3"));
+}
+
+namespace {
+
+tern::sdk::Intake outbound(std::vector<std::string> recipients) {
+  tern::sdk::Intake intake;
+  intake.sender = "alice@example.test";
+  for (std::string& address : recipients) intake.remote.push_back({std::move(address), "", ""});
+  return intake;
+}
+
+}  // namespace
+
+TEST_CASE("A claimed queue entry is leased: nobody else is handed it until it is written back or the lease ends") {
+  Store s;
+  s.store.receive("Subject: out\r\n\r\nx\r\n", outbound({"a@one.test"}));
+  const std::int64_t now = tern::store_sqlite::now_seconds();
+  auto claimed = s.store.claim_queue(now, now + 600, 10);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].recipients[0].status == tern::sdk::DeliveryStatus::pending);
+  CHECK(s.store.read_queued(claimed[0].id) == "Subject: out\r\n\r\nx\r\n");
+  CHECK(s.store.claim_queue(now, now + 600, 10).empty());
+  // A flush makes it due but does not break the lease of the deliverer at work.
+  s.store.flush_queue("", now);
+  CHECK(s.store.claim_queue(now, now + 600, 10).empty());
+  CHECK(s.store.claim_queue(now + 601, now + 1200, 10).size() == 1);  // its deliverer died
+}
+
+TEST_CASE("Writing back a deferral keeps the entry for its next attempt; the last recipient done removes it") {
+  Store s;
+  s.store.receive("Subject: out\r\n\r\nx\r\n", outbound({"a@one.test", "b@two.test"}));
+  const std::int64_t now = tern::store_sqlite::now_seconds();
+  auto entry = s.store.claim_queue(now, now + 600, 10).at(0);
+  entry.recipients[0].status = tern::sdk::DeliveryStatus::delivered;
+  entry.recipients[0].diagnostic = "250 2.0.0 ok";
+  entry.recipients[1].diagnostic = "451 4.3.0 later";
+  entry.recipients[1].remote_host = "mx.two.test[127.0.0.2]";
+  entry.attempts = 1;
+  entry.next_attempt = now + 300;
+  s.store.update_queue({entry});
+  auto listed = s.store.queue_entry(entry.id);
+  REQUIRE(listed);
+  CHECK(listed->attempts == 1);
+  CHECK(listed->recipients[0].status == tern::sdk::DeliveryStatus::delivered);
+  CHECK(listed->recipients[1].diagnostic == "451 4.3.0 later");
+  CHECK(listed->recipients[1].remote_host == "mx.two.test[127.0.0.2]");
+  CHECK(s.store.claim_queue(now, now + 600, 10).empty());
+  auto again = s.store.claim_queue(now + 300, now + 900, 10).at(0);
+  again.recipients[1].status = tern::sdk::DeliveryStatus::failed;
+  s.store.update_queue({again});
+  CHECK(s.store.list_queue().empty());
+  CHECK(s.blob_files() == 0);
+}
+
+TEST_CASE("Held recipients wait for a flush of their domain; a held entry waits for its release") {
+  Store s;
+  s.store.receive("Subject: out\r\n\r\nx\r\n", outbound({"a@part-time.test"}));
+  s.store.receive("Subject: out\r\n\r\ny\r\n", outbound({"b@other.test"}));
+  const std::int64_t now = tern::store_sqlite::now_seconds();
+  auto claimed = s.store.claim_queue(now, now + 600, 10);
+  REQUIRE(claimed.size() == 2);
+  claimed[0].recipients[0].status = tern::sdk::DeliveryStatus::held;
+  claimed[0].next_attempt = now + 86400;
+  claimed[1].next_attempt = now + 300;
+  s.store.update_queue(claimed);
+  CHECK(s.store.flush_queue("PART-TIME.test", now) == 1);
+  auto due = s.store.claim_queue(now, now + 600, 10);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].recipients[0].address == "a@part-time.test");
+  CHECK(due[0].recipients[0].status == tern::sdk::DeliveryStatus::released);
+
+  CHECK(s.store.hold_queued(claimed[1].id, true));
+  CHECK(s.store.flush_queue("", now) == 0);
+  CHECK(s.store.claim_queue(now + 301, now + 900, 10).empty());
+  CHECK(s.store.hold_queued(claimed[1].id, false));
+  CHECK(s.store.claim_queue(now + 301, now + 900, 10).size() == 1);
+  CHECK_FALSE(s.store.hold_queued(999, true));
+  CHECK(s.store.remove_queued(claimed[1].id));
+  CHECK_FALSE(s.store.remove_queued(claimed[1].id));
 }

@@ -29,6 +29,7 @@ class ConfigSection {
   virtual std::optional<std::int64_t> get_integer(std::string_view key) const = 0;
   virtual std::optional<bool> get_bool(std::string_view key) const = 0;
   virtual std::optional<std::vector<std::string>> get_strings(std::string_view key) const = 0;
+  virtual std::optional<std::vector<std::int64_t>> get_integers(std::string_view key) const = 0;
   // An array of tables ([[plugin.fetch.account]]): one section for each, valid as long as this one, whose
   // keys are checked the same way. Empty when absent.
   virtual std::vector<const ConfigSection*> get_tables(std::string_view key) const = 0;

@@ -19,6 +19,9 @@ namespace tern::sdk {
 struct ClientTls {
   TlsMode mode = TlsMode::none;
   bool verify = true;
+  // The name to send (SNI) and to check the certificate against when it is not the host connected to: an MX
+  // host's name when connect() is given its address. Empty: the host connected to.
+  std::string server_name;
 };
 
 // What a service gets besides the server context: when to stop, a way to wait, and outbound connections.

@@ -104,6 +104,7 @@ struct Intake {
   std::vector<Recipient> remote;  // recipients outside the local domains, with their DSN requests
   std::string ret;                // DSN RET of the transaction
   std::string envid;              // DSN ENVID of the transaction
+  bool smtputf8 = false;          // the sender asked for SMTPUTF8: the remote part may need a peer with it
   std::string flags;              // flags of the filed copies (IMAP APPEND); none for mail received
   std::int64_t received = 0;      // their INTERNALDATE, seconds since the epoch; 0 means now
   // State written in the same commit as the message: a collector marks a remote message seen exactly when
@@ -111,13 +112,38 @@ struct Intake {
   std::vector<StateChange> state;
 };
 
+// Where one recipient of a queued message stands.
+enum class DeliveryStatus {
+  pending,    // to be tried at the entry's next attempt (never tried yet, or deferred: see `diagnostic`)
+  held,       // waiting for its domain to be flushed (a hold route: a part-time domain, ETRN)
+  released,   // held, and its domain was flushed: tried once at the next attempt, then held again if deferred
+  delivered,  // the next hop took it
+  failed,     // given up on: a bounce went to the sender (or nowhere, for the null sender)
+};
+
+struct QueueRecipient {
+  std::string address;
+  std::string notify;  // DSN NOTIFY, as Recipient
+  std::string orcpt;   // DSN ORCPT, as Recipient
+  DeliveryStatus status = DeliveryStatus::pending;
+  std::string diagnostic;   // the last answer or reason: "550 5.1.1 <x@y>: User unknown", or "" before a try
+  std::string remote_host;  // who gave that answer ("mx1.example.org[192.0.2.1]"), "" when nobody did
+};
+
 // A message waiting on the outbound queue.
 struct QueueEntry {
   std::int64_t id = 0;
-  std::string sender;
-  std::vector<Recipient> recipients;
+  std::string sender;  // "" for the null sender (a bounce)
+  std::vector<QueueRecipient> recipients;
   std::uint64_t size = 0;
-  std::int64_t created = 0;  // seconds since the epoch
+  std::int64_t created = 0;       // seconds since the epoch
+  std::int64_t next_attempt = 0;  // seconds since the epoch
+  std::uint32_t attempts = 0;     // attempts made so far
+  bool held = false;              // frozen by the administrator (`tern queue hold`): not tried until released
+  bool delay_notified = false;    // a "delayed" DSN went to the sender already
+  bool smtputf8 = false;          // as Intake
+  std::string ret;                // DSN RET of the transaction
+  std::string envid;              // DSN ENVID of the transaction
 };
 
 // Addresses are "local@domain"; the store compares them case-insensitively and returns them lower-cased.
@@ -169,8 +195,26 @@ class MailStore {
     receive(message, intake);
   }
 
-  // The outbound queue, oldest first.
+  // The outbound queue, oldest first, every entry and every recipient of it.
   virtual std::vector<QueueEntry> list_queue() = 0;
+  virtual std::optional<QueueEntry> queue_entry(std::int64_t id) = 0;
+  // Hands out up to `limit` entries due at `now` (not held, next attempt passed), oldest first, leased to the
+  // caller until `lease_until` in the same commit: a second deliverer (the server, and `tern queue flush` in
+  // another process) is not handed them before, and an entry whose deliverer crashed is handed out again then.
+  // update_queue() ends the lease.
+  virtual std::vector<QueueEntry> claim_queue(std::int64_t now, std::int64_t lease_until, std::size_t limit) = 0;
+  // The queued message, as received.
+  virtual std::string read_queued(std::int64_t id) = 0;
+  // Writes back what delivery made of entries handed out by claim_queue(): each recipient's status and
+  // diagnostic, next_attempt, attempts and delay_notified, all in one commit. An entry with no recipient left
+  // pending, held or released leaves the queue. Entries removed meanwhile are skipped.
+  virtual void update_queue(const std::vector<QueueEntry>& entries) = 0;
+  // The administrator's tools; each returns false for an id that is not queued.
+  virtual bool remove_queued(std::int64_t id) = 0;  // no bounce
+  virtual bool hold_queued(std::int64_t id, bool held) = 0;
+  // Makes entries due now: every entry not held, or with `domain`, the entries with recipients of that domain,
+  // whose held recipients become released (a hold route's mail let go once, as ETRN asks). Returns how many.
+  virtual std::size_t flush_queue(std::string_view domain, std::int64_t now) = 0;
   virtual std::vector<MessageEntry> list_messages(std::string_view user, std::string_view mailbox) = 0;
   // The mailbox's identity (UIDVALIDITY: a mailbox deleted and made again has another) and latest change
   // number, cheaply: the change number moves with every delivery, flag change and expunge, so a caller that

@@ -1,0 +1,347 @@
+#include "delivery_scheduler.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <ctime>
+
+#include "pipe_program.hpp"
+#include "smtp_delivery.hpp"
+#include "tern/sdk/text.hpp"
+
+namespace tern::outbound {
+namespace {
+
+using Outcome = RecipientResult::Outcome;
+namespace asio = boost::asio;
+
+constexpr std::size_t kClaimBatch = 500;
+constexpr std::size_t kMaxInFlight = 2000;
+constexpr std::size_t kWriteBatch = 200;
+// Longer than any delivery should take; an entry whose deliverer died is handed out again after it.
+constexpr std::int64_t kLease = 3600;
+// How long an idle worker keeps its connection for more jobs to the same destination.
+constexpr auto kLinger = std::chrono::milliseconds(1500);
+constexpr auto kLingerStep = std::chrono::milliseconds(50);
+
+std::int64_t now_seconds() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::string domain_of(const std::string& address) {
+  const std::size_t at = address.rfind('@');
+  return sdk::lower_ascii(at == std::string::npos ? address : address.substr(at + 1));
+}
+
+// Files a notice for `recipient`: into a local user's INBOX (or the domain's postmaster's when the user is
+// gone), or onto the queue for a remote one; from the null sender, so it never bounces itself.
+void store_notice(sdk::MailStore& store, const std::string& notice, const std::string& recipient, sdk::Log& log) {
+  sdk::Intake intake;
+  const std::string domain = domain_of(recipient);
+  if (store.is_local_domain(domain)) {
+    intake.local_users = store.resolve_recipient(recipient);
+    if (intake.local_users.empty()) intake.local_users = store.resolve_recipient("postmaster@" + domain);
+    if (intake.local_users.empty()) {
+      log.error(fmt::format("outbound: a delivery notice for <{}> has nobody to go to (no such user, no postmaster)",
+                            recipient));
+      return;
+    }
+  } else {
+    intake.remote.push_back({recipient, "", ""});
+  }
+  store.receive(notice, intake);
+}
+
+}  // namespace
+
+sdk::Task<std::size_t> DeliveryScheduler::claim() {
+  executor_ = co_await asio::this_coro::executor;
+  if (in_flight_.size() >= kMaxInFlight) co_return 0;
+  sdk::MailStore& store = context_.store();
+  const std::int64_t now = now_seconds();
+  const std::size_t limit = std::min(kClaimBatch, kMaxInFlight - in_flight_.size());
+  std::vector<sdk::QueueEntry> entries =
+      co_await context_.blocking([&store, now, limit] { return store.claim_queue(now, now + kLease, limit); });
+  std::size_t claimed = 0;
+  for (sdk::QueueEntry& entry : entries) {
+    if (in_flight_.contains(entry.id)) continue;
+    ++claimed;
+    admit(std::move(entry));
+  }
+  start_workers();
+  co_return claimed;
+}
+
+void DeliveryScheduler::admit(sdk::QueueEntry queued) {
+  auto entry = std::make_shared<EntryInFlight>();
+  entry->results.resize(queued.recipients.size());
+  entry->entry = std::move(queued);
+  in_flight_.insert(entry->entry.id);
+  const std::int64_t now = now_seconds();
+  const bool expired = now >= entry->entry.created + settings_.expire_after.count();
+  std::map<std::string, Job> jobs;
+  for (std::size_t index = 0; index < entry->entry.recipients.size(); ++index) {
+    sdk::QueueRecipient& recipient = entry->entry.recipients[index];
+    if (recipient.status == sdk::DeliveryStatus::delivered || recipient.status == sdk::DeliveryStatus::failed) {
+      continue;
+    }
+    const std::string domain = domain_of(recipient.address);
+    const Route* chosen = &settings_.route_for(domain);
+    if (chosen->via == Route::Via::hold) {
+      if (expired) {
+        entry->results[index] = {Outcome::permanent,
+                                 "4.4.7 held for its domain longer than the queue keeps mail, and never released"};
+        continue;
+      }
+      if (recipient.status != sdk::DeliveryStatus::released) {
+        recipient.status = sdk::DeliveryStatus::held;
+        continue;
+      }
+      chosen = chosen->released.get();
+    } else {
+      recipient.status = sdk::DeliveryStatus::pending;
+    }
+    const Route& route = *chosen;
+    std::string key = route.via == Route::Via::mx ? "mx:" + domain
+                                                  : fmt::format("{}@{}", route.name, static_cast<const void*>(&route));
+    // A pipe program gets one recipient a run, as its environment names one.
+    if (route.via == Route::Via::pipe) key += "\n" + std::to_string(index);
+    Job& job = jobs[key];
+    job.entry = entry;
+    job.recipients.push_back(index);
+    Destination& destination = destinations_[key];
+    if (destination.key.empty()) {
+      destination.key = key;
+      destination.route = &route;
+      destination.domain = domain;
+    }
+  }
+  for (auto& [key, job] : jobs) {
+    ++entry->open_jobs;
+    destinations_[key].jobs.push_back(std::move(job));
+  }
+  if (entry->open_jobs == 0) finish(entry);
+}
+
+void DeliveryScheduler::start_workers() {
+  for (auto& [key, destination] : destinations_) {
+    while (workers_ < settings_.connections && destination.workers < settings_.connections_per_destination &&
+           destination.workers < destination.jobs.size()) {
+      ++workers_;
+      ++destination.workers;
+      asio::co_spawn(executor_, work(key), asio::detached);
+    }
+  }
+}
+
+sdk::Task<void> DeliveryScheduler::work(std::string key) {
+  Destination& destination = destinations_.at(key);
+  try {
+    co_await run_jobs(destination);
+  } catch (const std::exception& error) {
+    context_.log().error(fmt::format("outbound: delivery to {} failed: {}", key, error.what()));
+  }
+  --workers_;
+  if (--destination.workers == 0 && destination.jobs.empty()) destinations_.erase(key);
+  start_workers();
+}
+
+sdk::Task<void> DeliveryScheduler::run_jobs(Destination& destination) {
+  const Route& route = *destination.route;
+  SmtpDelivery smtp(context_, settings_, resolver_, destination);
+  sdk::MailStore& store = context_.store();
+  while (!context_.stopping()) {
+    if (destination.jobs.empty()) {
+      // The next claim may bring more for this destination: keep the connection a moment for it.
+      for (auto waited = std::chrono::milliseconds(0); destination.jobs.empty() && waited < kLinger;
+           waited += kLingerStep) {
+        if (context_.stopping()) break;
+        co_await pause(kLingerStep);
+      }
+      if (destination.jobs.empty()) break;
+    }
+    Job job = std::move(destination.jobs.front());
+    destination.jobs.pop_front();
+    const std::int64_t id = job.entry->entry.id;
+    std::string message;
+    const std::optional<std::string> unreadable =
+        co_await context_.attempt([&store, &message, id] { message = store.read_queued(id); });
+    if (unreadable) {
+      for (std::size_t index : job.recipients) job.set(index, Outcome::temporary, "4.3.0 " + *unreadable);
+    } else if (route.via == Route::Via::pipe) {
+      const std::size_t index = job.recipients.front();
+      const sdk::QueueRecipient& recipient = job.entry->entry.recipients[index];
+      std::vector<std::string> environment{"SENDER=" + job.entry->entry.sender, "RECIPIENT=" + recipient.address,
+                                           "ORIGINAL_RECIPIENT=" + recipient.orcpt};
+      const PipeOutcome outcome = co_await context_.blocking(
+          [&] { return run_pipe_program(route.command, environment, message, route.timeout); });
+      job.set(index,
+              outcome.kind == PipeOutcome::Kind::delivered   ? Outcome::delivered
+              : outcome.kind == PipeOutcome::Kind::permanent ? Outcome::permanent
+                                                             : Outcome::temporary,
+              outcome.diagnostic);
+    } else {
+      co_await smtp.deliver(job, message);
+    }
+    job_done(job);
+    if (finished_.size() >= kWriteBatch && !writing_) co_await write_back();
+  }
+  co_await smtp.close();
+}
+
+void DeliveryScheduler::job_done(Job& job) {
+  if (--job.entry->open_jobs == 0) finish(job.entry);
+}
+
+void DeliveryScheduler::finish(const std::shared_ptr<EntryInFlight>& flight) {
+  sdk::QueueEntry& entry = flight->entry;
+  in_flight_.erase(entry.id);
+  const std::int64_t now = now_seconds();
+  const bool expired = now >= entry.created + settings_.expire_after.count();
+  bool tried = false;
+  bool waiting = false;  // something is left to try later
+  bool held = false;
+  DsnReport failures;
+  DsnReport delays;
+  DsnReport successes;
+  for (std::size_t index = 0; index < entry.recipients.size(); ++index) {
+    sdk::QueueRecipient& recipient = entry.recipients[index];
+    const RecipientResult& result = flight->results[index];
+    if (result.outcome == Outcome::untried) {
+      held = held || recipient.status == sdk::DeliveryStatus::held;
+      waiting = waiting || recipient.status == sdk::DeliveryStatus::pending ||
+                recipient.status == sdk::DeliveryStatus::released;
+      continue;
+    }
+    tried = true;
+    recipient.diagnostic = result.diagnostic;
+    recipient.remote_host = result.remote_host;
+    const DsnRecipient notice{recipient.address, recipient.orcpt, "", result.diagnostic, result.remote_host};
+    const std::string verb = result.outcome == Outcome::delivered              ? "delivered"
+                             : result.outcome == Outcome::permanent || expired ? "bounced"
+                                                                               : "deferred";
+    context_.log().info(fmt::format("outbound: {} to <{}> {}{}: {}", entry.id, recipient.address, verb,
+                                    result.remote_host.empty() ? "" : " via " + result.remote_host, result.diagnostic));
+    if (result.outcome == Outcome::delivered) {
+      recipient.status = sdk::DeliveryStatus::delivered;
+      ++totals_.delivered;
+      if (notify_wants(recipient.notify, "SUCCESS") && !result.notice_passed_on) {
+        successes.recipients.push_back(notice);
+        successes.recipients.back().action = result.remote_host.empty() ? "delivered" : "relayed";
+      }
+    } else if (result.outcome == Outcome::permanent || expired) {
+      recipient.status = sdk::DeliveryStatus::failed;
+      ++totals_.failed;
+      if (notify_wants(recipient.notify, "FAILURE")) {
+        failures.recipients.push_back(notice);
+        failures.recipients.back().action = "failed";
+      }
+    } else {
+      // Released mail that still cannot go waits for the next flush of its domain.
+      if (recipient.status == sdk::DeliveryStatus::released) {
+        recipient.status = sdk::DeliveryStatus::held;
+        held = true;
+      } else {
+        recipient.status = sdk::DeliveryStatus::pending;
+        waiting = true;
+      }
+      ++totals_.deferred;
+      if (notify_wants(recipient.notify, "DELAY")) {
+        delays.recipients.push_back(notice);
+        delays.recipients.back().action = "delayed";
+      }
+    }
+  }
+  ++totals_.entries;
+  if (tried) ++entry.attempts;
+  if (waiting) {
+    entry.next_attempt = tried ? now + settings_.retry_delay(entry.attempts).count() : now;
+  } else if (held) {
+    // Held mail is tried when its domain is flushed. It comes due by itself to expire, and now and then to
+    // follow a route that is no longer `hold`.
+    entry.next_attempt =
+        std::min(entry.created + settings_.expire_after.count(), now + settings_.retry_after.back().count());
+  }
+  const bool delay_due = settings_.delay_warning_after.count() > 0 && !entry.delay_notified &&
+                         now >= entry.created + settings_.delay_warning_after.count();
+  std::optional<DsnReport> notice;
+  // One notice an attempt: a failure report also lists who succeeded or waits, as RFC 3464 allows.
+  if (!failures.recipients.empty()) {
+    notice = std::move(failures);
+  } else if (delay_due && !delays.recipients.empty()) {
+    notice = std::move(delays);
+    entry.delay_notified = true;
+  } else if (!successes.recipients.empty()) {
+    notice = std::move(successes);
+  }
+  if (notice && entry.sender.empty()) {
+    context_.log().warn(
+        fmt::format("outbound: {} is a notice itself (null sender): no notice about it is sent", entry.id));
+    notice.reset();
+  }
+  if (notice) {
+    notice->reporting_host = std::string(context_.hostname());
+    notice->sender = entry.sender;
+    notice->envid = entry.envid;
+    notice->ret = entry.ret;
+    notice->arrival = entry.created;
+  }
+  finished_.push_back({std::move(entry), std::move(notice)});
+}
+
+sdk::Task<void> DeliveryScheduler::write_back() {
+  writing_ = true;
+  while (!finished_.empty()) {
+    std::vector<Finished> batch = std::move(finished_);
+    finished_.clear();
+    sdk::MailStore& store = context_.store();
+    sdk::Log& log = context_.log();
+    // Notices first: a crash between the two then repeats a notice instead of losing one.
+    const std::optional<std::string> failure = co_await context_.attempt([&] {
+      std::vector<sdk::QueueEntry> entries;
+      for (Finished& done : batch) {
+        if (done.notice) {
+          const std::string original = store.read_queued(done.entry.id);
+          store_notice(store, compose_dsn(*done.notice, original, now_seconds()), done.notice->sender, log);
+        }
+        entries.push_back(std::move(done.entry));
+      }
+      store.update_queue(entries);
+    });
+    if (failure) {
+      // The leases run out and the entries come back: delivered ones would be sent twice, so say so.
+      log.error(
+          fmt::format("outbound: writing back {} finished entries failed ({}); they will be retried after "
+                      "their lease",
+                      batch.size(), *failure));
+    }
+  }
+  writing_ = false;
+}
+
+sdk::Task<void> DeliveryScheduler::pause(std::chrono::milliseconds duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+  boost::system::error_code ignored;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
+sdk::Task<void> DeliveryScheduler::drain() {
+  while (workers_ > 0 || writing_) co_await pause(std::chrono::milliseconds(20));
+  // Stopped with jobs left: their entries go back untouched (lease ended, due now).
+  for (auto& [key, destination] : destinations_) {
+    while (!destination.jobs.empty()) {
+      Job job = std::move(destination.jobs.front());
+      destination.jobs.pop_front();
+      job_done(job);
+    }
+  }
+  destinations_.clear();
+  co_await write_back();
+}
+
+}  // namespace tern::outbound
