@@ -87,6 +87,12 @@ std::string checked_domain(const std::string& domain) {
   return sdk::lower_ascii(domain);
 }
 
+// An address, or "@domain" for the domain's catch-all.
+std::string checked_alias_source(const std::string& source) {
+  if (!source.empty() && source.front() == '@') return "@" + checked_domain(source.substr(1));
+  return checked_address(source);
+}
+
 // A quota limit: a number, with a K, M or G suffix when `sizes`, or "none" (0: no limit). `what` names the
 // kind of value in the error.
 std::uint64_t parse_limit(const std::string& text, bool sizes, std::string_view what) {
@@ -236,19 +242,20 @@ int run(int argc, char** argv) {
      [&] { return run_service_once(config_file, "fetch", name); });
 
   auto* alias =
-      app.add_subcommand("alias", "aliases: a local address delivered to other addresses")->require_subcommand(1);
+      app.add_subcommand("alias", "aliases: a local address (or @domain, a catch-all) delivered to other addresses")
+          ->require_subcommand(1);
   auto* alias_add = alias->add_subcommand("add", "add an alias");
   alias_add->add_option("source", name)->required();
   alias_add->add_option("target", target)->required();
   on(alias_add, [&] {
-    StoreSession(config_file).store().add_alias(checked_address(name), checked_address(target));
+    StoreSession(config_file).store().add_alias(checked_alias_source(name), checked_address(target));
     return 0;
   });
   auto* alias_remove = alias->add_subcommand("remove", "remove an alias");
   alias_remove->add_option("source", name)->required();
   alias_remove->add_option("target", target)->required();
   on(alias_remove, [&] {
-    StoreSession(config_file).store().remove_alias(checked_address(name), checked_address(target));
+    StoreSession(config_file).store().remove_alias(checked_alias_source(name), checked_address(target));
     return 0;
   });
   on(with(alias->add_subcommand("list", "list aliases, of one domain or all"), "domain", name, false), [&] {

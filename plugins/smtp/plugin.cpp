@@ -1,6 +1,7 @@
 // Entry point of the smtp plugin: the "smtp" (MX) and "submission" protocols.
 #include "tern/sdk/plugin.hpp"
 #include "smtp_session.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace {
 
@@ -49,6 +50,12 @@ TERN_PLUGIN("smtp", "0.1.0", "protocol:smtp,protocol:submission") {
     settings.command_timeout = std::chrono::seconds(*timeout);
   }
   settings.allow_any_sender = config.get_bool("allow_any_sender").value_or(false);
+  for (const std::string& domain : config.get_strings("relay_domains").value_or(std::vector<std::string>{})) {
+    if (domain.empty() || domain.find_first_of("@ *") != std::string::npos) {
+      config.fail("relay_domains", "\"" + domain + "\" is not a domain name");
+    }
+    settings.relay_domains.insert(tern::sdk::lower_ascii(domain));
+  }
   for (const std::string& network : config.get_strings("relay_networks").value_or(std::vector<std::string>{})) {
     if (!settings.relay_networks.add(network)) {
       config.fail("relay_networks", "\"" + network + "\" is not an IP network such as \"192.0.2.0/24\"");

@@ -210,6 +210,7 @@ void SmtpSession::reset_transaction() {
   local_users_.clear();
   declared_size_ = 0;
   remote_.clear();
+  aliases_.clear();
   data_decision_ = {};
   chunking_ = false;
   chunks_refused_ = false;

@@ -81,6 +81,7 @@ class SmtpSession {
   std::vector<std::string> local_users_;  // users the accepted recipients resolve to, each once
   std::size_t declared_size_ = 0;         // MAIL's SIZE parameter, 0 when absent: checked against quotas
   std::vector<sdk::Recipient> remote_;    // accepted recipients outside the local domains, for the queue
+  std::vector<std::string> aliases_;      // aliases that forward the message outside: Delivered-To, loops
   sdk::Verdict data_decision_;            // a discard or quarantine decided at `data`
   // BDAT (RFC 3030): the chunks so far, and whether the transaction already failed (its chunks are read and
   // dropped until the last one).

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <set>
+#include <string>
 
 #include "relay_networks.hpp"
 
@@ -16,7 +18,11 @@ struct SmtpSettings {
   std::chrono::seconds command_timeout{300};        // RFC 5321 section 4.5.3.2.7: five minutes at least
   bool allow_any_sender = false;                    // submission: MAIL FROM need not be the user's own address
   RelayNetworks relay_networks;                     // clients that may relay without AUTH; none by default
+  std::set<std::string> relay_domains;              // other domains anyone may send to: we relay for them
 };
+
+// RFC 5321 section 6.3 leaves the limit to us; 50 is what Postfix counts to.
+inline constexpr std::size_t kMaxHops = 50;
 
 // The listener's role: MX intake, or submission (AUTH required before MAIL).
 enum class Role { mx, submission };

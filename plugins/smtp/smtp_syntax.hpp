@@ -45,5 +45,9 @@ std::optional<std::string> parse_orcpt(std::string_view value);
 
 // Whether the header section of `message` (up to the first empty line) has a field named `name`.
 bool has_header_field(std::string_view message, std::string_view name);
+// How many fields named `name` the header section has (Received: the hops a message made).
+std::size_t count_header_fields(std::string_view message, std::string_view name);
+// Whether a field `name` of the header section has the value `value` (angle brackets aside), ignoring case.
+bool has_header_value(std::string_view message, std::string_view name, std::string_view value);
 
 }  // namespace tern::smtp

@@ -184,6 +184,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     co_return;
   }
   std::vector<std::string> users;
+  sdk::RecipientExpansion expansion;
   bool local = false;
   enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
   sdk::MailStore& store = server_.store();
@@ -203,7 +204,10 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
       return;
     }
     local = store.is_local_domain(lower_ascii(recipient.address.substr(recipient.address.rfind('@') + 1)));
-    if (local) users = store.resolve_recipient(recipient.address);
+    if (local) {
+      expansion = store.expand_recipient(recipient.address);
+      users = expansion.local_users;
+    }
     for (const std::string& user : users) {
       const sdk::QuotaInfo quota = store.quota(user);
       if (!quota.could_hold(declared_size_)) {
@@ -219,13 +223,15 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply(451, "4.3.0", "Temporary lookup failure, try again later");
     co_return;
   }
-  // Only authenticated users and the configured relay networks may send to other domains (no open relay).
-  const bool may_relay = !client_.user.empty() || settings_.relay_networks.contains(client_.address);
+  // Only authenticated users and the configured relay networks may send to other domains (no open relay),
+  // except to the domains this server relays for (a backup MX, a part-time domain held for ETRN).
+  const bool may_relay = !client_.user.empty() || settings_.relay_networks.contains(client_.address) ||
+                         settings_.relay_domains.contains(lower_ascii(address.substr(address.rfind('@') + 1)));
   if (!local && !may_relay) {
     error(554, "5.7.1", fmt::format("<{}>: Relay access denied", address));
     co_return;
   }
-  if (local && users.empty()) {
+  if (local && users.empty() && expansion.forwards.empty()) {
     error(550, "5.1.1", fmt::format("<{}>: Recipient address rejected: User unknown", address));
     co_return;
   }
@@ -246,6 +252,21 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     co_return;
   }
   if (!local) remote_.push_back(recipient);
+  // Forwarded by an alias: queued for the outside address, with the DSN request and original recipient of
+  // the address the client gave (RFC 3461 section 5.2.1).
+  for (const std::string& forward : expansion.forwards) {
+    const bool queued = std::any_of(remote_.begin(), remote_.end(),
+                                    [&](const sdk::Recipient& r) { return lower_ascii(r.address) == forward; });
+    if (!queued) {
+      remote_.push_back(
+          {forward, recipient.notify, recipient.orcpt.empty() ? "rfc822;" + recipient.address : recipient.orcpt});
+    }
+  }
+  for (std::string& alias : expansion.aliases) {
+    if (!expansion.forwards.empty() && std::find(aliases_.begin(), aliases_.end(), alias) == aliases_.end()) {
+      aliases_.push_back(std::move(alias));
+    }
+  }
   envelope_->recipients.push_back(std::move(recipient));
   for (std::string& user : users) {
     if (std::find(local_users_.begin(), local_users_.end(), user) == local_users_.end()) {
@@ -457,7 +478,21 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
     reply(250, "2.0.0", fmt::format("Ok: queued as {}", queue_id));
     co_return;
   }
+  // RFC 5321 section 6.3: a message that went round too often is refused, whatever caused the loop; and one
+  // that already passed an alias that forwards it again would go round for ever.
+  if (count_header_fields(message, "Received") > kMaxHops) {
+    reply(554, "5.4.6", "Too many hops: the message is looping");
+    co_return;
+  }
+  for (const std::string& alias : aliases_) {
+    if (has_header_value(message, "Delivered-To", alias)) {
+      reply(554, "5.4.6", fmt::format("Mail forwarding loop for <{}>", alias));
+      co_return;
+    }
+  }
   std::string stored = received_header() + context.added_headers();
+  // Marks the copies the aliases forward, so that the message is known when it comes back.
+  for (const std::string& alias : aliases_) stored += fmt::format("Delivered-To: {}\r\n", alias);
   if (role_ == Role::submission) stored += submission_headers(message);
   stored += message;
   sdk::Intake intake;

@@ -114,21 +114,38 @@ constexpr std::pair<const char*, const char*> kDefaultMailboxes[] = {
     {"Trash", "\\Trash"}, {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
 };
 
-void resolve_into(SQLite::Database& db, const std::string& address, int depth, std::vector<std::string>& users) {
-  if (depth > kMaxAliasDepth || domain_id(db, domain_of(address)) == 0) return;
+bool contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+std::vector<std::string> alias_targets(SQLite::Database& db, const std::string& source) {
   std::vector<std::string> targets;
-  SQLite::Statement query(db, "SELECT target FROM aliases WHERE source = ?");
-  query.bind(1, address);
+  SQLite::Statement query(db, "SELECT target FROM aliases WHERE source = ? ORDER BY id");
+  query.bind(1, source);
   while (query.executeStep()) targets.push_back(query.getColumn(0).getString());
+  return targets;
+}
+
+void expand_into(SQLite::Database& db, const std::string& address, int depth, sdk::RecipientExpansion& expansion) {
+  if (depth > kMaxAliasDepth) return;
+  const std::string domain = domain_of(address);
+  if (domain_id(db, domain) == 0) {
+    // Outside the local domains: an alias forwards there.
+    if (depth > 0 && !contains(expansion.forwards, address)) expansion.forwards.push_back(address);
+    return;
+  }
+  std::vector<std::string> targets = alias_targets(db, address);
+  // The domain's catch-all ("@domain") takes what is neither a user nor an alias.
+  if (targets.empty() && !user_id(db, address)) targets = alias_targets(db, "@" + domain);
   if (targets.empty()) targets.push_back(address);
+  const bool forwarded = targets.size() != 1 || targets.front() != address;
+  if (forwarded && !contains(expansion.aliases, address)) expansion.aliases.push_back(address);
   for (const std::string& target : targets) {
     if (target == address) {
       // An alias that lists its own address keeps a copy for the user of that name, as Postfix's do.
-      if (user_id(db, address) && std::find(users.begin(), users.end(), address) == users.end()) {
-        users.push_back(address);
-      }
+      if (user_id(db, address) && !contains(expansion.local_users, address)) expansion.local_users.push_back(address);
     } else {
-      resolve_into(db, target, depth + 1, users);
+      expand_into(db, target, depth + 1, expansion);
     }
   }
 }
@@ -320,7 +337,8 @@ void SqliteStore::add_alias(std::string_view source, std::string_view target) {
   std::string from = lower_ascii(source);
   std::string to = lower_ascii(target);
   guarded("add alias", [&] {
-    std::int64_t domain = domain_id(*db_, domain_of(from));
+    // "@domain" is the domain's catch-all.
+    std::int64_t domain = domain_id(*db_, from.front() == '@' ? from.substr(1) : domain_of(from));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(from)));
     if (from == to) throw sdk::DirectoryError("an alias cannot point to itself");
     SQLite::Statement insert(*db_, "INSERT OR IGNORE INTO aliases (source, target, domain_id) VALUES (?, ?, ?)");
@@ -433,12 +451,12 @@ void SqliteStore::state_erase(std::string_view space, std::string_view key) {
   });
 }
 
-std::vector<std::string> SqliteStore::resolve_recipient(std::string_view address) {
+sdk::RecipientExpansion SqliteStore::expand_recipient(std::string_view address) {
   std::lock_guard lock(read_mutex_);
   return guarded("resolve recipient", [&] {
-    std::vector<std::string> users;
-    resolve_into(*reader_, lower_ascii(address), 0, users);
-    return users;
+    sdk::RecipientExpansion expansion;
+    expand_into(*reader_, lower_ascii(address), 0, expansion);
+    return expansion;
   });
 }
 

@@ -40,7 +40,7 @@ class SqliteStore final : public sdk::MailStore {
   void add_alias(std::string_view source, std::string_view target) override;
   void remove_alias(std::string_view source, std::string_view target) override;
   std::vector<sdk::AliasEntry> list_aliases(std::string_view domain) override;
-  std::vector<std::string> resolve_recipient(std::string_view address) override;
+  sdk::RecipientExpansion expand_recipient(std::string_view address) override;
   std::optional<std::string> state_get(std::string_view space, std::string_view key) override;
   std::vector<std::pair<std::string, std::string>> state_list(std::string_view space) override;
   void state_put(const std::vector<sdk::StateChange>& changes) override;

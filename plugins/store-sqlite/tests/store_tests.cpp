@@ -543,3 +543,20 @@ TEST_CASE("Held recipients wait for a flush of their domain; a held entry waits 
   CHECK(s.store.remove_queued(claimed[1].id));
   CHECK_FALSE(s.store.remove_queued(claimed[1].id));
 }
+
+TEST_CASE("An alias forwards outside the local domains, and a catch-all takes what nobody else does") {
+  Store s;
+  s.store.add_alias("team@example.test", "alice@example.test");
+  s.store.add_alias("team@example.test", "friend@remote.test");
+  s.store.add_alias("@example.test", "bob@example.test");
+  const tern::sdk::RecipientExpansion team = s.store.expand_recipient("Team@example.test");
+  CHECK(team.local_users == std::vector<std::string>{"alice@example.test"});
+  CHECK(team.forwards == std::vector<std::string>{"friend@remote.test"});
+  CHECK(team.aliases == std::vector<std::string>{"team@example.test"});
+  CHECK(s.store.resolve_recipient("nobody@example.test") == std::vector<std::string>{"bob@example.test"});
+  // A user is a user: the catch-all is not asked.
+  CHECK(s.store.resolve_recipient("alice@example.test") == std::vector<std::string>{"alice@example.test"});
+  const tern::sdk::RecipientExpansion plain = s.store.expand_recipient("alice@example.test");
+  CHECK(plain.forwards.empty());
+  CHECK(plain.aliases.empty());
+}

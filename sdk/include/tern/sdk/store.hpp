@@ -31,7 +31,7 @@ class TERN_SDK_VISIBLE DirectoryError : public std::runtime_error {
 };
 
 struct AliasEntry {
-  std::string source;  // local address
+  std::string source;  // local address, or "@domain": the domain's catch-all
   std::string target;  // address it delivers to, local or not
 };
 
@@ -45,6 +45,13 @@ struct MessageEntry {
   std::int64_t received = 0;  // IMAP INTERNALDATE, seconds since the epoch
   std::uint64_t modseq = 0;   // CONDSTORE (RFC 7162): the mailbox's change number of this message's last change
   std::string content_id;     // the same for every copy of the same stored content: a key for caches
+};
+
+// What an address of a local domain expands to.
+struct RecipientExpansion {
+  std::vector<std::string> local_users;  // mailboxes to file into
+  std::vector<std::string> forwards;     // addresses outside the local domains that aliases send it on to
+  std::vector<std::string> aliases;      // the aliases it went through (Delivered-To, loop detection)
 };
 
 // A user's mailbox, as IMAP lists and selects it.
@@ -170,9 +177,13 @@ class MailStore {
   // The user's limits and usage; DirectoryError for an unknown user. set_quota() replaces both limits.
   virtual QuotaInfo quota(std::string_view address) = 0;
   virtual void set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) = 0;
-  // The local users mail for `address` is delivered to, aliases expanded (a loop or a depth over 8 ends
-  // the expansion). Addresses outside local domains are not returned. Empty when nobody receives it.
-  virtual std::vector<std::string> resolve_recipient(std::string_view address) = 0;
+  // Where mail for `address` goes, aliases expanded (a loop or a depth over 8 ends the expansion): the local
+  // users, and the outside addresses aliases forward to. An address of a local domain that is neither a user
+  // nor an alias goes to the domain's catch-all alias ("@example.org") when it has one. Both lists are empty
+  // when nobody receives it.
+  virtual RecipientExpansion expand_recipient(std::string_view address) = 0;
+  // expand_recipient() for the local users only.
+  std::vector<std::string> resolve_recipient(std::string_view address) { return expand_recipient(address).local_users; }
 
   // Plugins' small durable state (a collector's seen UIDLs, greylist entries), by space and key. state_put()
   // writes its changes in one commit; receive() writes an Intake's along with the message.
