@@ -83,6 +83,12 @@ Verdict complete_verdict(Stage stage, Verdict verdict, std::string& problem) {
     problem = "answered quarantine without a folder";
     return hook_failure_verdict();
   }
+  if (verdict.kind == VerdictKind::route && (stage != Stage::route || verdict.route.empty())) {
+    problem = stage != Stage::route
+                  ? fmt::format("answered route at {}, which is only valid at route", sdk::stage_name(stage))
+                  : "answered route without a route name";
+    return hook_failure_verdict();
+  }
   Default fallback = default_for(verdict.kind);
   if (verdict.code == 0) {
     verdict.code = fallback.code;

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "pipe_program.hpp"
+#include "route_hook_context.hpp"
 #include "smtp_delivery.hpp"
 #include "tern/sdk/text.hpp"
 
@@ -71,13 +72,39 @@ sdk::Task<std::size_t> DeliveryScheduler::claim() {
   for (sdk::QueueEntry& entry : entries) {
     if (in_flight_.contains(entry.id)) continue;
     ++claimed;
-    admit(std::move(entry));
+    co_await admit(std::move(entry));
   }
   start_workers();
   co_return claimed;
 }
 
-void DeliveryScheduler::admit(sdk::QueueEntry queued) {
+sdk::Task<const Route*> DeliveryScheduler::choose_route(EntryInFlight& entry, std::size_t index) {
+  sdk::QueueRecipient& recipient = entry.entry.recipients[index];
+  RouteHookContext hook_context(entry.entry, recipient.address);
+  const sdk::Verdict verdict = co_await context_.run_hooks(sdk::Stage::route, hook_context);
+  const std::string reply = fmt::format("{} {} {}", verdict.code, verdict.enhanced, verdict.text);
+  switch (verdict.kind) {
+    case sdk::VerdictKind::route: {
+      const Route* named = settings_.route_named(verdict.route);
+      if (named != nullptr) co_return named;
+      context_.log().error(fmt::format("outbound: a route hook chose \"{}\", which no route is named", verdict.route));
+      entry.results[index] = {Outcome::temporary, "4.3.5 a route hook chose an unknown route: " + verdict.route};
+      co_return nullptr;
+    }
+    case sdk::VerdictKind::reject: entry.results[index] = {Outcome::permanent, reply}; co_return nullptr;
+    case sdk::VerdictKind::defer:
+    case sdk::VerdictKind::disconnect: entry.results[index] = {Outcome::temporary, reply}; co_return nullptr;
+    case sdk::VerdictKind::discard:
+      entry.results[index] = {Outcome::delivered, "2.0.0 discarded by a route hook"};
+      co_return nullptr;
+    case sdk::VerdictKind::quarantine:
+    case sdk::VerdictKind::accept:
+    case sdk::VerdictKind::next: break;
+  }
+  co_return &settings_.route_for(domain_of(recipient.address));
+}
+
+sdk::Task<void> DeliveryScheduler::admit(sdk::QueueEntry queued) {
   auto entry = std::make_shared<EntryInFlight>();
   entry->results.resize(queued.recipients.size());
   entry->entry = std::move(queued);
@@ -90,8 +117,8 @@ void DeliveryScheduler::admit(sdk::QueueEntry queued) {
     if (recipient.status == sdk::DeliveryStatus::delivered || recipient.status == sdk::DeliveryStatus::failed) {
       continue;
     }
-    const std::string domain = domain_of(recipient.address);
-    const Route* chosen = &settings_.route_for(domain);
+    const Route* chosen = co_await choose_route(*entry, index);
+    if (chosen == nullptr) continue;  // the hook decided
     if (chosen->via == Route::Via::hold) {
       if (expired) {
         entry->results[index] = {Outcome::permanent,
@@ -107,6 +134,7 @@ void DeliveryScheduler::admit(sdk::QueueEntry queued) {
       recipient.status = sdk::DeliveryStatus::pending;
     }
     const Route& route = *chosen;
+    const std::string domain = domain_of(recipient.address);
     std::string key = route.via == Route::Via::mx ? "mx:" + domain
                                                   : fmt::format("{}@{}", route.name, static_cast<const void*>(&route));
     // A pipe program gets one recipient a run, as its environment names one.

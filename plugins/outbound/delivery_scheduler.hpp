@@ -42,7 +42,10 @@ class DeliveryScheduler {
   const Totals& totals() const { return totals_; }
 
  private:
-  void admit(sdk::QueueEntry entry);
+  sdk::Task<void> admit(sdk::QueueEntry entry);
+  // The route of one recipient: what the hooks at `route` chose, else the configured one. Null when a hook
+  // decided the recipient's fate itself (recorded in its result).
+  sdk::Task<const Route*> choose_route(EntryInFlight& entry, std::size_t index);
   void start_workers();
   sdk::Task<void> work(std::string key);
   sdk::Task<void> run_jobs(Destination& destination);

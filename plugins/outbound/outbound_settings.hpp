@@ -30,6 +30,7 @@ struct Route {
   std::vector<std::string> command;  // pipe: program and arguments
   std::chrono::seconds timeout{60};  // pipe: how long the program may run
   std::string name;                  // for logs: "relay 127.0.0.1:587", "pipe /usr/bin/x", "mx"
+  std::string id;                    // the `name` it was given, for route hooks to choose it by; may be empty
   // hold: how a flush of the domain sends its mail: by MX, or to `host` when one is set.
   std::shared_ptr<const Route> released;
 
@@ -50,6 +51,8 @@ struct Settings {
   Route by_mx;  // the route of a domain no route names
 
   const Route& route_for(const std::string& domain) const;
+  // The route a hook names: one given that name, or "mx". Null when there is none.
+  const Route* route_named(const std::string& id) const;
   // When to try again after `attempts` attempts (counting the one that just failed).
   std::chrono::seconds retry_delay(std::uint32_t attempts) const;
 };

@@ -66,6 +66,7 @@ void read_mx_tls(const tern::sdk::ConfigSection& section, Route& route) {
 
 Route read_route(const tern::sdk::ConfigSection& section) {
   Route route;
+  route.id = section.get_string("name").value_or("");
   const std::optional<std::vector<std::string>> domains = section.get_strings("domains");
   if (!domains || domains->empty()) section.fail("domains", "is required: a list of domains, or [\"*\"] for all");
   for (const std::string& domain : *domains) route.domains.push_back(tern::sdk::lower_ascii(domain));
@@ -132,7 +133,11 @@ TERN_PLUGIN("outbound", "1.0.0", "service:outbound") {
   if (connections < 1 || connections > 10000) config.fail("max_connections", "must be 1 to 10000");
   settings->connections = static_cast<std::size_t>(connections);
   for (const tern::sdk::ConfigSection* section : config.get_tables("route")) {
-    settings->routes.push_back(read_route(*section));
+    Route route = read_route(*section);
+    if (!route.id.empty() && (route.id == "mx" || settings->route_named(route.id) != nullptr)) {
+      section->fail("name", fmt::format("\"{}\" names another route already", route.id));
+    }
+    settings->routes.push_back(std::move(route));
   }
   read_mx_tls(config, settings->by_mx);
   auto resolver = std::make_shared<tern::outbound::DnsResolver>(settings->dns_servers);

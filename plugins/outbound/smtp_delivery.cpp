@@ -43,8 +43,9 @@ sdk::Task<MxAnswer> SmtpDelivery::hosts() {
     co_return relay;
   }
   DnsResolver& resolver = resolver_;
-  const std::string domain = destination_.domain;
-  const MxAnswer answer = co_await context_.blocking([&resolver, domain] { return resolver.mail_hosts(domain); });
+  const std::string& domain = destination_.domain;
+  // By reference only: g++ 12 frees a lambda's by-value captures in a co_await operand from the wrong place.
+  const MxAnswer answer = co_await context_.blocking([&resolver, &domain] { return resolver.mail_hosts(domain); });
   co_return answer;
 }
 

@@ -20,9 +20,9 @@ BOB = "bob@example.test"
 BOB_PASSWORD = "bob-secret"
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
@@ -35,10 +35,15 @@ def insecure_context():
 
 
 class Tern:
-    """One server's folder, config and process. Listeners are named; each gets a free port."""
+    """One server's folder, config and process. Listeners are named; each gets a free port on `host` (a loopback
+    address), unless `ports` fixes it (name -> port: a second server playing a remote MX on the outbound port)."""
 
-    def __init__(self, root, listeners=None, extra="", plugin_dirs=None):
+    def __init__(self, root, listeners=None, extra="", plugin_dirs=None, host="127.0.0.1", ports=None,
+                 hostname="mx.example.test"):
         self.root = Path(root)
+        self.host = host
+        self.hostname = hostname
+        self.fixed_ports = dict(ports or {})
         self.data = self.root / "var"
         self.config = self.root / "tern.toml"
         self.log = self.root / "tern.log"
@@ -52,18 +57,21 @@ class Tern:
             "imap": ("imap", "starttls", False),
             "imaps": ("imap", "implicit", False),
         }
-        self.ports = {name: free_port() for name in self.listeners}
+        self.ports = self.pick_ports()
         self.plugin_dirs = plugin_dirs or [PLUGIN_DIR]
         self.extra = extra
         self.process = None
         self.write_config()
+
+    def pick_ports(self):
+        return {name: self.fixed_ports.get(name) or free_port(self.host) for name in self.listeners}
 
     def write_config(self, extra=None):
         if extra is not None:
             self.extra = extra
         lines = [
             "[server]",
-            'hostname = "mx.example.test"',
+            f'hostname = "{self.hostname}"',
             f'data_dir = "{self.data}"',
             "shutdown_grace = 5",
             "[plugins]",
@@ -75,7 +83,7 @@ class Tern:
             lines += [
                 "[[listener]]",
                 f'protocol = "{protocol}"',
-                f'address = "127.0.0.1:{self.ports[name]}"',
+                f'address = "{self.host}:{self.ports[name]}"',
                 f'tls = "{tls}"',
             ]
             if plaintext:
@@ -104,7 +112,7 @@ class Tern:
                 return self
             if "cannot listen on" not in self.log_text():
                 break
-            self.ports = {name: free_port() for name in self.listeners}
+            self.ports = self.pick_ports()
             self.write_config()
         raise AssertionError(f"tern serve did not start (exit {self.process.returncode}): {self.stderr()}\n"
                              f"{self.log_text()}")
@@ -116,7 +124,7 @@ class Tern:
             if self.process.poll() is not None:
                 return False
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                socket.create_connection((self.host, port), timeout=1).close()
                 return True
             except OSError:
                 time.sleep(0.05)

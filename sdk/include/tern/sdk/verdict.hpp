@@ -24,6 +24,10 @@ enum class VerdictKind {
   discard,
   // Accept the message and deliver it to `folder` instead of the inbox. Only valid from `data` on.
   quarantine,
+  // At `route` only: send this recipient by the configured route named `route` ("mx" is delivery by MX), not
+  // the one its domain would take. At `route`, reject bounces the recipient with the hook's reply, defer
+  // retries it later, discard drops it, and accept or next leave it to the configured routes.
+  route,
 };
 
 // A hook's answer. Code, enhanced code and text are optional: when left empty the core supplies the reply
@@ -36,6 +40,7 @@ struct Verdict {
   std::string enhanced;  // "5.7.1": class.subject.detail, RFC 3463
   std::string text;
   std::string folder;  // for quarantine only
+  std::string route;   // for route only
 
   static Verdict next() { return {}; }
   static Verdict accept() { return {VerdictKind::accept}; }
@@ -50,6 +55,7 @@ struct Verdict {
   }
   static Verdict discard() { return {VerdictKind::discard}; }
   static Verdict quarantine(std::string folder) { return {VerdictKind::quarantine, 0, {}, {}, std::move(folder)}; }
+  static Verdict route_by(std::string route) { return {VerdictKind::route, 0, {}, {}, {}, std::move(route)}; }
 
   bool decided() const { return kind != VerdictKind::next; }
   // Whether the client is told no (reject, defer or disconnect), as opposed to going ahead.
