@@ -274,6 +274,15 @@ def test_with_every_mx_down_the_message_waits_deferred_and_goes_when_one_comes_b
     assert re.search(r"deferred\W+\w", line), line
     (entry,) = queue_entries(sender)
     assert ALICE in entry["line"].lower()
+    attempts = int(re.search(r"(\d+) attempts?", entry["line"]).group(1))
+    assert attempts >= 1, entry
+
+    # What the queue knows of each recipient survives a restart.
+    sender.stop()
+    (kept,) = queue_entries(sender)
+    assert kept["id"] == entry["id"] and int(re.search(r"(\d+) attempts?", kept["line"]).group(1)) >= attempts
+    assert status_line(sender, CAROL, "deferred"), kept
+    sender.start()
 
     secondary = tern_peer(tmp_path / "mx2", MX2, port, domains=["d1.test"], users={CAROL: CAROL_PASSWORD})
     running_peers(secondary)
