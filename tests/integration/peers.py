@@ -28,18 +28,22 @@ MAIL_UID = 65534  # nobody: Postfix's virtual agent refuses uid 0
 PROBE_NAME = "ready.probe.invalid"  # DnsServer's start-up query; left out of queries()
 
 
+def family_of(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
 def free_port_on(addresses, attempts=100):
     """One TCP port that is free on every one of `addresses` at once (the outbound plugin reaches every MX host
     on the same port). Bound with SO_REUSEADDR, as servers bind, so a port in TIME_WAIT counts as free."""
     for _ in range(attempts):
         with contextlib.ExitStack() as probes:
-            first = probes.enter_context(socket.socket())
+            first = probes.enter_context(socket.socket(family_of(addresses[0])))
             first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             first.bind((addresses[0], 0))
             port = first.getsockname()[1]
             try:
                 for address in addresses[1:]:
-                    probe = probes.enter_context(socket.socket())
+                    probe = probes.enter_context(socket.socket(family_of(address)))
                     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     probe.bind((address, port))
             except OSError:
@@ -221,7 +225,8 @@ class SmtpSink:
         for _ in range(3):
             self.port = port or free_port_on([address])
             command = [SMTP_SINK, *(["-u", "nobody"] if as_root else []), "-h", hostname,
-                       "-d", f"{self.dumps}/%Y%m%d%H%M%S.", *extra_args, f"{address}:{self.port}", "64"]
+                       "-d", f"{self.dumps}/%Y%m%d%H%M%S.", *extra_args,
+                       f"[{address}]:{self.port}" if ":" in address else f"{address}:{self.port}", "64"]
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=open(self.root / "stderr.log", "ab"))
             if wait_connectable(address, self.port, lambda: self.process.poll() is None):

@@ -259,6 +259,24 @@ def test_when_the_primary_mx_is_down_the_secondary_takes_the_mail(tmp_path, runn
     assert reports(sender) == []
 
 
+def test_an_mx_host_with_only_an_ipv6_address_gets_the_mail(tmp_path, running_peers):
+    port = free_port_on(["::1"])
+    dns = DnsServer(tmp_path, {"d6.test": [{"type": "MX", "pref": 10, "host": "mx.d6.test"}],
+                               "mx.d6.test": [{"type": "AAAA", "address": "::1"}]})
+    running_peers(dns)
+    sink = SmtpSink(tmp_path, "::1", port)
+    running_peers(sink)
+    sender = sending_server(tmp_path, dns, port)
+    running_peers(sender)
+
+    assert submit(sender, ["erin@d6.test"], message("over IPv6", to="erin@d6.test")) == {}
+
+    assert wait_until(lambda: sink.messages(), DELIVERY_TIMEOUT), sender.log_text()
+    assert "Subject: over IPv6" in sink.messages()[0]
+    wait_queue_empty(sender)
+    assert "mx.d6.test[::1]" in sender.log_text()
+
+
 def test_with_every_mx_down_the_message_waits_deferred_and_goes_when_one_comes_back(tmp_path, running_peers):
     port = free_port_on([MX1, MX2])
     dns = DnsServer(tmp_path, mx_zone("d1.test", [(10, MX1), (20, MX2)]))
