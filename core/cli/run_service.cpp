@@ -10,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
 
@@ -38,7 +39,12 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   asio::thread_pool workers(2);
   auth::AuthThrottle throttle(config.limits.max_auth_failures, config.limits.auth_failure_window);
   server::MailboxWatch watch;
-  const std::atomic<bool> stopping{false};
+  // Ctrl-C or a kill asks the service to stop as the server would: it writes back what it did and returns.
+  std::atomic<bool> stopping{false};
+  asio::signal_set signals(loop, SIGINT, SIGTERM);
+  signals.async_wait([&stopping](const boost::system::error_code& error, int) {
+    if (!error) stopping = true;
+  });
   auto client_tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   client_tls->set_default_verify_paths();
   int code = 1;
@@ -55,6 +61,7 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
           spdlog::error("{} run: {}", service, error.what());
           code = 1;
         }
+        signals.cancel();
       },
       asio::detached);
   loop.run();

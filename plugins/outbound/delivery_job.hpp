@@ -2,10 +2,11 @@
 // transport writes each recipient's outcome.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -45,8 +46,10 @@ struct Destination {
   std::string domain;  // mx: the domain whose hosts to look up
   std::deque<Job> jobs;
   std::size_t workers = 0;
-  std::set<std::string> unreachable;  // addresses that refused or timed out a connection: skipped while this lives
-  std::set<std::string> no_tls;       // addresses whose TLS handshake failed: opportunistic TLS goes plaintext there
+  // Addresses that refused or timed out a connection, and those whose TLS handshake failed (opportunistic TLS
+  // goes plaintext there), with when: passed over for a minute.
+  std::map<std::string, std::chrono::steady_clock::time_point> unreachable;
+  std::map<std::string, std::chrono::steady_clock::time_point> no_tls;
 };
 
 }  // namespace tern::outbound

@@ -41,8 +41,10 @@ std::string domain_of(const std::string& address) {
 
 // Files a notice for `recipient`: into a local user's INBOX (or the domain's postmaster's when the user is
 // gone), or onto the queue for a remote one; from the null sender, so it never bounces itself.
-void store_notice(sdk::MailStore& store, const std::string& notice, const std::string& recipient, sdk::Log& log) {
+void store_notice(sdk::MailStore& store, const std::string& notice, const DsnReport& report, sdk::Log& log) {
+  const std::string& recipient = report.sender;
   sdk::Intake intake;
+  intake.smtputf8 = !sdk::is_ascii(recipient);
   const std::string domain = domain_of(recipient);
   if (store.is_local_domain(domain)) {
     intake.local_users = store.resolve_recipient(recipient);
@@ -111,7 +113,8 @@ sdk::Task<void> DeliveryScheduler::admit(sdk::QueueEntry queued) {
   in_flight_.insert(entry->entry.id);
   const std::int64_t now = now_seconds();
   const bool expired = now >= entry->entry.created + settings_.expire_after.count();
-  std::map<std::string, Job> jobs;
+  // By destination key: the job, and the route and domain of its destination.
+  std::map<std::string, std::pair<Job, std::pair<const Route*, std::string>>> jobs;
   for (std::size_t index = 0; index < entry->entry.recipients.size(); ++index) {
     sdk::QueueRecipient& recipient = entry->entry.recipients[index];
     if (recipient.status == sdk::DeliveryStatus::delivered || recipient.status == sdk::DeliveryStatus::failed) {
@@ -139,24 +142,28 @@ sdk::Task<void> DeliveryScheduler::admit(sdk::QueueEntry queued) {
                                                   : fmt::format("{}@{}", route.name, static_cast<const void*>(&route));
     // A pipe program gets one recipient a run, as its environment names one.
     if (route.via == Route::Via::pipe) key += "\n" + std::to_string(index);
-    Job& job = jobs[key];
+    auto& [job, where] = jobs[key];
     job.entry = entry;
     job.recipients.push_back(index);
+    where = {&route, domain};
+  }
+  // Destinations are found or made only now, after the last suspension: a worker may have ended one meanwhile.
+  for (auto& [key, planned] : jobs) {
+    auto& [job, where] = planned;
     Destination& destination = destinations_[key];
     if (destination.key.empty()) {
       destination.key = key;
-      destination.route = &route;
-      destination.domain = domain;
+      destination.route = where.first;
+      destination.domain = where.second;
     }
-  }
-  for (auto& [key, job] : jobs) {
     ++entry->open_jobs;
-    destinations_[key].jobs.push_back(std::move(job));
+    destination.jobs.push_back(std::move(job));
   }
   if (entry->open_jobs == 0) finish(entry);
 }
 
 void DeliveryScheduler::start_workers() {
+  if (context_.stopping()) return;  // drain() hands what is left back to the queue
   for (auto& [key, destination] : destinations_) {
     while (workers_ < settings_.connections && destination.workers < settings_.connections_per_destination &&
            destination.workers < destination.jobs.size()) {
@@ -181,7 +188,7 @@ sdk::Task<void> DeliveryScheduler::work(std::string key) {
 
 sdk::Task<void> DeliveryScheduler::run_jobs(Destination& destination) {
   const Route& route = *destination.route;
-  SmtpDelivery smtp(context_, settings_, resolver_, destination);
+  SmtpDelivery smtp(context_, settings_, resolver_, pool_, destination);
   sdk::MailStore& store = context_.store();
   while (!context_.stopping()) {
     if (destination.jobs.empty()) {
@@ -206,15 +213,29 @@ sdk::Task<void> DeliveryScheduler::run_jobs(Destination& destination) {
       const sdk::QueueRecipient& recipient = job.entry->entry.recipients[index];
       std::vector<std::string> environment{"SENDER=" + job.entry->entry.sender, "RECIPIENT=" + recipient.address,
                                            "ORIGINAL_RECIPIENT=" + recipient.orcpt};
-      const PipeOutcome outcome = co_await context_.blocking(
-          [&] { return run_pipe_program(route.command, environment, message, route.timeout); });
+      const PipeOutcome outcome =
+          co_await on_pool(pool_, [&] { return run_pipe_program(route.command, environment, message, route.timeout); });
       job.set(index,
               outcome.kind == PipeOutcome::Kind::delivered   ? Outcome::delivered
               : outcome.kind == PipeOutcome::Kind::permanent ? Outcome::permanent
                                                              : Outcome::temporary,
               outcome.diagnostic);
     } else {
-      co_await smtp.deliver(job, message);
+      std::optional<std::string> failure;
+      try {
+        co_await smtp.deliver(job, message);
+      } catch (const std::exception& error) {
+        failure = error.what();
+      }
+      if (failure) {
+        context_.log().error(fmt::format("outbound: delivery of {} to {} failed: {}", id, destination.key, *failure));
+        smtp.abandon();
+        for (std::size_t index : job.recipients) {
+          if (job.entry->results[index].outcome == Outcome::untried) {
+            job.set(index, Outcome::temporary, "4.3.0 local delivery error: " + *failure);
+          }
+        }
+      }
     }
     job_done(job);
     if (finished_.size() >= kWriteBatch && !writing_) co_await write_back();
@@ -298,7 +319,7 @@ void DeliveryScheduler::finish(const std::shared_ptr<EntryInFlight>& flight) {
   const bool delay_due = settings_.delay_warning_after.count() > 0 && !entry.delay_notified &&
                          now >= entry.created + settings_.delay_warning_after.count();
   std::optional<DsnReport> notice;
-  // One notice an attempt: a failure report also lists who succeeded or waits, as RFC 3464 allows.
+  // One notice an attempt, the most urgent: failures, else a first delay, else successes.
   if (!failures.recipients.empty()) {
     notice = std::move(failures);
   } else if (delay_due && !delays.recipients.empty()) {
@@ -329,31 +350,39 @@ sdk::Task<void> DeliveryScheduler::write_back() {
     finished_.clear();
     sdk::MailStore& store = context_.store();
     sdk::Log& log = context_.log();
-    // Notices first: a crash between the two then repeats a notice instead of losing one.
+    // Notices first: a crash between the two then repeats a notice instead of losing one. Each notice on its
+    // own: an entry removed meanwhile (`tern queue remove`) has none, and takes nobody else's with it.
     const std::optional<std::string> failure = co_await context_.attempt([&] {
       std::vector<sdk::QueueEntry> entries;
       for (Finished& done : batch) {
         if (done.notice) {
-          const std::string original = store.read_queued(done.entry.id);
-          store_notice(store, compose_dsn(*done.notice, original, now_seconds()), done.notice->sender, log);
+          try {
+            const std::string original = store.read_queued(done.entry.id);
+            store_notice(store, compose_dsn(*done.notice, original, now_seconds()), *done.notice, log);
+          } catch (const std::exception& error) {
+            log.error(fmt::format("outbound: no delivery notice for {}: {}", done.entry.id, error.what()));
+          }
+          done.notice.reset();
         }
-        entries.push_back(std::move(done.entry));
+        entries.push_back(done.entry);
       }
       store.update_queue(entries);
     });
     if (failure) {
-      // The leases run out and the entries come back: delivered ones would be sent twice, so say so.
-      log.error(
-          fmt::format("outbound: writing back {} finished entries failed ({}); they will be retried after "
-                      "their lease",
-                      batch.size(), *failure));
+      // Kept to be written again, unless the server is going away: then their leases bring them back later
+      // (and what was delivered is sent twice).
+      log.error(fmt::format("outbound: writing back {} finished entries failed: {}", batch.size(), *failure));
+      if (context_.stopping()) break;
+      for (Finished& done : batch) finished_.push_back(std::move(done));
+      co_await pause(std::chrono::seconds(1));
     }
   }
   writing_ = false;
 }
 
 sdk::Task<void> DeliveryScheduler::pause(std::chrono::milliseconds duration) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor, duration);
   boost::system::error_code ignored;
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
 }

@@ -14,14 +14,16 @@
 #include "delivery_job.hpp"
 #include "dns_resolver.hpp"
 #include "dsn.hpp"
+#include "outbound_pool.hpp"
 #include "tern/sdk/service.hpp"
 
 namespace tern::outbound {
 
 class DeliveryScheduler {
  public:
-  DeliveryScheduler(sdk::ServiceContext& context, const Settings& settings, DnsResolver& resolver)
-      : context_(context), settings_(settings), resolver_(resolver) {}
+  DeliveryScheduler(sdk::ServiceContext& context, const Settings& settings, DnsResolver& resolver,
+                    boost::asio::thread_pool& pool)
+      : context_(context), settings_(settings), resolver_(resolver), pool_(pool) {}
 
   // Claims what is due and starts delivering it; returns how many entries it claimed. Entries already in
   // flight are not claimed twice.
@@ -57,6 +59,7 @@ class DeliveryScheduler {
   boost::asio::any_io_executor executor_;  // the service's loop, where workers run
   const Settings& settings_;
   DnsResolver& resolver_;
+  boost::asio::thread_pool& pool_;  // DNS queries and pipe programs: they may block for seconds
   std::map<std::string, Destination> destinations_;
   std::set<std::int64_t> in_flight_;
   std::size_t workers_ = 0;

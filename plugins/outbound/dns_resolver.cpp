@@ -3,7 +3,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
-#include <sys/select.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <random>
@@ -155,17 +155,33 @@ DnsResolver::Answer DnsResolver::query(const std::string& name, int type, std::u
   }
   QueryState state;
   ares_query(channel, name.c_str(), ns_c_in, type, on_answer, &state);
+  // poll(), not select(): the server raises its descriptor limit, and a socket numbered past FD_SETSIZE
+  // would overrun an fd_set.
   while (!state.done) {
-    fd_set readers;
-    fd_set writers;
-    FD_ZERO(&readers);
-    FD_ZERO(&writers);
-    const int count = ares_fds(channel, &readers, &writers);
-    if (count == 0) break;
+    ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
+    const int mask = ares_getsock(channel, sockets, ARES_GETSOCK_MAXNUM);
+    std::vector<pollfd> watched;
+    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+      short events = 0;
+      if (ARES_GETSOCK_READABLE(mask, i)) events |= POLLIN;
+      if (ARES_GETSOCK_WRITABLE(mask, i)) events |= POLLOUT;
+      if (events != 0) watched.push_back({sockets[i], events, 0});
+    }
+    if (watched.empty()) break;
     timeval wait{};
-    timeval* limit = ares_timeout(channel, nullptr, &wait);
-    ::select(count, &readers, &writers, nullptr, limit);
-    ares_process(channel, &readers, &writers);
+    const timeval* limit = ares_timeout(channel, nullptr, &wait);
+    const int milliseconds = limit == nullptr ? 1000 : static_cast<int>(limit->tv_sec * 1000 + limit->tv_usec / 1000);
+    if (::poll(watched.data(), watched.size(), milliseconds) <= 0) {
+      ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts and retries
+      continue;
+    }
+    for (const pollfd& entry : watched) {
+      const bool readable = (entry.revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+      const bool writable = (entry.revents & POLLOUT) != 0;
+      if (readable || writable) {
+        ares_process_fd(channel, readable ? entry.fd : ARES_SOCKET_BAD, writable ? entry.fd : ARES_SOCKET_BAD);
+      }
+    }
   }
   ares_destroy(channel);
   if (!state.response.empty() &&
@@ -194,7 +210,7 @@ DnsResolver::Answer DnsResolver::lookup(const std::string& name, int type) {
   return answer;
 }
 
-MxAnswer DnsResolver::mail_hosts(const std::string& domain) {
+MxAnswer DnsResolver::mail_hosts(const std::string& domain, const std::string& self) {
   MxAnswer result;
   const Answer mx = lookup(domain, ns_t_mx);
   std::vector<Record> exchangers;
@@ -218,6 +234,20 @@ MxAnswer DnsResolver::mail_hosts(const std::string& domain) {
   }
   std::stable_sort(exchangers.begin(), exchangers.end(),
                    [](const Record& a, const Record& b) { return a.preference < b.preference; });
+  // RFC 5321 section 5.1: when this server is one of the exchangers (a backup MX), only better ones are tried.
+  const auto ourselves =
+      std::find_if(exchangers.begin(), exchangers.end(), [&](const Record& r) { return r.value == self; });
+  if (ourselves != exchangers.end()) {
+    const int ours = ourselves->preference;
+    std::erase_if(exchangers, [&](const Record& r) { return r.preference >= ours; });
+    if (exchangers.empty()) {
+      // Mail for a domain whose best MX is this server, yet not a local domain here: a configuration error,
+      // which waits for its fix rather than bouncing.
+      result.outcome = MxAnswer::Outcome::loop;
+      result.error = "mail for " + domain + " loops back to myself (" + self + " is its best MX)";
+      return result;
+    }
+  }
   thread_local std::minstd_rand random(std::random_device{}());
   for (auto first = exchangers.begin(); first != exchangers.end();) {
     auto last =

@@ -21,6 +21,7 @@ struct MxAnswer {
     no_such_domain,  // NXDOMAIN, or no MX and no address: permanent
     null_mx,         // RFC 7505: the domain takes no mail
     temporary,       // the DNS did not answer, or answered SERVFAIL: try later
+    loop,            // this server is the domain's best MX: a configuration error, waited out like a temporary one
   };
   Outcome outcome = Outcome::temporary;
   std::vector<MailHost> hosts;
@@ -37,8 +38,9 @@ class DnsResolver {
   DnsResolver& operator=(const DnsResolver&) = delete;
 
   // The hosts that take mail for `domain`: MX sorted by preference (equal preferences shuffled), each with its
-  // IPv4 then IPv6 addresses; the domain's own addresses when it has no MX.
-  MxAnswer mail_hosts(const std::string& domain);
+  // IPv4 then IPv6 addresses; the domain's own addresses when it has no MX. `self` is this server's name: it and
+  // the exchangers no better than it are left out.
+  MxAnswer mail_hosts(const std::string& domain, const std::string& self);
 
   // One query's outcome; public for the tests of the parser.
   struct Record {

@@ -114,6 +114,11 @@ std::string compose_dsn(const DsnReport& report, std::string_view original, std:
   message += fmt::format("Date: {}\r\n", rfc5322_date(now));
   message += fmt::format("Message-ID: <{:016x}.dsn@{}>\r\n", random(), report.reporting_host);
   message += "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n";
+  const bool whole = sdk::lower_ascii(report.ret) != "hdrs" && original.size() <= kReturnedMessageLimit;
+  const std::string returned = whole ? std::string(original) : header_of(original);
+  const bool eight_bit = !sdk::is_ascii(returned);
+  // A multipart with an 8-bit part is 8-bit itself (RFC 2045 section 6.4).
+  if (eight_bit) message += "Content-Transfer-Encoding: 8bit\r\n";
   message += fmt::format(
       "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"{}\"\r\n\r\n"
       "This is a MIME-encapsulated message.\r\n\r\n",
@@ -131,8 +136,11 @@ std::string compose_dsn(const DsnReport& report, std::string_view original, std:
     message += fmt::format("Action: {}\r\n", recipient.action);
     message += fmt::format("Status: {}\r\n", status_of(recipient.diagnostic, recipient.action));
     if (!recipient.remote_host.empty()) {
+      // "mx.example.org[192.0.2.1]" names a host; "[192.0.2.1]" alone, an address.
       const std::size_t bracket = recipient.remote_host.find('[');
-      message += fmt::format("Remote-MTA: dns; {}\r\n", recipient.remote_host.substr(0, bracket));
+      message += fmt::format("Remote-MTA: dns; {}\r\n", bracket == 0 || bracket == std::string::npos
+                                                            ? recipient.remote_host
+                                                            : recipient.remote_host.substr(0, bracket));
     }
     if (is_smtp_reply(recipient.diagnostic)) {
       message += fmt::format("Diagnostic-Code: smtp; {}\r\n", recipient.diagnostic);
@@ -140,11 +148,9 @@ std::string compose_dsn(const DsnReport& report, std::string_view original, std:
       message += fmt::format("Diagnostic-Code: X-Tern; {}\r\n", recipient.diagnostic);
     }
   }
-  const bool whole = sdk::lower_ascii(report.ret) != "hdrs" && original.size() <= kReturnedMessageLimit;
-  const std::string returned = whole ? std::string(original) : header_of(original);
   message +=
       fmt::format("\r\n--{}\r\nContent-Type: {}\r\n{}\r\n", boundary, whole ? "message/rfc822" : "text/rfc822-headers",
-                  sdk::is_ascii(returned) ? "" : "Content-Transfer-Encoding: 8bit\r\n");
+                  eight_bit ? "Content-Transfer-Encoding: 8bit\r\n" : "");
   message += returned;
   if (message.size() < 2 || message.compare(message.size() - 2, 2, "\r\n") != 0) message += "\r\n";
   message += fmt::format("\r\n--{}--\r\n", boundary);

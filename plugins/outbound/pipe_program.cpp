@@ -102,11 +102,14 @@ PipeOutcome run_pipe_program(const std::vector<std::string>& command, const std:
       }
     }
     if (input_open && fds[1].revents != 0) {
-      const ssize_t put =
-          (fds[1].revents & POLLOUT) != 0 ? ::write(input[1], message.data() + written, message.size() - written) : -1;
-      if (put > 0) written += static_cast<std::size_t>(put);
-      // Done, or the program stopped reading (EPIPE): either way it gets end of file.
-      if (put < 0 ? errno != EAGAIN : written == message.size()) {
+      bool done = (fds[1].revents & POLLOUT) == 0;  // POLLERR or POLLHUP alone: the program closed its input
+      if (!done) {
+        const ssize_t put = ::write(input[1], message.data() + written, message.size() - written);
+        if (put > 0) written += static_cast<std::size_t>(put);
+        // All written, or the program stopped reading (EPIPE): either way it gets end of file.
+        done = put < 0 ? errno != EAGAIN : written == message.size();
+      }
+      if (done) {
         ::close(input[1]);
         input_open = false;
       }
@@ -116,9 +119,11 @@ PipeOutcome run_pipe_program(const std::vector<std::string>& command, const std:
   ::close(output[0]);
   // A program may close its output and go on running: the deadline holds for its exit too.
   int status = 0;
+  bool reaped = false;
   while (!timed_out) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid || (done < 0 && errno != EINTR)) break;
+    reaped = done == pid;
+    if (reaped || (done < 0 && errno != EINTR)) break;
     if (std::chrono::steady_clock::now() >= deadline) {
       timed_out = true;
     } else {
@@ -129,6 +134,8 @@ PipeOutcome run_pipe_program(const std::vector<std::string>& command, const std:
     ::kill(-pid, SIGKILL);
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+  } else if (!reaped) {
+    return {PipeOutcome::Kind::temporary, fmt::format("4.3.0 lost track of {}: {}", command[0], std::strerror(errno))};
   }
   const std::string said = first_line(collected);
   const std::string suffix = said.empty() ? "" : ": " + said;

@@ -105,7 +105,7 @@ Route read_route(const tern::sdk::ConfigSection& section) {
 
 }  // namespace
 
-TERN_PLUGIN("outbound", "1.0.0", "service:outbound") {
+TERN_PLUGIN("outbound", "0.1.0", "service:outbound") {
   const tern::sdk::ConfigSection& config = registrar.config();
   auto settings = std::make_shared<Settings>();
   settings->mx_port = port_of(config, 25);

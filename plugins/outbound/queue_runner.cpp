@@ -11,11 +11,21 @@ namespace {
 constexpr auto kPollInterval = std::chrono::milliseconds(1000);
 constexpr auto kBusyPause = std::chrono::milliseconds(20);
 constexpr std::size_t kProgressEvery = 1000;
+constexpr std::size_t kPoolThreads = 8;
 
 }  // namespace
 
+QueueRunner::~QueueRunner() {
+  if (pool_) pool_->join();
+}
+
+boost::asio::thread_pool& QueueRunner::pool() const {
+  std::call_once(pool_made_, [this] { pool_ = std::make_unique<boost::asio::thread_pool>(kPoolThreads); });
+  return *pool_;
+}
+
 sdk::Task<void> QueueRunner::run(sdk::ServiceContext& context) const {
-  DeliveryScheduler scheduler(context, *settings_, *resolver_);
+  DeliveryScheduler scheduler(context, *settings_, *resolver_, pool());
   while (!context.stopping()) {
     const std::size_t claimed = co_await scheduler.claim();
     co_await scheduler.write_finished();
@@ -25,7 +35,7 @@ sdk::Task<void> QueueRunner::run(sdk::ServiceContext& context) const {
 }
 
 sdk::Task<int> QueueRunner::run_once(sdk::ServiceContext& context, std::string target) const {
-  DeliveryScheduler scheduler(context, *settings_, *resolver_);
+  DeliveryScheduler scheduler(context, *settings_, *resolver_, pool());
   std::size_t reported = 0;
   while (!context.stopping()) {
     const std::size_t claimed = co_await scheduler.claim();

@@ -2,7 +2,11 @@
 // writes back what happened, schedules retries and sends the delivery status notifications.
 #pragma once
 
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "dns_resolver.hpp"
@@ -15,17 +19,23 @@ class QueueRunner final : public sdk::Service {
  public:
   QueueRunner(std::shared_ptr<const Settings> settings, std::shared_ptr<DnsResolver> resolver)
       : settings_(std::move(settings)), resolver_(std::move(resolver)) {}
+  ~QueueRunner() override;
 
   std::string name() const override { return "outbound"; }
   // Polls the queue every second and keeps delivering until stopped.
   sdk::Task<void> run(sdk::ServiceContext& context) const override;
-  // `tern queue flush [DOMAIN]`: delivers everything due now (the flush made it due), with progress, and
-  // returns 0, or 1 when something was deferred.
+  // `tern queue flush [DOMAIN]`: delivers everything due now (the flush made it due, and released DOMAIN's
+  // held mail), with progress lines, and returns 0.
   sdk::Task<int> run_once(sdk::ServiceContext& context, std::string target) const override;
 
  private:
   std::shared_ptr<const Settings> settings_;
   std::shared_ptr<DnsResolver> resolver_;
+  // Threads for DNS queries and pipe programs, made when the first run starts (not for a generation that
+  // never serves). Their number bounds how many pipe programs run at once.
+  mutable std::unique_ptr<boost::asio::thread_pool> pool_;
+  mutable std::once_flag pool_made_;
+  boost::asio::thread_pool& pool() const;
 };
 
 }  // namespace tern::outbound

@@ -228,6 +228,7 @@ sdk::Task<std::vector<Reply>> SmtpClient::send(const Transaction& transaction) {
     mail_reply = co_await command(mail);
     if (mail_reply.positive()) {
       for (const std::string& rcpt : rcpts) {
+        if (!usable_) break;  // a 421 or a broken connection: the rest have no answer
         const Reply reply = co_await command(rcpt);
         rcpt_replies.push_back(reply);
       }

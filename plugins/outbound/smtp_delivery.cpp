@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "tern/sdk/text.hpp"
 
 namespace tern::outbound {
@@ -14,6 +16,15 @@ constexpr std::size_t kDiagnosticLimit = 900;  // a DSN field stays one sane lin
 std::string bounded(std::string text) {
   if (text.size() > kDiagnosticLimit) text.resize(kDiagnosticLimit);
   return text;
+}
+
+// How long a host that refused a connection, or a TLS handshake, is passed over: long enough not to knock on
+// a dead door for every message of a burst, short enough that a blip does not outlast it by much.
+constexpr auto kRemembered = std::chrono::seconds(60);
+
+bool recently(const std::map<std::string, std::chrono::steady_clock::time_point>& marks, const std::string& address) {
+  const auto found = marks.find(address);
+  return found != marks.end() && std::chrono::steady_clock::now() - found->second < kRemembered;
 }
 
 std::string label(const std::string& host, const std::string& address) {
@@ -44,8 +55,10 @@ sdk::Task<MxAnswer> SmtpDelivery::hosts() {
   }
   DnsResolver& resolver = resolver_;
   const std::string& domain = destination_.domain;
+  const std::string self = settings_.helo_name.empty() ? sdk::lower_ascii(context_.hostname()) : settings_.helo_name;
   // By reference only: g++ 12 frees a lambda's by-value captures in a co_await operand from the wrong place.
-  const MxAnswer answer = co_await context_.blocking([&resolver, &domain] { return resolver.mail_hosts(domain); });
+  const MxAnswer answer =
+      co_await on_pool(pool_, [&resolver, &domain, &self] { return resolver.mail_hosts(domain, self); });
   co_return answer;
 }
 
@@ -61,7 +74,7 @@ sdk::Task<std::unique_ptr<SmtpClient>> SmtpDelivery::open(std::string host, std:
   std::string error;
   std::shared_ptr<sdk::Connection> connection = co_await context_.connect(address, port, tls, error);
   if (!connection) {
-    if (error.find("TLS") == std::string::npos) destination_.unreachable.insert(address);
+    if (error.find("TLS") == std::string::npos) destination_.unreachable[address] = std::chrono::steady_clock::now();
     failure = "4.4.1 " + error;
     co_return nullptr;
   }
@@ -73,12 +86,12 @@ sdk::Task<std::unique_ptr<SmtpClient>> SmtpDelivery::open(std::string host, std:
     co_return nullptr;
   }
   const bool wants_tls = route.tls == Route::Tls::required ||
-                         (route.tls == Route::Tls::opportunistic && !destination_.no_tls.contains(address));
+                         (route.tls == Route::Tls::opportunistic && !recently(destination_.no_tls, address));
   if (tls.mode != sdk::TlsMode::implicit && wants_tls) {
     if (client->extensions().starttls) {
       const Reply secured = co_await client->start_tls(helo);
       if (!secured.positive()) {
-        if (route.tls == Route::Tls::opportunistic) destination_.no_tls.insert(address);
+        if (route.tls == Route::Tls::opportunistic) destination_.no_tls[address] = std::chrono::steady_clock::now();
         failure = fmt::format("4.7.5 STARTTLS with {} failed: {}", peer, secured.text);
         co_return nullptr;
       }
@@ -104,8 +117,12 @@ sdk::Task<void> SmtpDelivery::deliver(Job& job, const std::string& message) {
   EntryInFlight& entry = *job.entry;
   const MxAnswer answer = co_await hosts();
   if (answer.outcome != MxAnswer::Outcome::found) {
-    const bool permanent = answer.outcome != MxAnswer::Outcome::temporary;
-    const std::string code = answer.outcome == MxAnswer::Outcome::null_mx ? "5.1.10" : permanent ? "5.1.2" : "4.4.3";
+    const bool permanent =
+        answer.outcome == MxAnswer::Outcome::null_mx || answer.outcome == MxAnswer::Outcome::no_such_domain;
+    const std::string code = answer.outcome == MxAnswer::Outcome::null_mx ? "5.1.10"
+                             : permanent                                  ? "5.1.2"
+                             : answer.outcome == MxAnswer::Outcome::loop  ? "4.4.6"
+                                                                          : "4.4.3";
     for (std::size_t index : job.recipients) {
       job.set(index, permanent ? Outcome::permanent : Outcome::temporary, code + " " + answer.error);
     }
@@ -118,13 +135,16 @@ sdk::Task<void> SmtpDelivery::deliver(Job& job, const std::string& message) {
   for (const MailHost& host : answer.hosts) {
     for (const std::string& address : host.addresses) {
       if (remaining.empty()) co_return;
-      if (destination_.unreachable.contains(address)) continue;
+      if (recently(destination_.unreachable, address)) {
+        last_failure = fmt::format("4.4.1 {} could not be reached a moment ago", label(host.name, address));
+        continue;
+      }
       if (!client_ || client_address_ != address || !client_->usable()) {
         if (client_) co_await close();
         std::string failure;
         std::unique_ptr<SmtpClient> opened = co_await open(host.name, address, failure);
         // An opportunistic TLS failure leaves the host usable in plaintext: once more, without TLS.
-        if (!opened && failure.rfind("4.7.5", 0) == 0 && destination_.no_tls.contains(address)) {
+        if (!opened && failure.rfind("4.7.5", 0) == 0 && recently(destination_.no_tls, address)) {
           std::unique_ptr<SmtpClient> plain = co_await open(host.name, address, failure);
           opened = std::move(plain);
         }
@@ -152,30 +172,44 @@ sdk::Task<void> SmtpDelivery::deliver(Job& job, const std::string& message) {
         for (std::size_t index : remaining) job.set(index, Outcome::permanent, refusal, peer);
         co_return;
       }
-      Transaction transaction;
-      transaction.sender = entry.entry.sender;
-      for (std::size_t index : remaining) transaction.recipients.push_back(entry.entry.recipients[index]);
-      transaction.ret = entry.entry.ret;
-      transaction.envid = entry.entry.envid;
-      transaction.eight_bit = eight_bit;
-      transaction.smtputf8 = smtputf8;
-      transaction.message = &message;
-      const std::vector<Reply> replies = co_await client_->send(transaction);
-      std::vector<std::size_t> retry;
-      for (std::size_t i = 0; i < remaining.size(); ++i) {
-        const Reply& reply = replies[i];
-        const std::size_t index = remaining[i];
-        if (reply.positive()) {
-          job.set(index, Outcome::delivered, bounded(reply.text), peer, extensions.dsn);
-        } else if (!reply.transient()) {
-          job.set(index, Outcome::permanent, bounded(reply.text), peer);
+      // Those the host deferred go on to the next host. A 452 to some recipients while others were taken is
+      // the peer's recipient limit: RFC 5321 section 4.5.3.1.10, the rest in a new transaction on this one.
+      std::vector<std::size_t> deferred;
+      std::vector<std::size_t> batch = std::move(remaining);
+      while (!batch.empty()) {
+        Transaction transaction;
+        transaction.sender = entry.entry.sender;
+        for (std::size_t index : batch) transaction.recipients.push_back(entry.entry.recipients[index]);
+        transaction.ret = entry.entry.ret;
+        transaction.envid = entry.entry.envid;
+        transaction.eight_bit = eight_bit;
+        transaction.smtputf8 = smtputf8;
+        transaction.message = &message;
+        const std::vector<Reply> replies = co_await client_->send(transaction);
+        std::vector<std::size_t> too_many;
+        bool any_delivered = false;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          const Reply& reply = replies[i];
+          const std::size_t index = batch[i];
+          if (reply.positive()) {
+            any_delivered = true;
+            job.set(index, Outcome::delivered, bounded(reply.text), peer, extensions.dsn);
+          } else if (!reply.transient()) {
+            job.set(index, Outcome::permanent, bounded(reply.text), peer);
+          } else {
+            last_failure = reply.code == 0 ? fmt::format("4.4.2 {}: {}", peer, reply.text) : bounded(reply.text);
+            job.set(index, Outcome::temporary, last_failure, reply.code == 0 ? "" : peer);
+            (reply.code == 452 ? too_many : deferred).push_back(index);
+          }
+        }
+        if (any_delivered && client_->usable()) {
+          batch = std::move(too_many);
         } else {
-          last_failure = reply.code == 0 ? fmt::format("4.4.2 {}: {}", peer, reply.text) : bounded(reply.text);
-          job.set(index, Outcome::temporary, last_failure, reply.code == 0 ? "" : peer);
-          retry.push_back(index);
+          deferred.insert(deferred.end(), too_many.begin(), too_many.end());
+          batch.clear();
         }
       }
-      remaining = std::move(retry);
+      remaining = std::move(deferred);
     }
   }
   for (std::size_t index : remaining) {

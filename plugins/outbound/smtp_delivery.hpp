@@ -7,6 +7,7 @@
 
 #include "delivery_job.hpp"
 #include "dns_resolver.hpp"
+#include "outbound_pool.hpp"
 #include "smtp_client.hpp"
 #include "tern/sdk/service.hpp"
 
@@ -14,13 +15,19 @@ namespace tern::outbound {
 
 class SmtpDelivery {
  public:
-  SmtpDelivery(sdk::ServiceContext& context, const Settings& settings, DnsResolver& resolver, Destination& destination)
-      : context_(context), settings_(settings), resolver_(resolver), destination_(destination) {}
+  SmtpDelivery(sdk::ServiceContext& context, const Settings& settings, DnsResolver& resolver,
+               boost::asio::thread_pool& pool, Destination& destination)
+      : context_(context), settings_(settings), resolver_(resolver), pool_(pool), destination_(destination) {}
 
   // Sets an outcome for each of the job's recipients. `message` is the queued message.
   sdk::Task<void> deliver(Job& job, const std::string& message);
   // Ends the connection politely, if one is open.
   sdk::Task<void> close();
+  // Drops the connection without a word: after a failure that leaves its state unknown.
+  void abandon() {
+    client_.reset();
+    client_address_.clear();
+  }
 
  private:
   // A connection to `address`, greeted, TLS and AUTH done as the route asks; null with `failure` set
@@ -31,6 +38,7 @@ class SmtpDelivery {
   sdk::ServiceContext& context_;
   const Settings& settings_;
   DnsResolver& resolver_;
+  boost::asio::thread_pool& pool_;
   Destination& destination_;
   std::unique_ptr<SmtpClient> client_;
   std::string client_address_;

@@ -93,7 +93,7 @@ std::vector<sdk::QueueEntry> SqliteStore::claim_queue(std::int64_t now, std::int
     query.bind(1, now);
     query.bind(2, static_cast<std::int64_t>(limit));
     std::vector<sdk::QueueEntry> entries = read_entries(*db_, query);
-    SQLite::Statement lease(*db_, "UPDATE queue SET leased_until = ? WHERE id = ?");
+    SQLite::Statement lease(*db_, "UPDATE queue SET leased_until = ?, flushed = 0 WHERE id = ?");
     for (const sdk::QueueEntry& entry : entries) {
       lease.bind(1, lease_until);
       lease.bind(2, entry.id);
@@ -132,12 +132,15 @@ void SqliteStore::update_queue(const std::vector<sdk::QueueEntry>& entries) {
   std::vector<std::string> unused = guarded("update queue", [&] {
     SQLite::Transaction transaction(*db_);
     SQLite::Statement rows(*db_, "SELECT rowid FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
+    // A flush while the entry was out (`tern queue flush DOMAIN`) is not undone by what the deliverer writes:
+    // its released recipients stay released, and the entry stays due.
     SQLite::Statement recipient(*db_,
-                                "UPDATE queue_recipients SET status = ?, diagnostic = ?, remote_host = ? "
-                                "WHERE rowid = ?");
+                                "UPDATE queue_recipients SET status = CASE WHEN status = 'released' AND ?1 = 'held' "
+                                "AND (SELECT flushed FROM queue WHERE id = queue_id) THEN 'released' ELSE ?1 END, "
+                                "diagnostic = ?2, remote_host = ?3 WHERE rowid = ?4");
     SQLite::Statement entry_update(*db_,
-                                   "UPDATE queue SET next_attempt = ?, attempts = ?, delay_notified = ?, "
-                                   "leased_until = 0 WHERE id = ?");
+                                   "UPDATE queue SET next_attempt = CASE WHEN flushed THEN min(?1, ?5) ELSE ?1 END, "
+                                   "attempts = ?2, delay_notified = ?3, leased_until = 0, flushed = 0 WHERE id = ?4");
     SQLite::Statement remove(*db_, "DELETE FROM queue WHERE id = ? RETURNING blob");
     std::vector<std::string> hashes;
     for (const sdk::QueueEntry& entry : entries) {
@@ -164,6 +167,7 @@ void SqliteStore::update_queue(const std::vector<sdk::QueueEntry>& entries) {
         entry_update.bind(2, static_cast<std::int64_t>(entry.attempts));
         entry_update.bind(3, entry.delay_notified ? 1 : 0);
         entry_update.bind(4, entry.id);
+        entry_update.bind(5, now_seconds());
         entry_update.exec();
         entry_update.reset();
       } else {
@@ -217,22 +221,23 @@ std::size_t SqliteStore::flush_queue(std::string_view domain, std::int64_t now) 
     SQLite::Transaction transaction(*db_);
     std::size_t flushed = 0;
     if (domain.empty()) {
-      SQLite::Statement all(*db_, "UPDATE queue SET next_attempt = ? WHERE held = 0 AND next_attempt > ?");
+      SQLite::Statement all(*db_,
+                            "UPDATE queue SET next_attempt = ?1, flushed = 1 WHERE held = 0 AND next_attempt > ?2");
       all.bind(1, now);
       all.bind(2, now);
       flushed = static_cast<std::size_t>(all.exec());
     } else {
-      // The domain part after the last '@', compared as the store keeps addresses: lower-cased.
+      // The domain part after the '@', in any case: the queue keeps recipients as the client wrote them.
       const std::string suffix = "@" + lower_ascii(domain);
       SQLite::Statement release(*db_,
                                 "UPDATE queue_recipients SET status = 'released' WHERE status = 'held' AND "
-                                "substr(address, -length(?1)) = ?1");
+                                "lower(substr(address, -length(?1))) = ?1");
       release.bind(1, suffix);
       release.exec();
       SQLite::Statement due(*db_,
-                            "UPDATE queue SET next_attempt = ?2 WHERE held = 0 AND id IN (SELECT queue_id FROM "
-                            "queue_recipients WHERE status IN ('pending', 'released') AND "
-                            "substr(address, -length(?1)) = ?1)");
+                            "UPDATE queue SET next_attempt = ?2, flushed = 1 WHERE held = 0 AND id IN (SELECT "
+                            "queue_id FROM queue_recipients WHERE status IN ('pending', 'released') AND "
+                            "lower(substr(address, -length(?1))) = ?1)");
       due.bind(1, suffix);
       due.bind(2, now);
       flushed = static_cast<std::size_t>(due.exec());

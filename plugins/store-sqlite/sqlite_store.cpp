@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS queue (
   held INTEGER NOT NULL DEFAULT 0,
   delay_notified INTEGER NOT NULL DEFAULT 0,
   smtputf8 INTEGER NOT NULL DEFAULT 0,
-  leased_until INTEGER NOT NULL DEFAULT 0);
+  leased_until INTEGER NOT NULL DEFAULT 0,
+  flushed INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS queue_by_next_attempt ON queue (next_attempt);
 CREATE TABLE IF NOT EXISTS queue_recipients (
   queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
@@ -188,6 +189,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& database, const std::files
     add_column("queue", "delay_notified", "delay_notified INTEGER NOT NULL DEFAULT 0");
     add_column("queue", "smtputf8", "smtputf8 INTEGER NOT NULL DEFAULT 0");
     add_column("queue", "leased_until", "leased_until INTEGER NOT NULL DEFAULT 0");
+    add_column("queue", "flushed", "flushed INTEGER NOT NULL DEFAULT 0");
     add_column("queue_recipients", "diagnostic", "diagnostic TEXT NOT NULL DEFAULT ''");
     add_column("queue_recipients", "remote_host", "remote_host TEXT NOT NULL DEFAULT ''");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never

@@ -309,6 +309,28 @@ def test_with_every_mx_down_the_message_waits_deferred_and_goes_when_one_comes_b
     assert reports(sender) == []
 
 
+def test_as_a_backup_mx_only_better_hosts_are_tried_and_as_the_best_one_the_mail_waits(tmp_path, running_peers):
+    # d1.test: mx1 (down) is better than this server; d2.test: this server is the best MX, a misconfiguration.
+    port = free_port_on([MX1])
+    zone = {**mx_zone("d1.test", [(10, MX1)]),
+            "d2.test": [{"type": "MX", "pref": 10, "host": "mx.example.test"}],
+            "mx.example.test": [{"type": "A", "address": "127.0.0.1"}]}
+    zone["d1.test"].append({"type": "MX", "pref": 20, "host": "mx.example.test"})
+    dns = DnsServer(tmp_path, zone)
+    running_peers(dns)
+    sender = sending_server(tmp_path, dns, port)
+    running_peers(sender)
+
+    assert submit(sender, [CAROL, "dan@d2.test"], message("am I the backup")) == {}
+
+    assert wait_until(lambda: status_line(sender, CAROL, "deferred") and status_line(sender, "dan@d2.test", "deferred"),
+                      DELIVERY_TIMEOUT), sender.cli("queue", "list").stdout
+    assert "loops back to myself" in status_line(sender, "dan@d2.test", "deferred")
+    assert MX1 in status_line(sender, CAROL, "deferred")  # the better host was the one tried
+    assert "A mx.example.test" not in dns.queries()  # never a connection to itself
+    assert reports(sender) == []
+
+
 def test_a_550_from_the_peer_bounces_to_the_local_sender_with_the_peers_reply(tmp_path, running_peers):
     port = free_port_on([MX1])
     dns = DnsServer(tmp_path, mx_zone("d1.test", [(10, MX1)]))

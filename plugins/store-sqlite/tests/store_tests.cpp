@@ -560,3 +560,31 @@ TEST_CASE("An alias forwards outside the local domains, and a catch-all takes wh
   CHECK(plain.forwards.empty());
   CHECK(plain.aliases.empty());
 }
+
+TEST_CASE("A flush while an entry is out is not undone by what its deliverer writes back") {
+  Store s;
+  s.store.receive("Subject: out\r\n\r\nx\r\n", outbound({"a@Part-Time.test"}));
+  const std::int64_t now = tern::store_sqlite::now_seconds();
+  auto entry = s.store.claim_queue(now, now + 600, 10).at(0);
+  entry.recipients[0].status = tern::sdk::DeliveryStatus::held;
+  entry.next_attempt = now + 86400;
+  s.store.update_queue({entry});
+  // Released, claimed, and deferred again: back to held, not due.
+  CHECK(s.store.flush_queue("part-time.TEST", now) == 1);
+  auto released = s.store.claim_queue(now, now + 600, 10).at(0);
+  CHECK(released.recipients[0].status == tern::sdk::DeliveryStatus::released);
+  released.recipients[0].status = tern::sdk::DeliveryStatus::held;
+  released.next_attempt = now + 86400;
+  s.store.update_queue({released});
+  CHECK(s.store.queue_entry(released.id)->recipients[0].status == tern::sdk::DeliveryStatus::held);
+  CHECK(s.store.flush_queue("part-time.test", now) == 1);
+  // ...unless the domain was flushed again while it was out: then it stays released and due.
+  auto again = s.store.claim_queue(now, now + 600, 10).at(0);
+  again.recipients[0].status = tern::sdk::DeliveryStatus::held;
+  again.next_attempt = now + 86400;
+  CHECK(s.store.flush_queue("part-time.test", now) == 1);
+  s.store.update_queue({again});
+  const auto after = s.store.queue_entry(again.id);
+  CHECK(after->recipients[0].status == tern::sdk::DeliveryStatus::released);
+  CHECK(after->next_attempt <= now);
+}
