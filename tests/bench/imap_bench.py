@@ -37,7 +37,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import fmt, free_port, interrupt, log, run, wait_listening
+from bench_support import (children_of, fmt, free_port, interrupt, log, machine_busy_ticks, pid_alive,
+                           proc_stat, run, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -59,48 +60,11 @@ DOMAINS = ("example.com example.org example.net mail.example.test lists.example.
 
 # --- /proc ---------------------------------------------------------------------------------------------------
 
-def proc_stat(pid):
-    """(ppid, utime + stime, cutime + cstime) in clock ticks, or None when the process is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
-    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
-
-
-def all_pids():
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def children_of(parent):
-    found = []
-    for pid in all_pids():
-        stat = proc_stat(pid)
-        if stat and stat[0] == parent:
-            found.append(pid)
-    return found
-
-
 def status_field(pid, field):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} for {pid}")
-
-
-def pid_alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def machine_busy_ticks():
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
-    return user + nice + system + irq + softirq + steal
 
 
 # --- messages ------------------------------------------------------------------------------------------------
