@@ -277,6 +277,39 @@ def test_an_mx_host_with_only_an_ipv6_address_gets_the_mail(tmp_path, running_pe
     assert "mx.d6.test[::1]" in sender.log_text()
 
 
+def test_a_domain_without_mx_gets_its_mail_at_its_own_address(tmp_path, running_peers):
+    port = free_port_on([MX3])
+    dns = DnsServer(tmp_path, {"plain.test": [{"type": "A", "address": MX3}]})
+    running_peers(dns)
+    sink = SmtpSink(tmp_path, MX3, port)
+    running_peers(sink)
+    sender = sending_server(tmp_path, dns, port)
+    running_peers(sender)
+
+    assert submit(sender, ["fay@plain.test"], message("no MX here", to="fay@plain.test")) == {}
+
+    assert wait_until(lambda: sink.messages(), DELIVERY_TIMEOUT), sender.log_text()
+    assert "Subject: no MX here" in sink.messages()[0]
+    assert "MX plain.test" in dns.queries() and "A plain.test" in dns.queries()
+    wait_queue_empty(sender)
+
+
+def test_tls_required_for_a_domain_defers_at_a_host_without_starttls(tmp_path, running_peers):
+    port = free_port_on([MX1])
+    dns = DnsServer(tmp_path, mx_zone("d1.test", [(10, MX1)]))
+    running_peers(dns)
+    sink = SmtpSink(tmp_path, MX1, port)  # smtp-sink never offers STARTTLS
+    running_peers(sink)
+    sender = sending_server(tmp_path, dns, port, routes=[{"domains": ["d1.test"], "via": "mx", "tls": "starttls"}])
+    running_peers(sender)
+
+    assert submit(sender, [CAROL], message("only over TLS")) == {}
+
+    line = wait_until(lambda: status_line(sender, CAROL, "deferred"), DELIVERY_TIMEOUT)
+    assert line and "TLS is required" in line, sender.cli("queue", "list").stdout
+    assert sink.messages() == []
+
+
 def test_with_every_mx_down_the_message_waits_deferred_and_goes_when_one_comes_back(tmp_path, running_peers):
     port = free_port_on([MX1, MX2])
     dns = DnsServer(tmp_path, mx_zone("d1.test", [(10, MX1), (20, MX2)]))
