@@ -27,10 +27,35 @@ std::string first_line(const std::string& output) {
   return line.substr(0, 200);
 }
 
+// Blocks SIGPIPE in the calling thread while it lives, and swallows one raised meanwhile: a program that stops
+// reading its input makes write() fail with EPIPE instead of ending the whole process, whatever the process's
+// own disposition of SIGPIPE.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+  }
+  ~SigpipeBlocked() {
+    const timespec now{};
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t previous_;
+};
+
 }  // namespace
 
 PipeOutcome run_pipe_program(const std::vector<std::string>& command, const std::vector<std::string>& environment,
                              const std::string& message, std::chrono::seconds timeout) {
+  const SigpipeBlocked no_sigpipe;
   int input[2];
   int output[2];
   if (::pipe2(input, O_CLOEXEC) != 0) return {PipeOutcome::Kind::temporary, "4.3.0 cannot make a pipe"};

@@ -32,12 +32,14 @@ void read_relay(const tern::sdk::ConfigSection& section, Route& route) {
   const std::string tls = section.get_string("tls").value_or("starttls");
   if (tls == "starttls") {
     route.tls = Route::Tls::required;
+  } else if (tls == "opportunistic") {
+    route.tls = Route::Tls::opportunistic;
   } else if (tls == "implicit") {
     route.tls = Route::Tls::implicit;
   } else if (tls == "none") {
     route.tls = Route::Tls::none;
   } else {
-    section.fail("tls", "must be \"starttls\", \"implicit\" or \"none\" for a relay");
+    section.fail("tls", "must be \"starttls\", \"opportunistic\", \"implicit\" or \"none\" for a relay");
   }
   route.port = port_of(section, route.tls == Route::Tls::implicit ? 465 : 25);
   route.verify = section.get_bool("verify").value_or(true);

@@ -102,6 +102,12 @@ sdk::Task<std::unique_ptr<SmtpClient>> SmtpDelivery::open(std::string host, std:
     }
   }
   if (relay && !route.user.empty()) {
+    // The password never crosses the network in clear: a relay that did not offer STARTTLS gets no login.
+    if (!connection->tls_active()) {
+      failure = fmt::format("4.7.10 {} offered no STARTTLS, and the login to it needs TLS", peer);
+      co_await client->quit();
+      co_return nullptr;
+    }
     const Reply login = co_await client->authenticate(route.user, route.password);
     if (login.code != 235) {
       // A refused login is the relay's configuration or ours, not the message's fault: retried, never bounced.

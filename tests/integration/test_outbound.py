@@ -674,6 +674,23 @@ def test_a_smarthost_with_auth_and_starttls_takes_mail_for_any_domain_with_its_d
     assert not [line for line in dns.queries() if line.startswith("MX ")], dns.queries()  # a relay route asks none
 
 
+def test_a_relay_without_starttls_never_gets_the_password(tmp_path, running_peers):
+    dns = DnsServer(tmp_path, {})
+    running_peers(dns)
+    sink = SmtpSink(tmp_path, "127.0.0.1")  # offers AUTH, but no STARTTLS
+    running_peers(sink)
+    route = {"domains": ["*"], "via": "relay", "host": "127.0.0.1", "port": sink.port, "tls": "opportunistic",
+             "user": "me@isp.test", "password": "not-in-clear"}
+    sender = sending_server(tmp_path, dns, routes=[route])
+    running_peers(sender)
+
+    assert submit(sender, ["friend@ext1.test"], message("keep it secret", to="friend@ext1.test")) == {}
+
+    line = wait_until(lambda: status_line(sender, "friend@ext1.test", "deferred"), DELIVERY_TIMEOUT)
+    assert line and "STARTTLS" in line, sender.cli("queue", "list").stdout
+    assert sink.messages() == []
+
+
 def test_a_pipe_route_retries_on_exit_75_delivers_on_0_and_bounces_on_1_with_the_programs_words(
         tmp_path, running_peers):
     spool = tmp_path / "pipe"
