@@ -1,0 +1,572 @@
+#include "lua_runtime.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+#include <luajit.h>
+#include <lualib.h>
+}
+
+namespace tern::lua {
+
+// What the C functions of one state need: reached through the registry.
+struct StateData {
+  std::vector<HookDeclaration>* hooks = nullptr;  // while the scripts load
+  std::vector<int>* functions = nullptr;
+  std::size_t script = 0;  // the script loading
+  bool loading = false;
+  sdk::HookContext* context = nullptr;  // while a hook runs
+  std::uint64_t call = 0;               // which call a `tx` belongs to
+  std::chrono::steady_clock::time_point deadline;
+  Budget budget;
+  sdk::Log* log = nullptr;
+};
+
+namespace {
+
+constexpr int kCountStep = 1000;  // instructions between two budget checks
+constexpr const char* kStateKey = "tern.state";
+
+StateData& data(lua_State* L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, kStateKey);
+  auto* found = static_cast<StateData*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return *found;
+}
+
+// Stops the hook with the budget it broke, and where the script was ("rules.lua:12: "): an error raised from a
+// count hook carries no position itself. The message is made before the error unwinds anything.
+[[noreturn]] void budget_broken(lua_State* L, const char* what, int limit, const char* unit) {
+  char message[256];
+  lua_Debug where{};
+  if (lua_getstack(L, 0, &where) && lua_getinfo(L, "Sl", &where) && where.currentline > 0) {
+    std::snprintf(message, sizeof message, "%s:%d: %s budget of %d %s exceeded", where.short_src, where.currentline,
+                  what, limit, unit);
+  } else {
+    std::snprintf(message, sizeof message, "%s budget of %d %s exceeded", what, limit, unit);
+  }
+  lua_pushstring(L, message);
+  lua_error(L);
+  std::abort();  // lua_error does not return
+}
+
+void budget_check(lua_State* L, lua_Debug*) {
+  StateData& state = data(L);
+  if (std::chrono::steady_clock::now() > state.deadline) {
+    budget_broken(L, "time", static_cast<int>(state.budget.time.count()), "ms");
+  }
+  if (static_cast<std::size_t>(lua_gc(L, LUA_GCCOUNT, 0)) > state.budget.memory_kib) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    if (static_cast<std::size_t>(lua_gc(L, LUA_GCCOUNT, 0)) > state.budget.memory_kib) {
+      budget_broken(L, "memory", static_cast<int>(state.budget.memory_kib), "KiB");
+    }
+  }
+}
+
+// string.rep makes its whole result at once, before any budget check could run: it is bounded up front.
+int bounded_rep(lua_State* L) {
+  std::size_t length = 0;
+  luaL_checklstring(L, 1, &length);
+  const lua_Number count = luaL_checknumber(L, 2);
+  std::size_t separator = 0;
+  if (lua_gettop(L) >= 3) luaL_checklstring(L, 3, &separator);
+  const double octets = static_cast<double>(length + separator) * std::max<lua_Number>(count, 0);
+  if (octets > static_cast<double>(data(L).budget.memory_kib) * 1024.0) {
+    return luaL_error(L, "string.rep of %f octets exceeds the memory budget", octets);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+std::optional<sdk::Stage> stage_of(const char* name) {
+  return sdk::stage_from_name(name);
+}
+
+// tern.hook(stage, function [, {priority = n}])
+int api_hook(lua_State* L) {
+  StateData& state = data(L);
+  const char* stage_name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!state.loading) return luaL_error(L, "tern.hook is for a script's top level, as it loads");
+  const std::optional<sdk::Stage> stage = stage_of(stage_name);
+  if (!stage) return luaL_error(L, "no stage \"%s\"", stage_name);
+  int priority = 0;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "priority");
+    if (!lua_isnil(L, -1)) priority = static_cast<int>(luaL_checkinteger(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, 2);
+  state.functions->push_back(luaL_ref(L, LUA_REGISTRYINDEX));
+  state.hooks->push_back({state.script, *stage, priority});
+  return 0;
+}
+
+// tern.reject(code, enhanced, text) and friends make verdict tables: {kind = "...", code = ..., ...}.
+int make_verdict(lua_State* L, const char* kind) {
+  const int given = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  const bool coded = std::string_view(kind) == "reject" || std::string_view(kind) == "defer";
+  if (coded) {
+    if (given >= 1 && !lua_isnil(L, 1)) {
+      lua_pushinteger(L, luaL_checkinteger(L, 1));
+      lua_setfield(L, -2, "code");
+    }
+    if (given >= 2 && !lua_isnil(L, 2)) {
+      lua_pushstring(L, luaL_checkstring(L, 2));
+      lua_setfield(L, -2, "enhanced");
+    }
+    if (given >= 3 && !lua_isnil(L, 3)) {
+      lua_pushstring(L, luaL_checkstring(L, 3));
+      lua_setfield(L, -2, "text");
+    }
+  } else if (std::string_view(kind) == "disconnect") {
+    if (given >= 1 && !lua_isnil(L, 1)) {
+      lua_pushinteger(L, luaL_checkinteger(L, 1));
+      lua_setfield(L, -2, "code");
+    }
+    if (given >= 2 && !lua_isnil(L, 2)) {
+      lua_pushstring(L, luaL_checkstring(L, 2));
+      lua_setfield(L, -2, "text");
+    }
+  } else if (std::string_view(kind) == "quarantine" || std::string_view(kind) == "route") {
+    lua_pushstring(L, luaL_checkstring(L, 1));
+    lua_setfield(L, -2, std::string_view(kind) == "route" ? "route" : "folder");
+  }
+  return 1;
+}
+
+template <const char* Kind>
+int api_verdict(lua_State* L) {
+  return make_verdict(L, Kind);
+}
+constexpr char kNext[] = "next";
+constexpr char kAccept[] = "accept";
+constexpr char kReject[] = "reject";
+constexpr char kDefer[] = "defer";
+constexpr char kDisconnect[] = "disconnect";
+constexpr char kDiscard[] = "discard";
+constexpr char kQuarantine[] = "quarantine";
+constexpr char kRoute[] = "route";
+
+int api_log(lua_State* L) {
+  StateData& state = data(L);
+  const char* text = luaL_checkstring(L, 1);
+  lua_Debug where{};
+  std::string place;
+  if (lua_getstack(L, 1, &where) && lua_getinfo(L, "Sl", &where)) {
+    place = fmt::format("{}:{}: ", where.short_src, where.currentline);
+  }
+  if (state.log != nullptr) state.log->info(fmt::format("lua: {}{}", place, text));
+  return 0;
+}
+
+// The hook's view, checked for liveness: a `tx` kept past its call is refused.
+sdk::HookContext& live_context(lua_State* L) {
+  StateData& state = data(L);
+  lua_getfield(L, 1, "_call");
+  const auto call = static_cast<std::uint64_t>(lua_tonumber(L, -1));
+  lua_pop(L, 1);
+  if (state.context == nullptr || call != state.call) luaL_error(L, "this tx belongs to a hook call that has ended");
+  return *state.context;
+}
+
+std::optional<std::string> header_value(std::string_view message, std::string_view name) {
+  std::size_t position = 0;
+  while (position < message.size()) {
+    const std::size_t end = message.find('\n', position);
+    std::string_view line = message.substr(position, end == std::string_view::npos ? message.npos : end - position);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        std::equal(name.begin(), name.end(), line.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      std::string value(line.substr(name.size() + 1));
+      // Folded continuation lines belong to the value.
+      std::size_t next = end == std::string_view::npos ? message.size() : end + 1;
+      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
+        const std::size_t stop = message.find('\n', next);
+        std::string_view more = message.substr(next, stop == std::string_view::npos ? message.npos : stop - next);
+        if (!more.empty() && more.back() == '\r') more.remove_suffix(1);
+        value += more;
+        next = stop == std::string_view::npos ? message.size() : stop + 1;
+      }
+      const std::size_t first = value.find_first_not_of(" \t");
+      return first == std::string::npos ? std::string() : value.substr(first);
+    }
+    if (end == std::string_view::npos) break;
+    position = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Calls `work` and turns a C++ exception (an accessor the stage does not offer) into a Lua error.
+template <typename Work>
+int guarded(lua_State* L, Work work) {
+  std::string failure;
+  try {
+    return work();
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  return luaL_error(L, "%s", failure.c_str());
+}
+
+int tx_header(lua_State* L) {
+  return guarded(L, [L] {
+    sdk::HookContext& context = live_context(L);
+    const std::optional<std::string> value = header_value(context.message(), luaL_checkstring(L, 2));
+    if (value) {
+      lua_pushlstring(L, value->data(), value->size());
+    } else {
+      lua_pushnil(L);
+    }
+    return 1;
+  });
+}
+
+int tx_add_header(lua_State* L) {
+  return guarded(L, [L] {
+    live_context(L).add_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+    return 0;
+  });
+}
+
+int tx_body(lua_State* L) {
+  return guarded(L, [L] {
+    const std::string_view message = live_context(L).message();
+    lua_pushlstring(L, message.data(), message.size());
+    return 1;
+  });
+}
+
+void set_string(lua_State* L, const char* key, std::string_view value) {
+  lua_pushlstring(L, value.data(), value.size());
+  lua_setfield(L, -2, key);
+}
+
+void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
+  lua_createtable(L, 0, 10);
+  lua_pushnumber(L, static_cast<lua_Number>(call));
+  lua_setfield(L, -2, "_call");
+  set_string(L, "stage", sdk::stage_name(context.stage()));
+  const sdk::ClientInfo& client = context.client();
+  lua_createtable(L, 0, 7);
+  set_string(L, "session", client.session_id);
+  set_string(L, "protocol", client.protocol);
+  set_string(L, "address", client.address);
+  lua_pushinteger(L, client.port);
+  lua_setfield(L, -2, "port");
+  set_string(L, "helo", client.helo);
+  lua_pushboolean(L, client.tls);
+  lua_setfield(L, -2, "tls");
+  set_string(L, "user", client.user);
+  lua_setfield(L, -2, "client");
+  if (const sdk::Envelope* envelope = context.envelope()) {
+    set_string(L, "sender", envelope->sender);
+    lua_createtable(L, static_cast<int>(envelope->recipients.size()), 0);
+    for (std::size_t i = 0; i < envelope->recipients.size(); ++i) {
+      const std::string& address = envelope->recipients[i].address;
+      lua_pushlstring(L, address.data(), address.size());
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, "recipients");
+  }
+  if (context.stage() == sdk::Stage::rcpt || context.stage() == sdk::Stage::route) {
+    set_string(L, "recipient", context.recipient());
+  }
+  lua_pushcfunction(L, tx_header);
+  lua_setfield(L, -2, "header");
+  lua_pushcfunction(L, tx_add_header);
+  lua_setfield(L, -2, "add_header");
+  lua_pushcfunction(L, tx_body);
+  lua_setfield(L, -2, "body");
+}
+
+std::string field_string(lua_State* L, int index, const char* key) {
+  lua_getfield(L, index, key);
+  std::string value = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+  lua_pop(L, 1);
+  return value;
+}
+
+// The hook's answer: nil ("next"), a verdict table from tern.*, or a kind's name.
+sdk::Verdict verdict_of(lua_State* L, int index) {
+  if (lua_isnil(L, index) || lua_isnone(L, index)) return sdk::Verdict::next();
+  std::string kind;
+  sdk::Verdict verdict;
+  if (lua_type(L, index) == LUA_TSTRING) {
+    kind = lua_tostring(L, index);
+  } else if (lua_istable(L, index)) {
+    kind = field_string(L, index, "kind");
+    lua_getfield(L, index, "code");
+    verdict.code = lua_isnumber(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 0;
+    lua_pop(L, 1);
+    verdict.enhanced = field_string(L, index, "enhanced");
+    verdict.text = field_string(L, index, "text");
+    verdict.folder = field_string(L, index, "folder");
+    verdict.route = field_string(L, index, "route");
+  } else {
+    throw std::runtime_error(fmt::format("a hook returned a {}, not a verdict", luaL_typename(L, index)));
+  }
+  static const std::pair<const char*, sdk::VerdictKind> kinds[] = {{"next", sdk::VerdictKind::next},
+                                                                   {"accept", sdk::VerdictKind::accept},
+                                                                   {"reject", sdk::VerdictKind::reject},
+                                                                   {"defer", sdk::VerdictKind::defer},
+                                                                   {"disconnect", sdk::VerdictKind::disconnect},
+                                                                   {"discard", sdk::VerdictKind::discard},
+                                                                   {"quarantine", sdk::VerdictKind::quarantine},
+                                                                   {"route", sdk::VerdictKind::route}};
+  for (const auto& [name, value] : kinds) {
+    if (kind == name) {
+      verdict.kind = value;
+      return verdict;
+    }
+  }
+  throw std::runtime_error(fmt::format("a hook returned \"{}\", which is not a verdict", kind));
+}
+
+// The functions a script may use. Anything not listed (io, os.execute, debug, ffi, jit, load, loadstring,
+// dofile, loadfile, require, module, setfenv, getfenv, collectgarbage, newproxy) is simply absent.
+constexpr const char* kBaseFunctions[] = {"assert",   "error",    "ipairs",   "next",        "pairs",  "pcall",
+                                          "select",   "tonumber", "tostring", "type",        "unpack", "xpcall",
+                                          "rawequal", "rawget",   "rawset",   "setmetatable"};
+constexpr const char* kLibraries[] = {"string", "table", "math", "coroutine"};
+
+// getmetatable, but not for strings: their metatable is the shared string library, which a script must not
+// change for the others.
+int safe_getmetatable(lua_State* L) {
+  if (lua_type(L, 1) == LUA_TSTRING) return 0;
+  if (!lua_getmetatable(L, 1)) return 0;
+  return 1;
+}
+
+// A table of the same fields as the table at the top of the stack, without sharing it.
+void push_copy(lua_State* L, int source) {
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, source) != 0) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_settable(L, -4);
+  }
+}
+
+// A fresh environment for one script: safe globals, copies of the libraries, `tern`.
+void push_environment(lua_State* L) {
+  lua_newtable(L);
+  const int environment = lua_gettop(L);
+  for (const char* name : kBaseFunctions) {
+    lua_getglobal(L, name);
+    lua_setfield(L, environment, name);
+  }
+  lua_pushcfunction(L, safe_getmetatable);
+  lua_setfield(L, environment, "getmetatable");
+  for (const char* name : kLibraries) {
+    lua_getglobal(L, name);
+    push_copy(L, lua_gettop(L));
+    lua_setfield(L, environment, name);
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, 0, 3);
+  lua_getglobal(L, "os");
+  for (const char* name : {"time", "clock", "date", "difftime"}) {
+    lua_getfield(L, -1, name);
+    lua_setfield(L, -3, name);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, environment, "os");
+  lua_getfield(L, LUA_REGISTRYINDEX, "tern.api");
+  lua_setfield(L, environment, "tern");
+  lua_pushvalue(L, environment);
+  lua_setfield(L, environment, "_G");
+}
+
+void register_api(lua_State* L) {
+  const luaL_Reg functions[] = {{"hook", api_hook},
+                                {"log", api_log},
+                                {"next", api_verdict<kNext>},
+                                {"accept", api_verdict<kAccept>},
+                                {"reject", api_verdict<kReject>},
+                                {"defer", api_verdict<kDefer>},
+                                {"disconnect", api_verdict<kDisconnect>},
+                                {"discard", api_verdict<kDiscard>},
+                                {"quarantine", api_verdict<kQuarantine>},
+                                {"route", api_verdict<kRoute>},
+                                {nullptr, nullptr}};
+  lua_newtable(L);
+  luaL_register(L, nullptr, functions);
+  lua_setfield(L, LUA_REGISTRYINDEX, "tern.api");
+  // The shared string library's rep, bounded (strings' methods reach it too).
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "rep");
+  lua_pushcclosure(L, bounded_rep, 1);
+  lua_setfield(L, -2, "rep");
+  lua_pop(L, 1);
+}
+
+}  // namespace
+
+LuaRuntime::LuaRuntime(std::shared_ptr<const ScriptSet> scripts, sdk::Log* log)
+    : scripts_(std::move(scripts)), log_(log) {
+  state_ = luaL_newstate();
+  if (state_ == nullptr) throw std::runtime_error("cannot make a Lua state");
+  lua_State* L = state_;
+  luaL_openlibs(L);
+  // The interpreter only: instruction-count hooks do not run inside JIT-compiled traces, and the budget needs
+  // them. After the libraries: opening `jit` turns the compiler on.
+  luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+  data_ = std::make_unique<StateData>();
+  StateData* state = data_.get();
+  lua_pushlightuserdata(L, state);
+  lua_setfield(L, LUA_REGISTRYINDEX, kStateKey);
+  state->budget = scripts_->budget;
+  state->log = log_;
+  state->hooks = &hooks_;
+  state->functions = &functions_;
+  register_api(L);
+  state->loading = true;
+  for (std::size_t index = 0; index < scripts_->scripts.size(); ++index) {
+    const Script& script = scripts_->scripts[index];
+    state->script = index;
+    const std::string chunk = "@" + script.name;
+    if (luaL_loadbuffer(L, script.source.data(), script.source.size(), chunk.c_str()) != 0) {
+      std::string error = lua_tostring(L, -1);
+      lua_close(L);
+      state_ = nullptr;
+      throw std::runtime_error(error);
+    }
+    push_environment(L);
+    lua_setfenv(L, -2);
+    state->deadline = std::chrono::steady_clock::now() + state->budget.time;
+    lua_sethook(L, budget_check, LUA_MASKCOUNT, kCountStep);
+    const int status = lua_pcall(L, 0, 0, 0);
+    lua_sethook(L, nullptr, 0, 0);
+    if (status != 0) {
+      std::string error = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error while loading";
+      lua_close(L);
+      state_ = nullptr;
+      throw std::runtime_error(error);
+    }
+  }
+  state->loading = false;
+  if (!scripts_->hooks.empty() && scripts_->hooks.size() != hooks_.size()) {
+    lua_close(L);
+    state_ = nullptr;
+    throw std::runtime_error("the scripts registered other hooks than when they were first loaded");
+  }
+}
+
+LuaRuntime::~LuaRuntime() {
+  if (state_ != nullptr) lua_close(state_);
+}
+
+sdk::Verdict LuaRuntime::call(std::size_t index, sdk::HookContext& context) {
+  lua_State* L = state_;
+  StateData& state = data(L);
+  state.context = &context;
+  ++state.call;
+  state.deadline = std::chrono::steady_clock::now() + state.budget.time;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, functions_.at(index));
+  push_tx(L, context, state.call);
+  lua_sethook(L, budget_check, LUA_MASKCOUNT, kCountStep);
+  const int status = lua_pcall(L, 1, 1, 0);
+  lua_sethook(L, nullptr, 0, 0);
+  state.context = nullptr;
+  if (status != 0) {
+    std::string error = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error in a hook";
+    lua_pop(L, 1);
+    lua_gc(L, LUA_GCCOLLECT, 0);  // a broken memory budget leaves garbage behind
+    throw std::runtime_error(error);
+  }
+  try {
+    sdk::Verdict verdict = verdict_of(L, -1);
+    lua_pop(L, 1);
+    return verdict;
+  } catch (const std::runtime_error& error) {
+    lua_pop(L, 1);
+    throw std::runtime_error(fmt::format("{}: {}", scripts_->scripts.at(hooks_.at(index).script).name, error.what()));
+  }
+}
+
+std::vector<std::string> LuaRuntime::api_names() {
+  lua_State* L = luaL_newstate();
+  StateData state;
+  lua_pushlightuserdata(L, &state);
+  lua_setfield(L, LUA_REGISTRYINDEX, kStateKey);
+  luaL_openlibs(L);
+  register_api(L);
+  std::vector<std::string> names;
+  lua_getfield(L, LUA_REGISTRYINDEX, "tern.api");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    names.push_back(std::string("tern.") + lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  // A tx as every stage could fill it: fields with '.', methods (functions) with ':'.
+  class Everything final : public sdk::HookContext {
+   public:
+    sdk::Stage stage() const override { return sdk::Stage::rcpt; }
+    const sdk::ClientInfo& client() const override { return client_; }
+    const sdk::Envelope* envelope() const override { return &envelope_; }
+    std::string_view recipient() const override { return {}; }
+    std::string_view message() const override { return {}; }
+    void add_header(std::string_view, std::string_view) override {}
+
+   private:
+    sdk::ClientInfo client_;
+    sdk::Envelope envelope_;
+  } context;
+  push_tx(L, context, 0);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    const std::string key = lua_tostring(L, -2);
+    if (key.front() != '_') names.push_back((lua_isfunction(L, -1) ? "tx:" : "tx.") + key);
+    lua_pop(L, 1);
+  }
+  lua_close(L);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+LuaRuntime& LuaRuntime::for_thread(const std::shared_ptr<const ScriptSet>& scripts, sdk::Log* log) {
+  struct Entry {
+    std::uint64_t id;
+    std::weak_ptr<const ScriptSet> scripts;
+    std::unique_ptr<LuaRuntime> runtime;
+  };
+  thread_local std::vector<Entry> states;
+  for (Entry& entry : states) {
+    if (entry.id == scripts->id) return *entry.runtime;
+  }
+  // States of generations that are gone are closed as new ones come.
+  std::erase_if(states, [](const Entry& entry) { return entry.scripts.expired(); });
+  states.push_back({scripts->id, scripts, std::make_unique<LuaRuntime>(scripts, log)});
+  return *states.back().runtime;
+}
+
+std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget) {
+  static std::atomic<std::uint64_t> next_id{1};
+  auto set = std::make_shared<ScriptSet>();
+  set->id = next_id++;
+  set->scripts = std::move(scripts);
+  set->budget = budget;
+  LuaRuntime discovery(set, nullptr);
+  set->hooks = discovery.hooks();
+  return set;
+}
+
+}  // namespace tern::lua

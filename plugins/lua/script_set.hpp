@@ -1,0 +1,44 @@
+// The Lua scripts of one configuration generation: their sources, their budgets, and the hooks they register.
+// Immutable once built; each event loop thread runs them in a Lua state of its own (lua_runtime.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tern/sdk/stage.hpp"
+
+namespace tern::lua {
+
+struct Script {
+  std::string name;    // the file name, as error messages and logs show it
+  std::string source;  // its text
+};
+
+// One tern.hook() call of a script, in the order the scripts made them.
+struct HookDeclaration {
+  std::size_t script = 0;  // index into ScriptSet::scripts
+  sdk::Stage stage = sdk::Stage::connect;
+  int priority = 0;
+};
+
+struct Budget {
+  std::chrono::milliseconds time{100};  // per hook call
+  std::size_t memory_kib = 16 * 1024;   // the whole state's memory while a hook runs
+};
+
+struct ScriptSet {
+  std::uint64_t id = 0;  // unique per generation: a thread's state for an older set is never reused
+  std::vector<Script> scripts;
+  Budget budget;
+  std::vector<HookDeclaration> hooks;
+};
+
+// Reads nothing: compiles and runs the scripts' top levels once, in a state of its own, to learn their hooks.
+// Throws std::runtime_error naming the script and line when one does not compile or fails as it loads.
+std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget);
+
+}  // namespace tern::lua

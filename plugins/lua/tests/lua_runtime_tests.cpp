@@ -1,0 +1,196 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "lua_runtime.hpp"
+
+using tern::lua::Budget;
+using tern::lua::LuaRuntime;
+using tern::lua::prepare_scripts;
+using tern::sdk::Stage;
+using tern::sdk::VerdictKind;
+
+namespace {
+
+class FakeContext final : public tern::sdk::HookContext {
+ public:
+  explicit FakeContext(Stage stage) : stage_(stage) {
+    client_.address = "192.0.2.7";
+    client_.helo = "client.test";
+    envelope_.sender = "carol@remote.test";
+    envelope_.recipients.push_back({"alice@example.test", "", ""});
+  }
+  Stage stage() const override { return stage_; }
+  const tern::sdk::ClientInfo& client() const override { return client_; }
+  const tern::sdk::Envelope* envelope() const override { return &envelope_; }
+  std::string_view recipient() const override { return "bob@example.test"; }
+  std::string_view message() const override {
+    if (stage_ != Stage::message) throw std::logic_error("message() is not available at stage rcpt");
+    return "Subject: hello\r\n there\r\nX-Spam-Score: 7.5\r\n\r\nbody\r\n";
+  }
+  void add_header(std::string_view name, std::string_view value) override {
+    added += std::string(name) + ": " + std::string(value) + "\r\n";
+  }
+  std::string added;
+
+ private:
+  Stage stage_;
+  tern::sdk::ClientInfo client_;
+  tern::sdk::Envelope envelope_;
+};
+
+tern::sdk::Verdict run(const std::string& source, Stage stage = Stage::rcpt, Budget budget = {}) {
+  auto set = prepare_scripts({{"test.lua", source}}, budget);
+  LuaRuntime runtime(set, nullptr);
+  FakeContext context(stage);
+  return runtime.call(0, context);
+}
+
+std::string failure(const std::string& source, Stage stage = Stage::rcpt, Budget budget = {}) {
+  try {
+    run(source, stage, budget);
+  } catch (const std::runtime_error& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+Budget small_budget() {
+  Budget budget;
+  budget.time = std::chrono::milliseconds(50);
+  budget.memory_kib = 4096;
+  return budget;
+}
+
+}  // namespace
+
+TEST_CASE("A hook answers with its own reply, and reads what its stage knows") {
+  const auto verdict = run(R"(
+    tern.hook("rcpt", function(tx)
+      if tx.recipient == "bob@example.test" and tx.sender == "carol@remote.test" and tx.client.helo == "client.test"
+         and tx.recipients[1] == "alice@example.test" then
+        return tern.reject(553, "5.7.1", "Bob takes no mail from " .. tx.client.address)
+      end
+    end)
+  )");
+  CHECK(verdict.kind == VerdictKind::reject);
+  CHECK(verdict.code == 553);
+  CHECK(verdict.enhanced == "5.7.1");
+  CHECK(verdict.text == "Bob takes no mail from 192.0.2.7");
+}
+
+TEST_CASE("At message a hook reads header fields, unfolded, and adds its own") {
+  auto set = prepare_scripts({{"tag.lua", R"(
+    tern.hook("message", function(tx)
+      if tonumber(tx:header("x-spam-score")) > 5 then tx:add_header("X-Tagged", tx:header("Subject")) end
+      return tern.quarantine("Junk")
+    end)
+  )"}},
+                             {});
+  LuaRuntime runtime(set, nullptr);
+  FakeContext context(Stage::message);
+  const auto verdict = runtime.call(0, context);
+  CHECK(verdict.kind == VerdictKind::quarantine);
+  CHECK(verdict.folder == "Junk");
+  CHECK(context.added == "X-Tagged: hello there\r\n");
+}
+
+TEST_CASE("The sandbox has no io, os.execute, debug, ffi, jit, load, dofile or require") {
+  const auto verdict = run(R"(
+    tern.hook("rcpt", function()
+      if io == nil and os.execute == nil and debug == nil and ffi == nil and jit == nil and load == nil
+         and loadstring == nil and dofile == nil and loadfile == nil and require == nil and setfenv == nil
+         and getmetatable("") == nil and os.time() > 0 then
+        return "accept"
+      end
+      return "defer"
+    end)
+  )");
+  CHECK(verdict.kind == VerdictKind::accept);
+}
+
+TEST_CASE("An endless loop, even one a JIT would compile, ends at the time budget") {
+  CHECK(failure(R"(tern.hook("rcpt", function() while true do end end))", Stage::rcpt, small_budget())
+            .find("time budget") != std::string::npos);
+  CHECK(failure(R"(tern.hook("rcpt", function() local x = 0 for i = 1, 1e15 do x = x + i % 7 end return x end))",
+                Stage::rcpt, small_budget())
+            .find("time budget") != std::string::npos);
+}
+
+TEST_CASE("A memory bomb ends at the memory budget, and so does one huge string.rep") {
+  CHECK(failure(R"(tern.hook("rcpt", function() local t = {} while true do t[#t + 1] = {#t, "x" .. #t} end end))",
+                Stage::rcpt, small_budget())
+            .find("memory budget") != std::string::npos);
+  CHECK(failure(R"(tern.hook("rcpt", function() return string.rep("x", 2^31) end))", Stage::rcpt, small_budget())
+            .find("memory budget") != std::string::npos);
+  CHECK(failure(R"(tern.hook("rcpt", function() return ("x"):rep(2^31) end))", Stage::rcpt, small_budget())
+            .find("memory budget") != std::string::npos);
+}
+
+TEST_CASE("Deep recursion is an error, not a crash") {
+  CHECK(failure(R"(local function f(n) return f(n + 1) + 1 end tern.hook("rcpt", function() return f(1) end))")
+            .find("stack overflow") != std::string::npos);
+}
+
+TEST_CASE("An error names the script and line; so does a script that does not compile") {
+  CHECK(failure("tern.hook('rcpt', function()\n  error('boom')\nend)").find("test.lua:2: boom") != std::string::npos);
+  CHECK(failure("tern.hook('rcpt', function() return 42 end)").find("not a verdict") != std::string::npos);
+  CHECK(failure("tern.hook('rcpt', function() return 'maybe' end)").find("not a verdict") != std::string::npos);
+  CHECK(failure("tern.hook('message', function(tx) return tx:body() end)", Stage::rcpt)
+            .find("not available at stage rcpt") != std::string::npos);
+  CHECK_THROWS_WITH(prepare_scripts({{"broken.lua", "tern.hook('rcpt', function()\n  return (\nend)"}}, {}),
+                    Catch::Contains("broken.lua:3:"));
+  CHECK_THROWS_WITH(prepare_scripts({{"stage.lua", "tern.hook('nowhere', function() end)"}}, {}),
+                    Catch::Contains("no stage \"nowhere\""));
+}
+
+TEST_CASE("A tx kept past its hook call is refused") {
+  auto set = prepare_scripts({{"keep.lua", R"(
+    local kept
+    tern.hook("message", function(tx)
+      if kept then return tern.reject(550, "5.7.1", kept:header("Subject")) end
+      kept = tx
+    end)
+  )"}},
+                             {});
+  LuaRuntime runtime(set, nullptr);
+  FakeContext first(Stage::message);
+  CHECK(runtime.call(0, first).kind == VerdictKind::next);
+  FakeContext second(Stage::message);
+  CHECK_THROWS_WITH(runtime.call(0, second), Catch::Contains("has ended"));
+}
+
+TEST_CASE("Each script has its own globals") {
+  auto set = prepare_scripts({{"a.lua",
+                               "counter = 1 tern.hook('rcpt', function() return counter == 1 and 'accept' "
+                               "or 'defer' end)"},
+                              {"b.lua",
+                               "counter = 2 tern.hook('rcpt', function() return counter == 2 and 'accept' "
+                               "or 'defer' end)"}},
+                             {});
+  LuaRuntime runtime(set, nullptr);
+  FakeContext context(Stage::rcpt);
+  CHECK(runtime.call(0, context).kind == VerdictKind::accept);
+  CHECK(runtime.call(1, context).kind == VerdictKind::accept);
+}
+
+TEST_CASE("docs/lua-api.md documents every function and field, and nothing that is not there") {
+  std::ifstream file(TERN_LUA_API_DOC);
+  REQUIRE(file);
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string doc = text.str();
+  std::set<std::string> documented;
+  const std::regex heading(R"(### `((?:tern\.|tx[.:])[a-z_]+))");
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), heading); it != std::sregex_iterator(); ++it) {
+    documented.insert((*it)[1].str());
+  }
+  const std::vector<std::string> names = LuaRuntime::api_names();
+  const std::set<std::string> provided(names.begin(), names.end());
+  CHECK(provided.size() > 15);
+  CHECK(documented == provided);
+}

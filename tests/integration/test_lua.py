@@ -1,0 +1,135 @@
+"""Lua hooks (issue 7, first slice): scripts answer with their own replies, read and change the message, and can
+neither stall nor crash the server: a runaway loop or an error becomes 451 4.3.0 with a log line naming the
+script and line, while other sessions are served; a script that does not compile is refused at start and on
+SIGHUP, where the previous scripts stay."""
+
+import imaplib
+import signal
+import smtplib
+import time
+
+import pytest
+
+from conftest import ALICE, ALICE_PASSWORD, BOB, Tern, insecure_context
+
+RULES = """\
+-- Refuses one recipient with the script's own reply, and files list mail into a folder.
+local blocked = {["nobody@example.test"] = true}
+
+tern.hook("rcpt", function(tx)
+  if blocked[tx.recipient] then
+    return tern.reject(553, "5.7.1", "Nobody reads mail here (" .. tx.client.address .. ")")
+  end
+end)
+
+tern.hook("rcpt", function(tx)
+  if tx.recipient == "loop@example.test" then
+    while true do end
+  end
+  if tx.recipient == "oops@example.test" then
+    local missing = nil
+    return missing.field
+  end
+end, {priority = 10})
+
+tern.hook("message", function(tx)
+  tx:add_header("X-Lua-Seen", "yes")
+  local subject = tx:header("Subject") or ""
+  if subject:find("[list]", 1, true) then return tern.quarantine("Lists") end
+end)
+"""
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    script = tmp_path / "rules.lua"
+    script.write_text(RULES)
+    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\ntime_budget_ms = 200\n')
+    server.add_users()
+    server.cli("alias", "add", "loop@example.test", ALICE)
+    server.cli("alias", "add", "oops@example.test", ALICE)
+    server.cli("alias", "add", "nobody@example.test", ALICE)
+    server.script = script
+    yield server.start()
+    server.stop()
+
+
+def smtp(server):
+    client = smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30)
+    client.ehlo("client.test")
+    client.mail("carol@remote.test")
+    return client
+
+
+def imap_folder(server, folder):
+    with imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context()) as client:
+        client.login(ALICE, ALICE_PASSWORD)
+        status, data = client.select(f'"{folder}"', readonly=True)
+        assert status == "OK", data
+        count = int(data[0])
+        return [client.fetch(str(n), "(BODY.PEEK[])")[1][0][1].decode() for n in range(1, count + 1)]
+
+
+def test_a_script_refuses_a_recipient_with_its_own_reply(scripted):
+    client = smtp(scripted)
+    code, text = client.rcpt("nobody@example.test")
+    assert (code, text) == (553, b"5.7.1 Nobody reads mail here (127.0.0.1)")
+    assert client.rcpt(BOB)[0] == 250
+    client.quit()
+
+
+def test_a_message_hook_adds_a_header_and_files_list_mail_into_a_folder_imap_shows(scripted):
+    with smtplib.SMTP("127.0.0.1", scripted.port("smtp"), timeout=30) as client:
+        client.sendmail("carol@remote.test", [ALICE], "Subject: [list] weekly news\r\n\r\nhello\r\n")
+        client.sendmail("carol@remote.test", [ALICE], "Subject: personal\r\n\r\nhi\r\n")
+    (filed,) = imap_folder(scripted, "Lists")
+    assert "Subject: [list] weekly news" in filed and "X-Lua-Seen: yes" in filed
+    (inbox,) = imap_folder(scripted, "INBOX")
+    assert "Subject: personal" in inbox and "X-Lua-Seen: yes" in inbox
+
+
+def test_a_runaway_loop_is_deferred_within_its_budget_while_others_are_served(scripted):
+    looping = smtp(scripted)
+    looping.send(b"RCPT TO:<loop@example.test>\r\n")  # the loop starts on one of the server's loops
+    with smtplib.SMTP("127.0.0.1", scripted.port("smtp"), timeout=30) as other:
+        assert other.sendmail("carol@remote.test", [BOB], "Subject: meanwhile\r\n\r\nstill served\r\n") == {}
+    code, text = looping.getreply()
+    assert code == 451 and text.startswith(b"4.3.0"), (code, text)
+    assert looping.rcpt(BOB)[0] == 250  # the session goes on
+    looping.quit()
+    scripted.wait_for_log("rules.lua:")
+    assert "time budget of 200 ms exceeded" in scripted.log_text()
+
+
+def test_a_script_error_defers_with_the_script_and_line_in_the_log(scripted):
+    client = smtp(scripted)
+    code, text = client.rcpt("oops@example.test")
+    assert code == 451 and text.startswith(b"4.3.0")
+    client.quit()
+    scripted.wait_for_log("rules.lua:16:")
+
+
+def test_a_script_that_does_not_compile_is_refused_at_start_and_on_reload(scripted, tmp_path):
+    scripted.script.write_text("tern.hook('rcpt', function(tx)\n  return (\nend)\n")
+    checked = scripted.cli("config", "check", check=False)
+    assert checked.returncode == 2 and "rules.lua:3:" in checked.stderr, checked.stderr
+
+    scripted.signal(signal.SIGHUP)
+    scripted.wait_for_log("reload refused")
+    assert "rules.lua:3:" in scripted.log_text()
+    client = smtp(scripted)  # the previous scripts still run
+    assert client.rcpt("nobody@example.test")[0] == 553
+    client.quit()
+
+    scripted.script.write_text("tern.hook('rcpt', function(tx) return tern.reject(550, '5.7.1', 'New rules') end)\n")
+    scripted.signal(signal.SIGHUP)
+    scripted.wait_for_log("reload done")
+    deadline = time.monotonic() + 10
+    while True:
+        client = smtp(scripted)
+        answer = client.rcpt(BOB)
+        client.quit()
+        if answer == (550, b"5.7.1 New rules") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert answer == (550, b"5.7.1 New rules")
