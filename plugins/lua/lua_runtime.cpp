@@ -28,6 +28,7 @@ struct StateData {
   std::chrono::steady_clock::time_point deadline;
   Budget budget;
   sdk::Log* log = nullptr;
+  const std::map<std::string, Script>* modules = nullptr;
 };
 
 namespace {
@@ -364,7 +365,9 @@ void push_copy(lua_State* L, int source) {
   }
 }
 
-// A fresh environment for one script: safe globals, copies of the libraries, `tern`.
+int sandboxed_require(lua_State* L);
+
+// A fresh environment for one script: safe globals, copies of the libraries, `tern`, `require`.
 void push_environment(lua_State* L) {
   lua_newtable(L);
   const int environment = lua_gettop(L);
@@ -390,8 +393,37 @@ void push_environment(lua_State* L) {
   lua_setfield(L, environment, "os");
   lua_getfield(L, LUA_REGISTRYINDEX, "tern.api");
   lua_setfield(L, environment, "tern");
+  lua_pushcfunction(L, sandboxed_require);
+  lua_setfield(L, environment, "require");
   lua_pushvalue(L, environment);
   lua_setfield(L, environment, "_G");
+}
+
+// require(name): a module from the script folders, read when the configuration loaded; run once per state in
+// an environment of its own, its result kept for the next require.
+int sandboxed_require(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "tern.loaded");
+  lua_getfield(L, -1, name);
+  if (!lua_isnil(L, -1)) return 1;
+  lua_pop(L, 1);
+  const StateData& state = data(L);
+  const auto found = state.modules->find(name);
+  if (found == state.modules->end()) return luaL_error(L, "module '%s' is not in the script folders", name);
+  const std::string chunk = "@" + found->second.name;
+  if (luaL_loadbuffer(L, found->second.source.data(), found->second.source.size(), chunk.c_str()) != 0) {
+    return lua_error(L);
+  }
+  push_environment(L);
+  lua_setfenv(L, -2);
+  lua_call(L, 0, 1);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  return 1;
 }
 
 void register_api(lua_State* L) {
@@ -409,6 +441,8 @@ void register_api(lua_State* L) {
   lua_newtable(L);
   luaL_register(L, nullptr, functions);
   lua_setfield(L, LUA_REGISTRYINDEX, "tern.api");
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "tern.loaded");
   // The shared string library's rep, bounded (strings' methods reach it too).
   lua_getglobal(L, "string");
   lua_getfield(L, -1, "rep");
@@ -433,6 +467,7 @@ LuaRuntime::LuaRuntime(std::shared_ptr<const ScriptSet> scripts, sdk::Log* log)
   lua_pushlightuserdata(L, state);
   lua_setfield(L, LUA_REGISTRYINDEX, kStateKey);
   state->budget = scripts_->budget;
+  state->modules = &scripts_->modules;
   state->log = log_;
   state->hooks = &hooks_;
   state->functions = &functions_;
@@ -558,11 +593,13 @@ LuaRuntime& LuaRuntime::for_thread(const std::shared_ptr<const ScriptSet>& scrip
   return *states.back().runtime;
 }
 
-std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget) {
+std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget,
+                                                 std::map<std::string, Script> modules) {
   static std::atomic<std::uint64_t> next_id{1};
   auto set = std::make_shared<ScriptSet>();
   set->id = next_id++;
   set->scripts = std::move(scripts);
+  set->modules = std::move(modules);
   set->budget = budget;
   LuaRuntime discovery(set, nullptr);
   set->hooks = discovery.hooks();

@@ -3,12 +3,22 @@
 // for each tern.hook() they make. Each event loop thread runs the scripts in a Lua state of its own.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "lua_runtime.hpp"
 #include "tern/sdk/plugin.hpp"
+
+namespace {
+
+// Bounds on what the folders of scripts may hold for require: they are read whole at every load.
+constexpr std::size_t kMaxModules = 1000;
+constexpr std::uintmax_t kMaxModuleSize = 1024 * 1024;
+
+}  // namespace
 
 TERN_PLUGIN("lua", "0.1.0", "hook:*") {
   const tern::sdk::ConfigSection& config = registrar.config();
@@ -28,9 +38,35 @@ TERN_PLUGIN("lua", "0.1.0", "hook:*") {
     if (!file || !(text << file.rdbuf())) config.fail("scripts", fmt::format("cannot read {}", path));
     scripts.push_back({std::filesystem::path(path).filename().string(), text.str()});
   }
+  // What `require` may load: the .lua files under the scripts' folders and the configured library folders.
+  std::vector<std::filesystem::path> folders;
+  for (const std::string& path : paths) folders.push_back(std::filesystem::path(path).parent_path());
+  for (const std::string& folder : config.get_strings("library").value_or(std::vector<std::string>{})) {
+    if (!std::filesystem::is_directory(folder)) config.fail("library", fmt::format("{} is not a folder", folder));
+    folders.emplace_back(folder);
+  }
+  std::map<std::string, tern::lua::Script> modules;
+  std::error_code error;
+  for (const std::filesystem::path& folder : folders) {
+    const std::filesystem::path root = folder.empty() ? std::filesystem::path(".") : folder;
+    std::size_t files = 0;
+    for (auto it = std::filesystem::recursive_directory_iterator(root, error);
+         !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+      if (!it->is_regular_file() || it->path().extension() != ".lua") continue;
+      if (++files > kMaxModules || it->file_size() > kMaxModuleSize) {
+        config.fail("scripts", fmt::format("{} holds too many or too large .lua files for require", root.string()));
+      }
+      std::string name = std::filesystem::relative(it->path(), root).replace_extension().generic_string();
+      std::replace(name.begin(), name.end(), '/', '.');
+      std::ifstream file(it->path(), std::ios::binary);
+      std::ostringstream text;
+      text << file.rdbuf();
+      modules.emplace(name, tern::lua::Script{it->path().filename().string(), text.str()});
+    }
+  }
   std::shared_ptr<const tern::lua::ScriptSet> set;
   try {
-    set = tern::lua::prepare_scripts(std::move(scripts), budget);
+    set = tern::lua::prepare_scripts(std::move(scripts), budget, std::move(modules));
   } catch (const std::exception& error) {
     config.fail("scripts", error.what());
   }

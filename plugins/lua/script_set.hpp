@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,12 +34,16 @@ struct Budget {
 struct ScriptSet {
   std::uint64_t id = 0;  // unique per generation: a thread's state for an older set is never reused
   std::vector<Script> scripts;
+  // What `require` finds, read when the configuration loads (a hook never touches the disk): name ("lib.address")
+  // to the module's file name and text.
+  std::map<std::string, Script> modules;
   Budget budget;
   std::vector<HookDeclaration> hooks;
 };
 
 // Reads nothing: compiles and runs the scripts' top levels once, in a state of its own, to learn their hooks.
 // Throws std::runtime_error naming the script and line when one does not compile or fails as it loads.
-std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget);
+std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget,
+                                                 std::map<std::string, Script> modules = {});
 
 }  // namespace tern::lua

@@ -4,9 +4,11 @@ script and line, while other sessions are served; a script that does not compile
 SIGHUP, where the previous scripts stay."""
 
 import imaplib
+import shutil
 import signal
 import smtplib
 import time
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +135,45 @@ def test_a_script_that_does_not_compile_is_refused_at_start_and_on_reload(script
             break
         time.sleep(0.1)
     assert answer == (550, b"5.7.1 New rules")
+
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def test_the_shipped_hooks_tag_and_file_spam_file_list_mail_and_block_senders(tmp_path):
+    # block_allow.lua as an administrator fills it in: a copy beside the others, with one sender blocked.
+    folder = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, folder)
+    block = folder / "block_allow.lua"
+    block.write_text(block.read_text().replace("local blocked_senders = {}",
+                                               'local blocked_senders = {["spam.test"] = true}'))
+    listed = ", ".join(f'"{folder / name}"' for name in ("block_allow.lua", "spam_tag.lua", "list_folder.lua"))
+    server = Tern(tmp_path, extra=f"[plugin.lua]\nscripts = [{listed}]\n")
+    server.add_users()
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+            client.sendmail("carol@remote.test", [ALICE], "Subject: ham\r\nX-Spam-Score: 1.0\r\n\r\nhi\r\n")
+            client.sendmail("carol@remote.test", [ALICE], "Subject: maybe\r\nX-Spam-Score: 6.2\r\n\r\nhi\r\n")
+            client.sendmail("carol@remote.test", [ALICE],
+                            "Subject: surely\r\nX-Spam-Status: Yes, score=14.0 required=5.0\r\n\r\nhi\r\n")
+            client.sendmail("news@lists.test", [ALICE], "Subject: news\r\nList-Id: <news.lists.test>\r\n\r\nhi\r\n")
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                client.sendmail("someone@Spam.Test", [ALICE], "Subject: buy\r\n\r\nnow\r\n")
+            assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+        inbox = imap_folder(server, "INBOX")
+        assert ["Subject: ham" in m for m in inbox] == [True, False]
+        assert "Subject: maybe" in inbox[1] and "X-Spam-Flag: YES" in inbox[1]
+        (junk,) = imap_folder(server, "Junk")
+        assert "Subject: surely" in junk
+        (news,) = imap_folder(server, "Lists")
+        assert "Subject: news" in news
+    finally:
+        server.stop()
+
+
+def test_the_tutorial_script_loads(tmp_path):
+    tutorial = Path(__file__).resolve().parents[2] / "examples" / "lua-tutorial" / "tutorial.lua"
+    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{tutorial}"]\n')
+    checked = server.cli("config", "check")
+    assert checked.returncode == 0, checked.stderr

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -99,11 +100,11 @@ TEST_CASE("At message a hook reads header fields, unfolded, and adds its own") {
   CHECK(context.added == "X-Tagged: hello there\r\n");
 }
 
-TEST_CASE("The sandbox has no io, os.execute, debug, ffi, jit, load, dofile or require") {
+TEST_CASE("The sandbox has no io, os.execute, debug, ffi, jit, load or dofile, and require finds only modules") {
   const auto verdict = run(R"(
     tern.hook("rcpt", function()
       if io == nil and os.execute == nil and debug == nil and ffi == nil and jit == nil and load == nil
-         and loadstring == nil and dofile == nil and loadfile == nil and require == nil and setfenv == nil
+         and loadstring == nil and dofile == nil and loadfile == nil and not pcall(require, "io") and setfenv == nil
          and getmetatable("") == nil and os.time() > 0 then
         return "accept"
       end
@@ -193,4 +194,22 @@ TEST_CASE("docs/lua-api.md documents every function and field, and nothing that 
   const std::set<std::string> provided(names.begin(), names.end());
   CHECK(provided.size() > 15);
   CHECK(documented == provided);
+}
+
+TEST_CASE("require loads a module of the script folders once, in an environment of its own") {
+  std::map<std::string, tern::lua::Script> modules{
+      {"lib.greeting", {"greeting.lua", "loads = (loads or 0) + 1 return {text = 'hello', loads = loads}"}}};
+  auto set = prepare_scripts({{"main.lua", R"(
+    local first = require("lib.greeting")
+    local second = require("lib.greeting")
+    tern.hook("rcpt", function()
+      if first == second and first.loads == 1 and first.text == "hello" and loads == nil then return "accept" end
+    end)
+  )"}},
+                             {}, modules);
+  LuaRuntime runtime(set, nullptr);
+  FakeContext context(Stage::rcpt);
+  CHECK(runtime.call(0, context).kind == VerdictKind::accept);
+  CHECK_THROWS_WITH(prepare_scripts({{"main.lua", "require('missing')"}}, {}, modules),
+                    Catch::Contains("not in the script folders"));
 }
