@@ -113,36 +113,45 @@ Verdict complete_verdict(Stage stage, Verdict verdict, std::string& problem) {
 }
 
 void HookChain::add(sdk::HookSpec hook) {
+  if (hook.async_hook) waits_[index(hook.stage)] = true;
   auto& chain = chains_[index(hook.stage)];
   auto position = std::upper_bound(chain.begin(), chain.end(), hook.priority,
                                    [](int priority, const sdk::HookSpec& other) { return priority < other.priority; });
   chain.insert(position, std::move(hook));
 }
 
-Verdict HookChain::run(Stage stage, sdk::HookContext& context, sdk::Log& log) const {
+Verdict HookChain::failed(const sdk::HookSpec& hook, Stage stage, std::string_view what, sdk::Log& log) {
+  log.error(fmt::format("hook {} failed at {}: {}", hook.name, sdk::stage_name(stage), what));
+  return hook_failure_verdict();
+}
+
+bool HookChain::settle(Stage stage, const sdk::HookSpec& hook, Verdict verdict, Verdict& decision, sdk::Log& log) {
+  if (!verdict.decided()) return false;
+  std::string problem;
+  verdict = complete_verdict(stage, std::move(verdict), problem);
+  if (!problem.empty()) log.error(fmt::format("hook {} {}", hook.name, problem));
+  if (stage == Stage::queued) {
+    log.warn(fmt::format("hook {} decided at queued, where the message is stored already; ignored", hook.name));
+    return false;
+  }
+  if (!decision.decided()) decision = std::move(verdict);
   const bool run_all = stage == Stage::connect || stage == Stage::disconnect;
+  return !run_all;
+}
+
+Verdict HookChain::run(Stage stage, sdk::HookContext& context, sdk::Log& log) const {
   Verdict decision;
   for (const sdk::HookSpec& hook : chains_[index(stage)]) {
     Verdict verdict;
     try {
-      verdict = hook.function(context);
+      verdict = hook.async_hook ? failed(hook, stage, "a waiting hook in a chain run without waits", log)
+                                : hook.function(context);
     } catch (const std::exception& error) {
-      log.error(fmt::format("hook {} failed at {}: {}", hook.name, sdk::stage_name(stage), error.what()));
-      verdict = hook_failure_verdict();
+      verdict = failed(hook, stage, error.what(), log);
     } catch (...) {
-      log.error(fmt::format("hook {} failed at {} with an unknown exception", hook.name, sdk::stage_name(stage)));
-      verdict = hook_failure_verdict();
+      verdict = failed(hook, stage, "an unknown exception", log);
     }
-    if (!verdict.decided()) continue;
-    std::string problem;
-    verdict = complete_verdict(stage, std::move(verdict), problem);
-    if (!problem.empty()) log.error(fmt::format("hook {} {}", hook.name, problem));
-    if (stage == Stage::queued) {
-      log.warn(fmt::format("hook {} decided at queued, where the message is stored already; ignored", hook.name));
-      continue;
-    }
-    if (!decision.decided()) decision = std::move(verdict);
-    if (!run_all) break;
+    if (settle(stage, hook, std::move(verdict), decision, log)) break;
   }
   return decision;
 }

@@ -73,8 +73,8 @@ class GenerationRegistrar final : public sdk::Registrar {
   const sdk::ConfigSection& config() const override { return section_; }
   sdk::Log& log() override { return *plugin_.log; }
   void add_hook(sdk::HookSpec hook) override {
-    if (!hook.function) {
-      failure_ = fmt::format("hook \"{}\" has no function", hook.name);
+    if (!hook.function == !hook.async_hook) {
+      failure_ = fmt::format("hook \"{}\" needs a function or an async hook, one of the two", hook.name);
       return;
     }
     hooks_.push_back(std::move(hook));

@@ -12,6 +12,7 @@
 
 #include "auth/password.hpp"
 #include "net/tcp_connection.hpp"
+#include "tern/sdk/async_hook.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::server {
@@ -53,7 +54,29 @@ SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> genera
       log_(std::move(session_id)) {}
 
 sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {
-  co_return generation_->hooks.run(stage, context, log_);
+  const pipeline::HookChain& chain = generation_->hooks;
+  if (!chain.waits(stage)) co_return chain.run(stage, context, log_);
+  // The same steps as HookChain::run, awaiting the hooks that wait.
+  sdk::Verdict decision;
+  for (const sdk::HookSpec& hook : chain.hooks(stage)) {
+    sdk::Verdict verdict;
+    std::optional<std::string> failure;
+    try {
+      if (hook.async_hook) {
+        const sdk::Verdict answer = co_await hook.async_hook->call(context, *this);
+        verdict = answer;
+      } else {
+        verdict = hook.function(context);
+      }
+    } catch (const std::exception& error) {
+      failure = error.what();
+    } catch (...) {
+      failure = "an unknown exception";
+    }
+    if (failure) verdict = pipeline::HookChain::failed(hook, stage, *failure, log_);
+    if (pipeline::HookChain::settle(stage, hook, std::move(verdict), decision, log_)) break;
+  }
+  co_return decision;
 }
 
 sdk::Task<void> SessionContext::offload(std::function<void()> work) {

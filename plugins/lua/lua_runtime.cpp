@@ -1,11 +1,15 @@
 #include "lua_runtime.hpp"
 
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <optional>
 #include <stdexcept>
 
 extern "C" {
@@ -17,15 +21,34 @@ extern "C" {
 
 namespace tern::lua {
 
+// What a hook waits for between two resumes: done by LuaRuntime::call, off the loop.
+struct Wait {
+  enum class Kind { none, kv_get, kv_set } kind = Kind::none;
+  std::string key;
+  std::string value;
+  std::int64_t ttl = 0;
+};
+
+// One hook call: its coroutine, its view and budget, and what it waits for.
+struct CallData {
+  lua_State* thread = nullptr;
+  sdk::HookContext* context = nullptr;
+  std::uint64_t serial = 0;  // which call a `tx` belongs to
+  std::chrono::steady_clock::time_point deadline;
+  Wait wait;
+};
+
 // What the C functions of one state need: reached through the registry.
 struct StateData {
   std::vector<HookDeclaration>* hooks = nullptr;  // while the scripts load
   std::vector<int>* functions = nullptr;
   std::size_t script = 0;  // the script loading
   bool loading = false;
-  sdk::HookContext* context = nullptr;  // while a hook runs
-  std::uint64_t call = 0;               // which call a `tx` belongs to
-  std::chrono::steady_clock::time_point deadline;
+  std::uint64_t calls_made = 0;
+  std::chrono::steady_clock::time_point deadline;  // of the script loading
+  // The hook call running now. Several calls may be under way, waiting, but one runs at a time on a thread;
+  // coroutines a script makes itself run within its call, and its budget.
+  CallData* running = nullptr;
   Budget budget;
   sdk::Log* log = nullptr;
   const std::map<std::string, Script>* modules = nullptr;
@@ -61,7 +84,9 @@ StateData& data(lua_State* L) {
 
 void budget_check(lua_State* L, lua_Debug*) {
   StateData& state = data(L);
-  if (std::chrono::steady_clock::now() > state.deadline) {
+  if (state.running == nullptr && !state.loading) return;
+  const auto deadline = state.running != nullptr ? state.running->deadline : state.deadline;
+  if (std::chrono::steady_clock::now() > deadline) {
     budget_broken(L, "time", static_cast<int>(state.budget.time.count()), "ms");
   }
   if (static_cast<std::size_t>(lua_gc(L, LUA_GCCOUNT, 0)) > state.budget.memory_kib) {
@@ -175,13 +200,39 @@ int api_log(lua_State* L) {
 }
 
 // The hook's view, checked for liveness: a `tx` kept past its call is refused.
+// The hook call that may wait from here: only its own flow can (a coroutine the script made would yield to
+// the script, not to Tern).
+CallData& waiting_call(lua_State* L, const char* what) {
+  CallData* call = data(L).running;
+  if (call == nullptr || call->thread != L) luaL_error(L, "%s works in a hook, outside coroutines it makes", what);
+  return *call;
+}
+
 sdk::HookContext& live_context(lua_State* L) {
-  StateData& state = data(L);
   lua_getfield(L, 1, "_call");
-  const auto call = static_cast<std::uint64_t>(lua_tonumber(L, -1));
+  const auto serial = static_cast<std::uint64_t>(lua_tonumber(L, -1));
   lua_pop(L, 1);
-  if (state.context == nullptr || call != state.call) luaL_error(L, "this tx belongs to a hook call that has ended");
-  return *state.context;
+  const CallData* call = data(L).running;
+  if (call == nullptr || call->serial != serial) luaL_error(L, "this tx belongs to a hook call that has ended");
+  return *call->context;
+}
+
+// tern.kv.get(key) and tern.kv.set(key, value, ttl): the coroutine yields, and LuaRuntime::call does the store
+// work off the loop before it resumes the hook with the answer.
+int kv_get(lua_State* L) {
+  CallData& call = waiting_call(L, "tern.kv.get");
+  call.wait = {Wait::Kind::kv_get, luaL_checkstring(L, 1), {}, 0};
+  return lua_yield(L, 0);
+}
+
+int kv_set(lua_State* L) {
+  CallData& call = waiting_call(L, "tern.kv.set");
+  const char* key = luaL_checkstring(L, 1);
+  const char* value = luaL_checkstring(L, 2);
+  const lua_Integer ttl = luaL_checkinteger(L, 3);
+  if (ttl < 1) return luaL_error(L, "tern.kv.set: the time to live must be at least 1 second");
+  call.wait = {Wait::Kind::kv_set, key, value, static_cast<std::int64_t>(ttl)};
+  return lua_yield(L, 0);
 }
 
 std::optional<std::string> header_value(std::string_view message, std::string_view name) {
@@ -440,6 +491,10 @@ void register_api(lua_State* L) {
                                 {nullptr, nullptr}};
   lua_newtable(L);
   luaL_register(L, nullptr, functions);
+  const luaL_Reg kv[] = {{"get", kv_get}, {"set", kv_set}, {nullptr, nullptr}};
+  lua_newtable(L);
+  luaL_register(L, nullptr, kv);
+  lua_setfield(L, -2, "kv");
   lua_setfield(L, LUA_REGISTRYINDEX, "tern.api");
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "tern.loaded");
@@ -472,6 +527,9 @@ LuaRuntime::LuaRuntime(std::shared_ptr<const ScriptSet> scripts, sdk::Log* log)
   state->hooks = &hooks_;
   state->functions = &functions_;
   register_api(L);
+  // One count hook for the state's life: LuaJIT's hooks are the whole state's, coroutines included, and the
+  // check itself finds the deadline of the call (or the load) it interrupts.
+  lua_sethook(L, budget_check, LUA_MASKCOUNT, kCountStep);
   state->loading = true;
   for (std::size_t index = 0; index < scripts_->scripts.size(); ++index) {
     const Script& script = scripts_->scripts[index];
@@ -486,9 +544,7 @@ LuaRuntime::LuaRuntime(std::shared_ptr<const ScriptSet> scripts, sdk::Log* log)
     push_environment(L);
     lua_setfenv(L, -2);
     state->deadline = std::chrono::steady_clock::now() + state->budget.time;
-    lua_sethook(L, budget_check, LUA_MASKCOUNT, kCountStep);
     const int status = lua_pcall(L, 0, 0, 0);
-    lua_sethook(L, nullptr, 0, 0);
     if (status != 0) {
       std::string error = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error while loading";
       lua_close(L);
@@ -508,32 +564,104 @@ LuaRuntime::~LuaRuntime() {
   if (state_ != nullptr) lua_close(state_);
 }
 
-sdk::Verdict LuaRuntime::call(std::size_t index, sdk::HookContext& context) {
+namespace {
+
+// How long one hook call may wait on I/O in all, whatever its CPU budget.
+constexpr auto kWaitLimit = std::chrono::seconds(30);
+constexpr const char* kStoreSpace = "lua";
+
+// Does what the hook waits for and pushes its answers onto the hook's coroutine; returns how many.
+sdk::Task<int> finish_wait(Wait wait, lua_State* thread, sdk::ServerContext& server) {
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::optional<std::string> found;
+  const std::optional<std::string> failure = co_await server.attempt([&] {
+    sdk::MailStore& store = server.store();
+    if (wait.kind == Wait::Kind::kv_get) {
+      found = store.state_get(kStoreSpace, wait.key);
+    } else {
+      // Kept as "<expiry>\t<value>"; an entry past its expiry reads as absent.
+      store.state_put({{kStoreSpace, wait.key, fmt::format("{}\t{}", now + wait.ttl, wait.value)}});
+    }
+  });
+  if (failure) {
+    lua_pushnil(thread);
+    lua_pushstring(thread, failure->c_str());
+    co_return 2;
+  }
+  if (wait.kind == Wait::Kind::kv_set) {
+    lua_pushboolean(thread, 1);
+    co_return 1;
+  }
+  const std::size_t tab = found ? found->find('\t') : std::string::npos;
+  if (tab == std::string::npos || std::strtoll(found->c_str(), nullptr, 10) <= now) {
+    lua_pushnil(thread);
+  } else {
+    lua_pushlstring(thread, found->data() + tab + 1, found->size() - tab - 1);
+  }
+  co_return 1;
+}
+
+}  // namespace
+
+sdk::Task<sdk::Verdict> LuaRuntime::call(std::size_t index, sdk::HookContext& context, sdk::ServerContext& server) {
   lua_State* L = state_;
-  StateData& state = data(L);
-  state.context = &context;
-  ++state.call;
-  state.deadline = std::chrono::steady_clock::now() + state.budget.time;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, functions_.at(index));
-  push_tx(L, context, state.call);
-  lua_sethook(L, budget_check, LUA_MASKCOUNT, kCountStep);
-  const int status = lua_pcall(L, 1, 1, 0);
-  lua_sethook(L, nullptr, 0, 0);
-  state.context = nullptr;
-  if (status != 0) {
-    std::string error = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error in a hook";
-    lua_pop(L, 1);
+  StateData& state = *data_;
+  lua_State* thread = lua_newthread(L);
+  const int anchor = luaL_ref(L, LUA_REGISTRYINDEX);  // keeps the coroutine alive while it waits
+  CallData call;
+  call.thread = thread;
+  call.context = &context;
+  call.serial = ++state.calls_made;
+  lua_rawgeti(thread, LUA_REGISTRYINDEX, functions_.at(index));
+  push_tx(thread, context, call.serial);
+  int arguments = 1;
+  std::chrono::steady_clock::duration left = state.budget.time;
+  const auto give_up = std::chrono::steady_clock::now() + kWaitLimit;
+  std::optional<std::string> failure;
+  sdk::Verdict verdict;
+  while (true) {
+    const auto started = std::chrono::steady_clock::now();
+    call.deadline = started + left;
+    state.running = &call;
+    const int status = lua_resume(thread, arguments);
+    state.running = nullptr;
+    left -= std::chrono::steady_clock::now() - started;
+    if (status == LUA_YIELD) {
+      if (call.wait.kind == Wait::Kind::none) {
+        failure = scripts_->scripts.at(hooks_.at(index).script).name +
+                  ": a hook yielded, which only tern's waiting "
+                  "functions may do";
+        break;
+      }
+      if (std::chrono::steady_clock::now() > give_up) {
+        failure = fmt::format("{}: waited longer than {} s in all", scripts_->scripts.at(hooks_.at(index).script).name,
+                              kWaitLimit.count());
+        break;
+      }
+      Wait wait = std::move(call.wait);
+      call.wait = {};
+      const int answers = co_await finish_wait(std::move(wait), thread, server);
+      arguments = answers;
+      continue;
+    }
+    if (status == 0) {
+      try {
+        verdict = verdict_of(thread, -1);
+      } catch (const std::runtime_error& error) {
+        failure = fmt::format("{}: {}", scripts_->scripts.at(hooks_.at(index).script).name, error.what());
+      }
+    } else {
+      failure = lua_isstring(thread, -1) ? lua_tostring(thread, -1) : "error in a hook";
+    }
+    break;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, anchor);
+  if (failure) {
     lua_gc(L, LUA_GCCOLLECT, 0);  // a broken memory budget leaves garbage behind
-    throw std::runtime_error(error);
+    throw std::runtime_error(*failure);
   }
-  try {
-    sdk::Verdict verdict = verdict_of(L, -1);
-    lua_pop(L, 1);
-    return verdict;
-  } catch (const std::runtime_error& error) {
-    lua_pop(L, 1);
-    throw std::runtime_error(fmt::format("{}: {}", scripts_->scripts.at(hooks_.at(index).script).name, error.what()));
-  }
+  co_return verdict;
 }
 
 std::vector<std::string> LuaRuntime::api_names() {
@@ -547,7 +675,16 @@ std::vector<std::string> LuaRuntime::api_names() {
   lua_getfield(L, LUA_REGISTRYINDEX, "tern.api");
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
-    names.push_back(std::string("tern.") + lua_tostring(L, -2));
+    const std::string name = std::string("tern.") + lua_tostring(L, -2);
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {
+        names.push_back(name + "." + lua_tostring(L, -2));
+        lua_pop(L, 1);
+      }
+    } else {
+      names.push_back(name);
+    }
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "script_set.hpp"
+#include "tern/sdk/async_hook.hpp"
 #include "tern/sdk/hook.hpp"
 #include "tern/sdk/log.hpp"
 #include "tern/sdk/verdict.hpp"
@@ -28,9 +29,11 @@ class LuaRuntime {
 
   // The hooks the scripts registered, in the order they did.
   const std::vector<HookDeclaration>& hooks() const { return hooks_; }
-  // Calls hook `index` with the stage's view. Throws std::runtime_error (the script's error, a broken budget,
-  // a bad verdict) with the script and line; the pipeline turns that into a logged defer.
-  sdk::Verdict call(std::size_t index, sdk::HookContext& context);
+  // Calls hook `index` with the stage's view, in a coroutine of its own: while the hook waits (tern.kv), the
+  // loop serves other sessions, and other calls of this state may run. Throws std::runtime_error (the
+  // script's error, a broken budget, a bad verdict) with the script and line; the pipeline turns that into a
+  // logged defer. The time budget counts the script's running time; waits count against a limit of their own.
+  sdk::Task<sdk::Verdict> call(std::size_t index, sdk::HookContext& context, sdk::ServerContext& server);
 
   // The state of this thread for `scripts`, made at first use.
   static LuaRuntime& for_thread(const std::shared_ptr<const ScriptSet>& scripts, sdk::Log* log);

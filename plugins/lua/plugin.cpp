@@ -18,6 +18,22 @@ namespace {
 constexpr std::size_t kMaxModules = 1000;
 constexpr std::uintmax_t kMaxModuleSize = 1024 * 1024;
 
+// One tern.hook() of the scripts, run in this thread's Lua state.
+class ScriptHook final : public tern::sdk::AsyncHook {
+ public:
+  ScriptHook(std::shared_ptr<const tern::lua::ScriptSet> scripts, std::size_t index, tern::sdk::Log* log)
+      : scripts_(std::move(scripts)), index_(index), log_(log) {}
+  tern::sdk::Task<tern::sdk::Verdict> call(tern::sdk::HookContext& context,
+                                           tern::sdk::ServerContext& server) const override {
+    return tern::lua::LuaRuntime::for_thread(scripts_, log_).call(index_, context, server);
+  }
+
+ private:
+  std::shared_ptr<const tern::lua::ScriptSet> scripts_;
+  std::size_t index_;
+  tern::sdk::Log* log_;
+};
+
 }  // namespace
 
 TERN_PLUGIN("lua", "0.1.0", "hook:*") {
@@ -73,10 +89,12 @@ TERN_PLUGIN("lua", "0.1.0", "hook:*") {
   tern::sdk::Log* log = &registrar.log();
   for (std::size_t index = 0; index < set->hooks.size(); ++index) {
     const tern::lua::HookDeclaration& hook = set->hooks[index];
-    registrar.add_hook({fmt::format("lua.{}#{}", set->scripts[hook.script].name, index + 1), hook.stage, hook.priority,
-                        [set, index, log](tern::sdk::HookContext& context) {
-                          return tern::lua::LuaRuntime::for_thread(set, log).call(index, context);
-                        }});
+    tern::sdk::HookSpec spec{fmt::format("lua.{}#{}", set->scripts[hook.script].name, index + 1),
+                             hook.stage,
+                             hook.priority,
+                             {},
+                             std::make_shared<ScriptHook>(set, index, log)};
+    registrar.add_hook(std::move(spec));
   }
   registrar.log().info(fmt::format("{} Lua script(s), {} hook(s)", set->scripts.size(), set->hooks.size()));
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,11 +69,16 @@ class HookContext {
 // caught by the runner, logged with the hook's name and becomes `defer 451 4.3.0`.
 using HookFunction = std::function<Verdict(HookContext&)>;
 
+// A hook that may wait (on the network, on the store) without blocking its loop: tern/sdk/async_hook.hpp.
+class AsyncHook;
+
 struct HookSpec {
   std::string name;  // shown in logs; conventionally "<plugin>.<what>"
   Stage stage = Stage::connect;
   int priority = 0;  // lower runs first; equal priorities run in registration order
   HookFunction function;
+  // Instead of `function`: a hook that waits. Exactly one of the two is set.
+  std::shared_ptr<const AsyncHook> async_hook;
 };
 
 }  // namespace tern::sdk
