@@ -39,6 +39,7 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   asio::thread_pool workers(2);
   auth::AuthThrottle throttle(config.limits.max_auth_failures, config.limits.auth_failure_window);
   server::MailboxWatch watch;
+  dns::Resolver resolver(config.dns_servers);
   // Ctrl-C or a kill asks the service to stop as the server would: it writes back what it did and returns.
   std::atomic<bool> stopping{false};
   asio::signal_set signals(loop, SIGINT, SIGTERM);
@@ -51,7 +52,8 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   asio::co_spawn(
       loop,
       [&]() -> asio::awaitable<void> {
-        auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, service);
+        auto session =
+            std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, resolver, service);
         server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), client_tls,
                                        stopping, config.data_dir);
         try {

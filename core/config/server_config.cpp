@@ -171,6 +171,19 @@ void read_log(TableReader section, ServerConfig& config) {
   section.report_unknown_keys();
 }
 
+void read_dns(TableReader section, ServerConfig& config) {
+  for (const std::string& server : section.strings("servers").value_or(std::vector<std::string>{})) {
+    const bool address_only =
+        !server.empty() && server.find_first_of(" ,") == std::string::npos &&
+        (parse_endpoint(server) || parse_endpoint(server + ":53") || parse_endpoint("[" + server + "]:53"));
+    if (!address_only) {
+      section.error("servers", fmt::format("\"{}\" is not an IP address, or address:port", server));
+      continue;
+    }
+    config.dns_servers.push_back(server);
+  }
+}
+
 void read_limits(TableReader section, ServerConfig& config) {
   auto positive = [&](std::string_view key, std::int64_t& target) {
     if (auto value = section.integer(key)) {
@@ -231,6 +244,7 @@ ServerConfig load_config(const std::filesystem::path& file) {
   read_store(TableReader(root.table("store"), name, "store", errors), config);
   read_log(TableReader(root.table("log"), name, "log", errors), config);
   read_limits(TableReader(root.table("limits"), name, "limits", errors), config);
+  read_dns(TableReader(root.table("dns"), name, "dns", errors), config);
   root.claim("listener");
   read_listeners(document->get("listener"), name, errors, config);
   // Plugin sections are checked by the plugins they belong to, when they register.

@@ -77,6 +77,7 @@ struct ServerConfig {
   std::string store_backend = "sqlite";
   LogSettings log;
   Limits limits;
+  std::vector<std::string> dns_servers;  // [dns] servers: "address" or "address:port"; empty: the system's
   // The parsed document, for the plugins' [plugin.<name>] sections.
   std::shared_ptr<const toml::table> document;
 };

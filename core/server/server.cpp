@@ -84,6 +84,7 @@ class Server {
         loops_(startup_config_.threads, startup_config_.workers),
         limits_(startup_config_.limits.max_connections, startup_config_.limits.max_connections_per_client),
         auth_throttle_(startup_config_.limits.max_auth_failures, startup_config_.limits.auth_failure_window),
+        resolver_(startup_config_.dns_servers),
         signals_(main_loop_, SIGTERM, SIGINT, SIGHUP) {}
 
   int run();
@@ -118,6 +119,7 @@ class Server {
   net::ConnectionLimits limits_;
   auth::AuthThrottle auth_throttle_;
   MailboxWatch mailbox_watch_;
+  dns::Resolver resolver_;
   ConnectionRegistry registry_;
   std::list<tcp::acceptor> acceptors_;
   asio::signal_set signals_;
@@ -249,7 +251,8 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
     client.tls = ready;
   }
   if (ready) {
-    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, client.session_id);
+    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, resolver_,
+                           client.session_id);
     const std::string session_id = client.session_id;
     try {
       co_await generation->protocols.at(listener.info.protocol)
@@ -277,7 +280,7 @@ asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> se
                                           std::shared_ptr<const std::atomic<bool>> stop) {
   const std::string name = service->name();
   auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
-                                                  "service " + name);
+                                                  resolver_, "service " + name);
   ServiceContext context(std::move(session), stop, client_tls_, stopping_, generation->config->data_dir);
   spdlog::info("service {} started", name);
   try {
@@ -337,6 +340,7 @@ void Server::reload() {
       fixed.emplace_back("tls");
     }
     if (config->shutdown_grace != old.shutdown_grace) fixed.emplace_back("server.shutdown_grace");
+    if (config->dns_servers != old.dns_servers) fixed.emplace_back("dns");
     if (config->limits.max_connections != old.limits.max_connections ||
         config->limits.max_connections_per_client != old.limits.max_connections_per_client ||
         config->limits.max_auth_failures != old.limits.max_auth_failures ||

@@ -37,6 +37,9 @@ class ServiceContext final : public sdk::ServiceContext {
                                            std::string_view password) override {
     return session_->authenticate(client, user, password);
   }
+  sdk::Task<sdk::DnsAnswer> resolve(std::string name, sdk::DnsType type) override {
+    return session_->resolve(std::move(name), type);
+  }
   void mailbox_changed(const std::vector<std::string>& users) override { session_->mailbox_changed(users); }
   sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection& connection, std::string_view user,
                                            std::chrono::seconds limit) override {

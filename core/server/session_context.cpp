@@ -45,12 +45,13 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
 
 SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
                                asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                               std::string session_id)
+                               dns::Resolver& resolver, std::string session_id)
     : generation_(std::move(generation)),
       store_(store),
       workers_(workers),
       throttle_(throttle),
       watch_(watch),
+      resolver_(resolver),
       log_(std::move(session_id)) {}
 
 sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {

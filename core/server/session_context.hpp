@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "auth/auth_throttle.hpp"
+#include "dns/resolver.hpp"
 #include "log/logging.hpp"
 #include "plugins/generation.hpp"
 #include "server/mailbox_watch.hpp"
@@ -19,7 +20,7 @@ class SessionContext final : public sdk::ServerContext {
  public:
   SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
                  boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                 std::string session_id);
+                 dns::Resolver& resolver, std::string session_id);
 
   std::string_view hostname() const override { return generation_->config->hostname; }
   sdk::MailStore& store() override { return store_; }
@@ -28,6 +29,9 @@ class SessionContext final : public sdk::ServerContext {
   sdk::Task<void> offload(std::function<void()> work) override;
   sdk::Task<sdk::LoginResult> authenticate(const sdk::ClientInfo& client, std::string_view user,
                                            std::string_view password) override;
+  sdk::Task<sdk::DnsAnswer> resolve(std::string name, sdk::DnsType type) override {
+    return resolver_.resolve(std::move(name), type);
+  }
   void mailbox_changed(const std::vector<std::string>& users) override { watch_.notify(users); }
   sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection& connection, std::string_view user,
                                            std::chrono::seconds limit) override;
@@ -38,6 +42,7 @@ class SessionContext final : public sdk::ServerContext {
   boost::asio::thread_pool& workers_;
   auth::AuthThrottle& throttle_;
   MailboxWatch& watch_;
+  dns::Resolver& resolver_;
   logging::NamedLog log_;
 };
 

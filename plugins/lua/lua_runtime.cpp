@@ -23,10 +23,11 @@ namespace tern::lua {
 
 // What a hook waits for between two resumes: done by LuaRuntime::call, off the loop.
 struct Wait {
-  enum class Kind { none, kv_get, kv_set } kind = Kind::none;
-  std::string key;
+  enum class Kind { none, kv_get, kv_set, dns } kind = Kind::none;
+  std::string key;  // the store's key, or the name asked for
   std::string value;
   std::int64_t ttl = 0;
+  sdk::DnsType type = sdk::DnsType::a;
 };
 
 // One hook call: its coroutine, its view and budget, and what it waits for.
@@ -223,6 +224,25 @@ int kv_get(lua_State* L) {
   CallData& call = waiting_call(L, "tern.kv.get");
   call.wait = {Wait::Kind::kv_get, luaL_checkstring(L, 1), {}, 0};
   return lua_yield(L, 0);
+}
+
+// tern.dns(type, name): "a", "aaaa", "mx", "txt" or "ptr" (name: an address).
+int dns_query(lua_State* L) {
+  CallData& call = waiting_call(L, "tern.dns");
+  static const std::pair<const char*, sdk::DnsType> types[] = {{"a", sdk::DnsType::a},
+                                                               {"aaaa", sdk::DnsType::aaaa},
+                                                               {"mx", sdk::DnsType::mx},
+                                                               {"txt", sdk::DnsType::txt},
+                                                               {"ptr", sdk::DnsType::ptr}};
+  const std::string type = luaL_checkstring(L, 1);
+  const char* name = luaL_checkstring(L, 2);
+  for (const auto& [word, value] : types) {
+    if (type == word) {
+      call.wait = {Wait::Kind::dns, name, {}, 0, value};
+      return lua_yield(L, 0);
+    }
+  }
+  return luaL_error(L, "tern.dns: no record type \"%s\" (a, aaaa, mx, txt or ptr)", type.c_str());
 }
 
 int kv_set(lua_State* L) {
@@ -479,6 +499,7 @@ int sandboxed_require(lua_State* L) {
 
 void register_api(lua_State* L) {
   const luaL_Reg functions[] = {{"hook", api_hook},
+                                {"dns", dns_query},
                                 {"log", api_log},
                                 {"next", api_verdict<kNext>},
                                 {"accept", api_verdict<kAccept>},
@@ -570,8 +591,37 @@ namespace {
 constexpr auto kWaitLimit = std::chrono::seconds(30);
 constexpr const char* kStoreSpace = "lua";
 
+// A DNS answer as a script gets it: a list of strings (MX: tables {preference = n, host = name}); an empty list
+// when the name has no such records; nil and "NXDOMAIN" or the failure's text otherwise.
+int push_dns_answer(lua_State* thread, const sdk::DnsAnswer& answer, sdk::DnsType type) {
+  if (answer.status == sdk::DnsAnswer::Status::no_domain || answer.status == sdk::DnsAnswer::Status::failed) {
+    lua_pushnil(thread);
+    lua_pushstring(thread, answer.status == sdk::DnsAnswer::Status::no_domain ? "NXDOMAIN" : answer.error.c_str());
+    return 2;
+  }
+  lua_createtable(thread, static_cast<int>(answer.records.size()), 0);
+  for (std::size_t i = 0; i < answer.records.size(); ++i) {
+    const sdk::DnsAnswer::Record& record = answer.records[i];
+    if (type == sdk::DnsType::mx) {
+      lua_createtable(thread, 0, 2);
+      lua_pushinteger(thread, record.preference);
+      lua_setfield(thread, -2, "preference");
+      lua_pushlstring(thread, record.value.data(), record.value.size());
+      lua_setfield(thread, -2, "host");
+    } else {
+      lua_pushlstring(thread, record.value.data(), record.value.size());
+    }
+    lua_rawseti(thread, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
 // Does what the hook waits for and pushes its answers onto the hook's coroutine; returns how many.
 sdk::Task<int> finish_wait(Wait wait, lua_State* thread, sdk::ServerContext& server) {
+  if (wait.kind == Wait::Kind::dns) {
+    const sdk::DnsAnswer answer = co_await server.resolve(wait.key, wait.type);
+    co_return push_dns_answer(thread, answer, wait.type);
+  }
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::optional<std::string> found;

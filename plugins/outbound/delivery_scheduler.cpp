@@ -188,7 +188,7 @@ sdk::Task<void> DeliveryScheduler::work(std::string key) {
 
 sdk::Task<void> DeliveryScheduler::run_jobs(Destination& destination) {
   const Route& route = *destination.route;
-  SmtpDelivery smtp(context_, settings_, resolver_, pool_, destination);
+  SmtpDelivery smtp(context_, settings_, destination);
   sdk::MailStore& store = context_.store();
   while (!context_.stopping()) {
     if (destination.jobs.empty()) {

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "delivery_job.hpp"
-#include "dns_resolver.hpp"
 #include "dsn.hpp"
 #include "outbound_pool.hpp"
 #include "tern/sdk/service.hpp"
@@ -21,9 +20,8 @@ namespace tern::outbound {
 
 class DeliveryScheduler {
  public:
-  DeliveryScheduler(sdk::ServiceContext& context, const Settings& settings, DnsResolver& resolver,
-                    boost::asio::thread_pool& pool)
-      : context_(context), settings_(settings), resolver_(resolver), pool_(pool) {}
+  DeliveryScheduler(sdk::ServiceContext& context, const Settings& settings, boost::asio::thread_pool& pool)
+      : context_(context), settings_(settings), pool_(pool) {}
 
   // Claims what is due and starts delivering it; returns how many entries it claimed. Entries already in
   // flight are not claimed twice.
@@ -58,8 +56,7 @@ class DeliveryScheduler {
   sdk::ServiceContext& context_;
   boost::asio::any_io_executor executor_;  // the service's loop, where workers run
   const Settings& settings_;
-  DnsResolver& resolver_;
-  boost::asio::thread_pool& pool_;  // DNS queries and pipe programs: they may block for seconds
+  boost::asio::thread_pool& pool_;  // pipe programs: they may run for seconds
   std::map<std::string, Destination> destinations_;
   std::set<std::int64_t> in_flight_;
   std::size_t workers_ = 0;

@@ -1,5 +1,5 @@
-// Blocking work of the outbound service (DNS queries, pipe programs) runs on a pool of its own: each can take
-// seconds, and the server's worker pool serves every session's store calls and logins.
+// Pipe programs run on a pool of the outbound service's own: each can take seconds, and the server's worker pool
+// serves every session's store calls and logins.
 #pragma once
 
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12

@@ -38,8 +38,7 @@ struct Route {
 };
 
 struct Settings {
-  std::uint16_t mx_port = 25;            // every MX host is reached on it; only tests change it
-  std::vector<std::string> dns_servers;  // "address:port"; empty: the system's resolver configuration
+  std::uint16_t mx_port = 25;  // every MX host is reached on it; only tests change it
   std::vector<std::chrono::seconds> retry_after{std::chrono::minutes(5), std::chrono::minutes(15),
                                                 std::chrono::minutes(30)};
   std::chrono::seconds expire_after = std::chrono::hours(24 * 5);

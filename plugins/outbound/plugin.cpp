@@ -111,12 +111,6 @@ TERN_PLUGIN("outbound", "0.1.0", "service:outbound") {
   const tern::sdk::ConfigSection& config = registrar.config();
   auto settings = std::make_shared<Settings>();
   settings->mx_port = port_of(config, 25);
-  settings->dns_servers = config.get_strings("dns_servers").value_or(std::vector<std::string>{});
-  for (const std::string& server : settings->dns_servers) {
-    if (server.empty() || server.find_first_of(" ,") != std::string::npos) {
-      config.fail("dns_servers", fmt::format("\"{}\" is not an address, or address:port", server));
-    }
-  }
   if (const std::optional<std::vector<std::int64_t>> retries = config.get_integers("retry_after")) {
     if (retries->empty()) config.fail("retry_after", "must list at least one number of seconds");
     settings->retry_after.clear();
@@ -142,6 +136,5 @@ TERN_PLUGIN("outbound", "0.1.0", "service:outbound") {
     settings->routes.push_back(std::move(route));
   }
   read_mx_tls(config, settings->by_mx);
-  auto resolver = std::make_shared<tern::outbound::DnsResolver>(settings->dns_servers);
-  registrar.add_service(std::make_shared<tern::outbound::QueueRunner>(std::move(settings), std::move(resolver)));
+  registrar.add_service(std::make_shared<tern::outbound::QueueRunner>(std::move(settings)));
 }

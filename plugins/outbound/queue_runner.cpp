@@ -25,7 +25,7 @@ boost::asio::thread_pool& QueueRunner::pool() const {
 }
 
 sdk::Task<void> QueueRunner::run(sdk::ServiceContext& context) const {
-  DeliveryScheduler scheduler(context, *settings_, *resolver_, pool());
+  DeliveryScheduler scheduler(context, *settings_, pool());
   while (!context.stopping()) {
     const std::size_t claimed = co_await scheduler.claim();
     co_await scheduler.write_finished();
@@ -35,7 +35,7 @@ sdk::Task<void> QueueRunner::run(sdk::ServiceContext& context) const {
 }
 
 sdk::Task<int> QueueRunner::run_once(sdk::ServiceContext& context, std::string target) const {
-  DeliveryScheduler scheduler(context, *settings_, *resolver_, pool());
+  DeliveryScheduler scheduler(context, *settings_, pool());
   std::size_t reported = 0;
   while (!context.stopping()) {
     const std::size_t claimed = co_await scheduler.claim();

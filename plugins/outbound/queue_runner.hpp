@@ -9,7 +9,6 @@
 #include <mutex>
 #include <string>
 
-#include "dns_resolver.hpp"
 #include "outbound_settings.hpp"
 #include "tern/sdk/service.hpp"
 
@@ -17,8 +16,7 @@ namespace tern::outbound {
 
 class QueueRunner final : public sdk::Service {
  public:
-  QueueRunner(std::shared_ptr<const Settings> settings, std::shared_ptr<DnsResolver> resolver)
-      : settings_(std::move(settings)), resolver_(std::move(resolver)) {}
+  explicit QueueRunner(std::shared_ptr<const Settings> settings) : settings_(std::move(settings)) {}
   ~QueueRunner() override;
 
   std::string name() const override { return "outbound"; }
@@ -30,8 +28,7 @@ class QueueRunner final : public sdk::Service {
 
  private:
   std::shared_ptr<const Settings> settings_;
-  std::shared_ptr<DnsResolver> resolver_;
-  // Threads for DNS queries and pipe programs, made when the first run starts (not for a generation that
+  // Threads for pipe programs, made when the first run starts (not for a generation that
   // never serves). Their number bounds how many pipe programs run at once.
   mutable std::unique_ptr<boost::asio::thread_pool> pool_;
   mutable std::once_flag pool_made_;

@@ -53,12 +53,8 @@ sdk::Task<MxAnswer> SmtpDelivery::hosts() {
     relay.hosts.push_back({route.host, {route.host}});
     co_return relay;
   }
-  DnsResolver& resolver = resolver_;
-  const std::string& domain = destination_.domain;
   const std::string self = settings_.helo_name.empty() ? sdk::lower_ascii(context_.hostname()) : settings_.helo_name;
-  // By reference only: g++ 12 frees a lambda's by-value captures in a co_await operand from the wrong place.
-  const MxAnswer answer =
-      co_await on_pool(pool_, [&resolver, &domain, &self] { return resolver.mail_hosts(domain, self); });
+  const MxAnswer answer = co_await find_mail_hosts(context_, destination_.domain, self);
   co_return answer;
 }
 

@@ -6,8 +6,7 @@
 #include <string>
 
 #include "delivery_job.hpp"
-#include "dns_resolver.hpp"
-#include "outbound_pool.hpp"
+#include "mail_hosts.hpp"
 #include "smtp_client.hpp"
 #include "tern/sdk/service.hpp"
 
@@ -15,9 +14,8 @@ namespace tern::outbound {
 
 class SmtpDelivery {
  public:
-  SmtpDelivery(sdk::ServiceContext& context, const Settings& settings, DnsResolver& resolver,
-               boost::asio::thread_pool& pool, Destination& destination)
-      : context_(context), settings_(settings), resolver_(resolver), pool_(pool), destination_(destination) {}
+  SmtpDelivery(sdk::ServiceContext& context, const Settings& settings, Destination& destination)
+      : context_(context), settings_(settings), destination_(destination) {}
 
   // Sets an outcome for each of the job's recipients. `message` is the queued message.
   sdk::Task<void> deliver(Job& job, const std::string& message);
@@ -37,8 +35,6 @@ class SmtpDelivery {
 
   sdk::ServiceContext& context_;
   const Settings& settings_;
-  DnsResolver& resolver_;
-  boost::asio::thread_pool& pool_;
   Destination& destination_;
   std::unique_ptr<SmtpClient> client_;
   std::string client_address_;

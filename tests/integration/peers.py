@@ -114,7 +114,7 @@ def stop_process(process, timeout=10):
 class DnsServer:
     """dns_fixture.py on `address` (127.0.0.1) and a free port, UDP and TCP, serving `zone` (see that script for
     the record format). `.set_zone()` replaces the records while it runs; `.queries()` are the "TYPE name"
-    lines of every query so far; `.dns_servers` is the value for `[plugin.outbound] dns_servers`."""
+    lines of every query so far; `.dns_servers` is the value for `[dns] servers`."""
 
     def __init__(self, root, zone, address="127.0.0.1"):
         self.address = address

@@ -237,3 +237,31 @@ def test_a_rate_limit_defers_the_sender_past_its_hourly_count(tmp_path):
             assert refused.value.smtp_code == 450 and b"4.7.1" in refused.value.smtp_error
     finally:
         server.stop()
+
+
+def test_a_script_decides_from_a_txt_record_served_by_a_loopback_dns_server(tmp_path):
+    from peers import DnsServer
+    dns = DnsServer(tmp_path, {"policy.example.test": [{"type": "TXT", "text": "block=carol@remote.test"}]})
+    script = tmp_path / "policy.lua"
+    script.write_text("""
+tern.hook("mail", function(tx)
+  local answer, failure = tern.dns("txt", "policy.example.test")
+  if answer == nil then return tern.defer(451, "4.4.3", "policy lookup failed: " .. failure) end
+  for _, text in ipairs(answer) do
+    if text == "block=" .. tx.sender then return tern.reject(550, "5.7.1", "Blocked by DNS policy") end
+  end
+end)
+""")
+    server = Tern(tmp_path, extra=f'[dns]\nservers = ["127.0.0.1:{dns.port}"]\n[plugin.lua]\nscripts = ["{script}"]\n')
+    server.add_users()
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                client.sendmail("carol@remote.test", [ALICE], "Subject: x\r\n\r\nhi\r\n")
+            assert refused.value.smtp_code == 550 and b"Blocked by DNS policy" in refused.value.smtp_error
+            assert client.sendmail("dave@remote.test", [ALICE], "Subject: y\r\n\r\nhi\r\n") == {}
+        assert "TXT policy.example.test" in dns.queries()
+    finally:
+        server.stop()
+        dns.stop()

@@ -38,10 +38,11 @@ def toml_value(value):
 
 
 def outbound_config(dns, port=25, routes=(), **settings):
-    """The [plugin.outbound] section: MX hosts on `port`, DNS from `dns`, retries 1 s apart unless `settings`
-    say otherwise, then one [[plugin.outbound.route]] per dict in `routes`."""
-    settings = {"port": port, "dns_servers": [f"{dns.address}:{dns.port}"], "retry_after": [1], **settings}
-    lines = ["[plugin.outbound]"] + [f"{key} = {toml_value(value)}" for key, value in settings.items()]
+    """The server's DNS (`dns`), then the [plugin.outbound] section: MX hosts on `port`, retries 1 s apart unless
+    `settings` say otherwise, then one [[plugin.outbound.route]] per dict in `routes`."""
+    settings = {"port": port, "retry_after": [1], **settings}
+    lines = ["[dns]", f'servers = ["{dns.address}:{dns.port}"]', "[plugin.outbound]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
     for route in routes:
         lines.append("[[plugin.outbound.route]]")
         lines += [f"{key} = {toml_value(value)}" for key, value in route.items()]

@@ -66,6 +66,13 @@ class NoServer final : public tern::sdk::ServerContext {
                                                        std::string_view) override {
     throw std::logic_error("no logins in this test");
   }
+  // Knows one name: for the tests of tern.dns.
+  tern::sdk::Task<tern::sdk::DnsAnswer> resolve(std::string name, tern::sdk::DnsType type) override {
+    if (name == "policy.example.test" && type == tern::sdk::DnsType::txt) {
+      co_return tern::sdk::DnsAnswer{tern::sdk::DnsAnswer::Status::ok, {{0, "v=block"}}, {}};
+    }
+    co_return tern::sdk::DnsAnswer{tern::sdk::DnsAnswer::Status::no_domain, {}, {}};
+  }
   void mailbox_changed(const std::vector<std::string>&) override {}
   tern::sdk::Task<tern::sdk::WakeReason> wait_for_news(tern::sdk::Connection&, std::string_view,
                                                        std::chrono::seconds) override {
@@ -282,4 +289,20 @@ TEST_CASE("A runaway loop inside a coroutine the script makes is stopped by the 
   CHECK(failure(R"(tern.hook("rcpt", function() coroutine.wrap(function() while true do end end)() end))", Stage::rcpt,
                 small_budget())
             .find("time budget") != std::string::npos);
+}
+
+TEST_CASE("A hook waits for a DNS answer and decides on it") {
+  const auto verdict = run(R"(
+    tern.hook("rcpt", function(tx)
+      local missing, why = tern.dns("a", "nowhere.example.test")
+      local policy = tern.dns("txt", "policy.example.test")
+      if missing == nil and why == "NXDOMAIN" and policy[1] == "v=block" then
+        return tern.reject(550, "5.7.1", "blocked by policy")
+      end
+    end)
+  )");
+  CHECK(verdict.kind == VerdictKind::reject);
+  CHECK(verdict.text == "blocked by policy");
+  CHECK(failure("tern.hook('rcpt', function() return tern.dns('srv', 'x') end)").find("no record type") !=
+        std::string::npos);
 }

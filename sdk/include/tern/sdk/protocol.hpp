@@ -89,6 +89,26 @@ struct LoginResult {
   bool ok() const { return status == Status::ok; }
 };
 
+enum class DnsType { a, aaaa, mx, txt, ptr };
+
+// A DNS answer, as ServerContext::resolve gives it.
+struct DnsAnswer {
+  enum class Status {
+    ok,         // `records` holds the answer
+    no_data,    // the name exists, without records of the type
+    no_domain,  // NXDOMAIN: the name does not exist
+    failed,     // no answer (timeout, SERVFAIL, ...): `error` says why; try again later
+  };
+  struct Record {
+    int preference = 0;  // MX only
+    std::string value;   // A/AAAA: the address as text; MX (the exchange, "" for RFC 7505's null MX) and PTR:
+                         // the name, lower-case, without the final dot; TXT: the strings of the record joined
+  };
+  Status status = Status::failed;
+  std::vector<Record> records;
+  std::string error;
+};
+
 // The server as one session sees it. Valid for the whole serve() call; used from the session's loop.
 class ServerContext {
  public:
@@ -106,6 +126,10 @@ class ServerContext {
   // is `blocked` without a check until its failures age out, and the session should end (SMTP 421).
   virtual Task<LoginResult> authenticate(const ClientInfo& client, std::string_view user,
                                          std::string_view password) = 0;
+
+  // Asks the DNS ([dns] servers, else the system's resolver configuration) without blocking the loop; answers
+  // are cached for their TTL. For PTR, `name` is an IP address.
+  virtual Task<DnsAnswer> resolve(std::string name, DnsType type) = 0;
 
   // Tells the sessions waiting in wait_for_news() for these users that their mail changed: a delivery, flags,
   // an expunge. Any session that changes a mailbox calls it. Thread-safe, and it returns at once.

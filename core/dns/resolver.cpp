@@ -1,4 +1,6 @@
-#include "dns_resolver.hpp"
+#include "dns/resolver.hpp"
+
+#include <fmt/format.h>
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -6,11 +8,13 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <random>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
 #include "tern/sdk/text.hpp"
 
-namespace tern::outbound {
+namespace tern::dns {
 namespace {
 
 // How long an answer that says "nothing here" is kept: such answers carry no TTL of their own in the answer
@@ -59,19 +63,43 @@ void on_answer(void* argument, int status, int /*timeouts*/, unsigned char* resp
   if (response != nullptr && length > 0) state->response.assign(response, response + length);
 }
 
+int wire_type(sdk::DnsType type) {
+  switch (type) {
+    case sdk::DnsType::a: return ns_t_a;
+    case sdk::DnsType::aaaa: return ns_t_aaaa;
+    case sdk::DnsType::mx: return ns_t_mx;
+    case sdk::DnsType::txt: return ns_t_txt;
+    case sdk::DnsType::ptr: break;
+  }
+  return ns_t_ptr;
+}
+
+// 192.0.2.1 -> 1.2.0.192.in-addr.arpa; an IPv6 address nibble by nibble under ip6.arpa.
+std::optional<std::string> reverse_name(const std::string& address) {
+  unsigned char octets[16];
+  if (inet_pton(AF_INET, address.c_str(), octets) == 1) {
+    return fmt::format("{}.{}.{}.{}.in-addr.arpa", octets[3], octets[2], octets[1], octets[0]);
+  }
+  if (inet_pton(AF_INET6, address.c_str(), octets) != 1) return std::nullopt;
+  std::string name;
+  for (int i = 15; i >= 0; --i) name += fmt::format("{:x}.{:x}.", octets[i] & 0x0f, octets[i] >> 4);
+  return name + "ip6.arpa";
+}
+
 }  // namespace
 
-DnsResolver::DnsResolver(std::vector<std::string> servers) {
+Resolver::Resolver(std::vector<std::string> servers) : pool_(4) {
   ares_library_init(ARES_LIB_INIT_ALL);
   for (const std::string& server : servers) servers_ += (servers_.empty() ? "" : ",") + server;
 }
 
-DnsResolver::~DnsResolver() {
+Resolver::~Resolver() {
+  pool_.join();
   ares_library_cleanup();
 }
 
-DnsResolver::Answer DnsResolver::parse(const unsigned char* response, int length, int type, std::uint32_t& ttl) {
-  Answer answer;
+sdk::DnsAnswer Resolver::parse(const unsigned char* response, int length, int type, std::uint32_t& ttl) {
+  sdk::DnsAnswer answer;
   ttl = kMaxTtl;
   if (length < 12) {
     answer.error = "short DNS answer";
@@ -79,7 +107,7 @@ DnsResolver::Answer DnsResolver::parse(const unsigned char* response, int length
   }
   const int rcode = response[3] & 0x0f;
   if (rcode == ns_r_nxdomain) {
-    answer.status = Answer::Status::no_domain;
+    answer.status = sdk::DnsAnswer::Status::no_domain;
     ttl = kNegativeTtl;
     return answer;
   }
@@ -109,7 +137,7 @@ DnsResolver::Answer DnsResolver::parse(const unsigned char* response, int length
     at += 10;
     if (at + data_length > end) break;
     if (record_type == type) {
-      Record record;
+      sdk::DnsAnswer::Record record;
       bool ok = true;
       if (type == ns_t_mx && data_length >= 3) {
         record.preference = read16(at);
@@ -122,6 +150,14 @@ DnsResolver::Answer DnsResolver::parse(const unsigned char* response, int length
         char text[INET6_ADDRSTRLEN];
         ok = inet_ntop(AF_INET6, at, text, sizeof text) != nullptr;
         record.value = text;
+      } else if (type == ns_t_ptr) {
+        record.value = expand_name(at, response, length, ok);
+      } else if (type == ns_t_txt) {
+        // Character strings, each led by its length, joined (RFC 7208 section 3.3 reads SPF records so).
+        for (const unsigned char* piece = at; ok && piece < at + data_length; piece += 1 + *piece) {
+          ok = piece + 1 + *piece <= at + data_length;
+          if (ok) record.value.append(reinterpret_cast<const char*>(piece + 1), *piece);
+        }
       } else {
         ok = false;
       }
@@ -132,13 +168,13 @@ DnsResolver::Answer DnsResolver::parse(const unsigned char* response, int length
     }
     at += data_length;
   }
-  answer.status = answer.records.empty() ? Answer::Status::no_data : Answer::Status::ok;
+  answer.status = answer.records.empty() ? sdk::DnsAnswer::Status::no_data : sdk::DnsAnswer::Status::ok;
   if (answer.records.empty()) ttl = kNegativeTtl;
   return answer;
 }
 
-DnsResolver::Answer DnsResolver::query(const std::string& name, int type, std::uint32_t& ttl) {
-  Answer answer;
+sdk::DnsAnswer Resolver::query(const std::string& name, int type, std::uint32_t& ttl) {
+  sdk::DnsAnswer answer;
   ttl = 0;
   ares_channel channel = nullptr;
   ares_options options{};
@@ -192,8 +228,23 @@ DnsResolver::Answer DnsResolver::query(const std::string& name, int type, std::u
   return answer;
 }
 
-DnsResolver::Answer DnsResolver::lookup(const std::string& name, int type) {
-  const auto key = std::make_pair(name, type);
+sdk::Task<sdk::DnsAnswer> Resolver::resolve(std::string name, sdk::DnsType type) {
+  // By reference only: g++ 12 frees a lambda's by-value captures in a co_await operand from the wrong place.
+  const sdk::DnsAnswer answer = co_await boost::asio::co_spawn(
+      pool_.get_executor(), [this, &name, &type]() -> sdk::Task<sdk::DnsAnswer> { co_return lookup(name, type); },
+      boost::asio::use_awaitable);
+  co_return answer;
+}
+
+sdk::DnsAnswer Resolver::lookup(const std::string& asked, sdk::DnsType type) {
+  // PTR asks for the address's name under in-addr.arpa or ip6.arpa.
+  std::string name = sdk::lower_ascii(asked);
+  if (type == sdk::DnsType::ptr) {
+    const std::optional<std::string> reverse = reverse_name(name);
+    if (!reverse) return {sdk::DnsAnswer::Status::failed, {}, name + " is not an IP address"};
+    name = *reverse;
+  }
+  const auto key = std::make_pair(name, static_cast<int>(type));
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
@@ -201,8 +252,8 @@ DnsResolver::Answer DnsResolver::lookup(const std::string& name, int type) {
     if (found != cache_.end() && found->second.expires > now) return found->second.answer;
   }
   std::uint32_t ttl = 0;
-  Answer answer = query(name, type, ttl);
-  if (answer.status != Answer::Status::failed && ttl > 0) {
+  sdk::DnsAnswer answer = query(name, wire_type(type), ttl);
+  if (answer.status != sdk::DnsAnswer::Status::failed && ttl > 0) {
     std::lock_guard lock(mutex_);
     if (cache_.size() > 100000) cache_.clear();  // a bound, not a policy: a busy server refills it in seconds
     cache_[key] = {answer, now + std::chrono::seconds(ttl)};
@@ -210,74 +261,4 @@ DnsResolver::Answer DnsResolver::lookup(const std::string& name, int type) {
   return answer;
 }
 
-MxAnswer DnsResolver::mail_hosts(const std::string& domain, const std::string& self) {
-  MxAnswer result;
-  const Answer mx = lookup(domain, ns_t_mx);
-  std::vector<Record> exchangers;
-  switch (mx.status) {
-    case Answer::Status::failed: result.error = mx.error + " (MX " + domain + ")"; return result;
-    case Answer::Status::no_domain:
-      result.outcome = MxAnswer::Outcome::no_such_domain;
-      result.error = "Host or domain name not found: " + domain;
-      return result;
-    case Answer::Status::no_data:
-      exchangers.push_back({0, domain});  // RFC 5321 5.1: the domain itself, as an implicit MX
-      break;
-    case Answer::Status::ok: exchangers = mx.records; break;
-  }
-  const bool null_mx =
-      std::any_of(exchangers.begin(), exchangers.end(), [](const Record& r) { return r.value.empty(); });
-  if (null_mx) {
-    result.outcome = MxAnswer::Outcome::null_mx;
-    result.error = "Domain " + domain + " does not accept mail (null MX)";
-    return result;
-  }
-  std::stable_sort(exchangers.begin(), exchangers.end(),
-                   [](const Record& a, const Record& b) { return a.preference < b.preference; });
-  // RFC 5321 section 5.1: when this server is one of the exchangers (a backup MX), only better ones are tried.
-  const auto ourselves =
-      std::find_if(exchangers.begin(), exchangers.end(), [&](const Record& r) { return r.value == self; });
-  if (ourselves != exchangers.end()) {
-    const int ours = ourselves->preference;
-    std::erase_if(exchangers, [&](const Record& r) { return r.preference >= ours; });
-    if (exchangers.empty()) {
-      // Mail for a domain whose best MX is this server, yet not a local domain here: a configuration error,
-      // which waits for its fix rather than bouncing.
-      result.outcome = MxAnswer::Outcome::loop;
-      result.error = "mail for " + domain + " loops back to myself (" + self + " is its best MX)";
-      return result;
-    }
-  }
-  thread_local std::minstd_rand random(std::random_device{}());
-  for (auto first = exchangers.begin(); first != exchangers.end();) {
-    auto last =
-        std::find_if(first, exchangers.end(), [&](const Record& r) { return r.preference != first->preference; });
-    std::shuffle(first, last, random);
-    first = last;
-  }
-  bool temporary = false;
-  std::string last_error;
-  for (const Record& exchanger : exchangers) {
-    MailHost host{exchanger.value, {}};
-    for (const int type : {ns_t_a, ns_t_aaaa}) {
-      const Answer addresses = lookup(exchanger.value, type);
-      if (addresses.status == Answer::Status::failed) {
-        temporary = true;
-        last_error = addresses.error + " (" + exchanger.value + ")";
-      }
-      for (const Record& address : addresses.records) host.addresses.push_back(address.value);
-    }
-    if (!host.addresses.empty()) result.hosts.push_back(std::move(host));
-  }
-  if (!result.hosts.empty()) {
-    result.outcome = MxAnswer::Outcome::found;
-  } else if (temporary) {
-    result.error = last_error;
-  } else {
-    result.outcome = MxAnswer::Outcome::no_such_domain;
-    result.error = "No address for the mail hosts of " + domain;
-  }
-  return result;
-}
-
-}  // namespace tern::outbound
+}  // namespace tern::dns
