@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <optional>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -35,9 +36,15 @@ class CollectedContext final : public sdk::HookContext {
   std::string_view recipient() const override {
     throw std::logic_error("recipient() is not available at stage message");
   }
-  std::string_view message() const override { return message_; }
+  std::string_view message() const override { return edited_ ? std::string_view(*edited_) : message_; }
   void add_header(std::string_view name, std::string_view value) override {
     added_ += fmt::format("{}: {}\r\n", name, value);
+  }
+  std::size_t remove_header(std::string_view name) override {
+    std::size_t removed = 0;
+    std::string edited = sdk::without_header_fields(message(), name, removed);
+    if (removed != 0) edited_ = std::move(edited);
+    return removed;
   }
   const std::string& added_headers() const { return added_; }
 
@@ -45,6 +52,7 @@ class CollectedContext final : public sdk::HookContext {
   sdk::ClientInfo client_;
   sdk::Envelope envelope_;
   std::string_view message_;
+  std::optional<std::string> edited_;  // the message once a hook removed a field from it
   std::string added_;
 };
 
@@ -397,7 +405,7 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
   intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
   const std::string stored = fmt::format("Received: from {} by {} with POP3 (Tern fetch {}); {}\r\n", account.server,
                                          context.hostname(), account.name, rfc5322_date()) +
-                             hooks.added_headers() + message;
+                             hooks.added_headers() + std::string(hooks.message());
   const std::optional<std::string> failure = co_await context.attempt([&] { store.receive(stored, intake); });
   if (failure) {
     context.log().error(fmt::format("fetch {}: storing message {} failed: {}", account.name, uidl, *failure));

@@ -316,6 +316,25 @@ int tx_add_header(lua_State* L) {
   });
 }
 
+int tx_remove_header(lua_State* L) {
+  return guarded(L, [L] {
+    lua_pushinteger(L, static_cast<lua_Integer>(live_context(L).remove_header(luaL_checkstring(L, 2))));
+    return 1;
+  });
+}
+
+// Changes a field: removes every field of the name and adds one with the new value on top.
+int tx_set_header(lua_State* L) {
+  return guarded(L, [L] {
+    sdk::HookContext& context = live_context(L);
+    const char* name = luaL_checkstring(L, 2);
+    const char* value = luaL_checkstring(L, 3);
+    context.remove_header(name);
+    context.add_header(name, value);
+    return 0;
+  });
+}
+
 int tx_body(lua_State* L) {
   return guarded(L, [L] {
     const std::string_view message = live_context(L).message();
@@ -363,6 +382,10 @@ void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
   lua_setfield(L, -2, "header");
   lua_pushcfunction(L, tx_add_header);
   lua_setfield(L, -2, "add_header");
+  lua_pushcfunction(L, tx_remove_header);
+  lua_setfield(L, -2, "remove_header");
+  lua_pushcfunction(L, tx_set_header);
+  lua_setfield(L, -2, "set_header");
   lua_pushcfunction(L, tx_body);
   lua_setfield(L, -2, "body");
 }

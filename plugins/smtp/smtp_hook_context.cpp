@@ -1,5 +1,7 @@
 #include "smtp_hook_context.hpp"
 
+#include "tern/sdk/text.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -19,7 +21,15 @@ std::string_view SmtpHookContext::recipient() const {
 
 std::string_view SmtpHookContext::message() const {
   if (stage_ != sdk::Stage::message && stage_ != sdk::Stage::queued) not_here("message()", stage_);
-  return message_;
+  return edited_ ? std::string_view(*edited_) : message_;
+}
+
+std::size_t SmtpHookContext::remove_header(std::string_view name) {
+  if (stage_ != sdk::Stage::message) not_here("remove_header()", stage_);
+  std::size_t removed = 0;
+  std::string edited = sdk::without_header_fields(message(), name, removed);
+  if (removed != 0) edited_ = std::move(edited);
+  return removed;
 }
 
 void SmtpHookContext::add_header(std::string_view name, std::string_view value) {

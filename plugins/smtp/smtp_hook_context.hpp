@@ -1,6 +1,7 @@
 // The smtp session's view for hooks (sdk::HookContext): what its stage knows, and headers added at `message`.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,7 @@ class SmtpHookContext final : public sdk::HookContext {
   std::string_view recipient() const override;
   std::string_view message() const override;
   void add_header(std::string_view name, std::string_view value) override;
+  std::size_t remove_header(std::string_view name) override;
 
   void set_recipient(std::string_view recipient) { recipient_ = recipient; }
   void set_message(std::string_view message) { message_ = message; }
@@ -32,6 +34,7 @@ class SmtpHookContext final : public sdk::HookContext {
   const sdk::Envelope* envelope_;
   std::string_view recipient_;
   std::string_view message_;
+  std::optional<std::string> edited_;  // the message once a hook removed a field from it
   std::string added_;
 };
 

@@ -493,8 +493,10 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   std::string stored = received_header() + context.added_headers();
   // Marks the copies the aliases forward, so that the message is known when it comes back.
   for (const std::string& alias : aliases_) stored += fmt::format("Delivered-To: {}\r\n", alias);
-  if (role_ == Role::submission) stored += submission_headers(message);
-  stored += message;
+  // As the hooks left it: a field they removed is gone.
+  const std::string_view content = context.message();
+  if (role_ == Role::submission) stored += submission_headers(content);
+  stored += content;
   sdk::Intake intake;
   intake.local_users = local_users_;
   intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";

@@ -163,7 +163,8 @@ def test_the_shipped_hooks_tag_and_file_spam_file_list_mail_and_block_senders(tm
             assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
         inbox = imap_folder(server, "INBOX")
         assert ["Subject: ham" in m for m in inbox] == [True, False]
-        assert "Subject: maybe" in inbox[1] and "X-Spam-Flag: YES" in inbox[1]
+        assert "X-Spam-Flag: YES" in inbox[1]
+        assert "Subject: [SPAM] maybe" in inbox[1] and "Subject: maybe" not in inbox[1]  # changed, not doubled
         (junk,) = imap_folder(server, "Junk")
         assert "Subject: surely" in junk
         (news,) = imap_folder(server, "Lists")

@@ -41,6 +41,11 @@ class FakeContext final : public tern::sdk::HookContext {
   void add_header(std::string_view name, std::string_view value) override {
     added += std::string(name) + ": " + std::string(value) + "\r\n";
   }
+  std::size_t remove_header(std::string_view name) override {
+    removed.emplace_back(name);
+    return 1;
+  }
+  std::vector<std::string> removed;
   std::string added;
 
  private:
@@ -305,4 +310,16 @@ TEST_CASE("A hook waits for a DNS answer and decides on it") {
   CHECK(verdict.text == "blocked by policy");
   CHECK(failure("tern.hook('rcpt', function() return tern.dns('srv', 'x') end)").find("no record type") !=
         std::string::npos);
+}
+
+TEST_CASE("A hook changes a header field: every field of the name removed, the new one added on top") {
+  auto set = prepare_scripts({{"tag.lua", R"(
+    tern.hook("message", function(tx) tx:set_header("Subject", "[SPAM] " .. tx:header("Subject")) end)
+  )"}},
+                             {});
+  LuaRuntime runtime(set, nullptr);
+  FakeContext context(Stage::message);
+  CHECK(call(runtime, 0, context).kind == VerdictKind::next);
+  CHECK(context.removed == std::vector<std::string>{"Subject"});
+  CHECK(context.added == "Subject: [SPAM] hello there\r\n");
 }

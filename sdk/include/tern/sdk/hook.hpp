@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,13 @@ class HookContext {
   virtual std::string_view message() const = 0;
   // At `message`: adds a header field on top of the message. Name and value must not contain CR or LF.
   virtual void add_header(std::string_view name, std::string_view value) = 0;
+  // At `message`: removes every header field called `name` (any case) from the message as received, and returns
+  // how many; message() shows the result. Fields add_header() added are not touched. To change a field, remove
+  // it and add it again. Other stages keep this default, which throws std::logic_error.
+  virtual std::size_t remove_header(std::string_view name) {
+    throw std::logic_error("remove_header(" + std::string(name) + ") is not available at stage " +
+                           std::string(stage_name(stage())));
+  }
 
  protected:
   ~HookContext() = default;

@@ -22,6 +22,32 @@ inline std::string lower_ascii(std::string_view text) {
   return result;
 }
 
+// The message without the header fields called `name` (any case), continuation lines included; `removed` counts
+// them. The body and the other fields are left as they are.
+inline std::string without_header_fields(std::string_view message, std::string_view name, std::size_t& removed) {
+  std::string kept;
+  kept.reserve(message.size());
+  removed = 0;
+  bool dropping = false;
+  std::size_t position = 0;
+  while (position < message.size()) {
+    const std::size_t end = message.find('\n', position);
+    const std::size_t next = end == std::string_view::npos ? message.size() : end + 1;
+    const std::string_view line = message.substr(position, next - position);
+    if (strip_line_end(line).empty()) break;  // the end of the header section
+    const bool continuation = line.front() == ' ' || line.front() == '\t';
+    if (!continuation) {
+      dropping = line.size() > name.size() && line[name.size()] == ':' &&
+                 lower_ascii(line.substr(0, name.size())) == lower_ascii(name);
+      if (dropping) ++removed;
+    }
+    if (!dropping) kept.append(line);
+    position = next;
+  }
+  kept.append(message.substr(position));
+  return kept;
+}
+
 inline bool is_ascii(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
