@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -231,3 +232,29 @@ class PostfixInstance:
         return [line for line in self.log_text().splitlines()
                 if any(word in line for word in ("warning:", "error:", "fatal:", "panic:", "status=deferred",
                                                  "status=bounced"))]
+
+
+# --- the end of a run ----------------------------------------------------------------------------------------
+
+def clean_up(servers, root, keep, others=()):
+    """Stops every server (last started first) and the `others` (a sink), and removes the run's folder unless
+    `keep`. A second Ctrl-C meanwhile must not stop the cleanup."""
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
+    for server in [*reversed(servers), *others]:
+        with contextlib.suppress(Exception):
+            server.stop()
+    if keep:
+        log(f"kept {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_bench(main, failures=(RuntimeError, OSError, subprocess.SubprocessError)):
+    """Runs a bench's main(), turning Ctrl-C and the expected failures into an exit with a message."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: servers stopped")
+    except failures as failure:
+        sys.exit(f"failed: {failure}\n(servers stopped)")

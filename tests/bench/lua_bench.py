@@ -19,20 +19,16 @@ missing, without starting the system's instance.
 """
 
 import argparse
-import contextlib
 import datetime
 import os
 import re
-import shutil
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import smtp_intake
-from bench_support import ensure_postfix, fmt, interrupt, log
+from bench_support import clean_up, ensure_postfix, fmt, interrupt, log, run_bench
 
 RECIPIENT = smtp_intake.RECIPIENT
 SIZE = 4096
@@ -263,21 +259,8 @@ def main():
         if failures:
             raise RuntimeError(f"{failures} runs failed")
     finally:
-        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not stop the cleanup
-            signal.signal(number, signal.SIG_IGN)
-        for server in reversed(servers):
-            with contextlib.suppress(Exception):
-                server.stop()
-        if args.keep:
-            log(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        clean_up(servers, root, args.keep)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("interrupted: servers stopped")
-    except (RuntimeError, OSError, subprocess.SubprocessError) as failure:
-        sys.exit(f"failed: {failure}\n(servers stopped)")
+    run_bench(main)

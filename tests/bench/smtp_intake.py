@@ -24,13 +24,13 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_support import (CLOCK_TICKS, SMTP_SOURCE, PostfixInstance, children_cpu_seconds, ensure_postfix, fmt,
-                           free_port, interrupt, log, machine_busy_ticks, proc_stat, run, wait_listening)
+from bench_support import (CLOCK_TICKS, SMTP_SOURCE, PostfixInstance, children_cpu_seconds, clean_up, ensure_postfix, fmt,
+                           free_port, interrupt, log, machine_busy_ticks, proc_stat, run, run_bench,
+                           wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -448,21 +448,8 @@ def main():
             for line in problems[:10]:
                 log(f"  {line}")
     finally:
-        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not stop the cleanup
-            signal.signal(number, signal.SIG_IGN)
-        for server in reversed(servers):
-            with contextlib.suppress(Exception):
-                server.stop()
-        if args.keep:
-            log(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        clean_up(servers, root, args.keep)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("interrupted: servers stopped")
-    except (RuntimeError, OSError, subprocess.SubprocessError) as failure:
-        sys.exit(f"failed: {failure}\n(servers stopped)")
+    run_bench(main)
