@@ -52,10 +52,10 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   asio::co_spawn(
       loop,
       [&]() -> asio::awaitable<void> {
-        auto session =
-            std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, resolver, service);
-        server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), client_tls,
-                                       stopping, config.data_dir);
+        auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, resolver,
+                                                                client_tls, stopping, service);
+        server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), stopping,
+                                       config.data_dir);
         try {
           const int result = co_await (*found)->run_once(context, target);
           code = result;

@@ -252,7 +252,7 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
   }
   if (ready) {
     SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, resolver_,
-                           client.session_id);
+                           client_tls_, stopping_, client.session_id);
     const std::string session_id = client.session_id;
     try {
       co_await generation->protocols.at(listener.info.protocol)
@@ -280,8 +280,8 @@ asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> se
                                           std::shared_ptr<const std::atomic<bool>> stop) {
   const std::string name = service->name();
   auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
-                                                  resolver_, "service " + name);
-  ServiceContext context(std::move(session), stop, client_tls_, stopping_, generation->config->data_dir);
+                                                  resolver_, client_tls_, stopping_, "service " + name);
+  ServiceContext context(std::move(session), stop, stopping_, generation->config->data_dir);
   spdlog::info("service {} started", name);
   try {
     co_await service->run(context);

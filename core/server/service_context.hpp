@@ -1,5 +1,5 @@
 // The server as a plugin's background service sees it (sdk::ServiceContext): what a session gets, plus when to
-// stop, a way to wait, and outbound connections.
+// stop and a way to wait.
 #pragma once
 
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
@@ -15,14 +15,12 @@ namespace tern::server {
 
 class ServiceContext final : public sdk::ServiceContext {
  public:
-  // `stop` turns true when the service's generation is replaced or the server stops; `client_tls` is the
-  // context outbound TLS uses (system roots loaded); `server_stopping` is the server's own flag.
+  // `stop` turns true when the service's generation is replaced or the server stops; `server_stopping` is the
+  // server's own flag.
   ServiceContext(std::unique_ptr<SessionContext> session, std::shared_ptr<const std::atomic<bool>> stop,
-                 std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& server_stopping,
-                 std::filesystem::path data_dir)
+                 const std::atomic<bool>& server_stopping, std::filesystem::path data_dir)
       : session_(std::move(session)),
         stop_(std::move(stop)),
-        client_tls_(std::move(client_tls)),
         server_stopping_(server_stopping),
         data_dir_(std::move(data_dir)) {}
 
@@ -49,13 +47,14 @@ class ServiceContext final : public sdk::ServiceContext {
   bool stopping() const override { return stop_->load() || server_stopping_.load(); }
   sdk::Task<bool> sleep_for(std::chrono::seconds duration) override;
   sdk::Task<std::shared_ptr<sdk::Connection>> connect(std::string host, std::uint16_t port, sdk::ClientTls tls,
-                                                      std::string& error) override;
+                                                      std::string& error) override {
+    return session_->connect(std::move(host), port, std::move(tls), error);
+  }
   const std::filesystem::path& data_dir() const override { return data_dir_; }
 
  private:
   std::unique_ptr<SessionContext> session_;
   std::shared_ptr<const std::atomic<bool>> stop_;
-  std::shared_ptr<boost::asio::ssl::context> client_tls_;
   const std::atomic<bool>& server_stopping_;
   std::filesystem::path data_dir_;
 };

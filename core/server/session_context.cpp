@@ -4,6 +4,8 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +20,8 @@
 namespace tern::server {
 
 namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
 
 namespace {
 
@@ -45,13 +49,16 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
 
 SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
                                asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                               dns::Resolver& resolver, std::string session_id)
+                               dns::Resolver& resolver, std::shared_ptr<boost::asio::ssl::context> client_tls,
+                               const std::atomic<bool>& stopping, std::string session_id)
     : generation_(std::move(generation)),
       store_(store),
       workers_(workers),
       throttle_(throttle),
       watch_(watch),
       resolver_(resolver),
+      client_tls_(std::move(client_tls)),
+      stopping_(stopping),
       log_(std::move(session_id)) {}
 
 sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {
@@ -141,6 +148,43 @@ sdk::Task<sdk::WakeReason> SessionContext::wait_for_news(sdk::Connection& connec
   if (waiter->readable) co_return sdk::WakeReason::input;
   if (waiter->changed) co_return sdk::WakeReason::mailbox_changed;
   co_return sdk::WakeReason::timeout;
+}
+
+sdk::Task<std::shared_ptr<sdk::Connection>> SessionContext::connect(std::string host, std::uint16_t port,
+                                                                    sdk::ClientTls tls, std::string& error) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  error_code failure;
+  const tcp::resolver::results_type addresses =
+      co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(asio::use_awaitable, failure));
+  if (failure) {
+    error = "cannot resolve " + host + ": " + failure.message();
+    co_return nullptr;
+  }
+  tcp::socket socket(executor);
+  asio::steady_timer deadline(executor, std::chrono::seconds(30));
+  deadline.async_wait([&socket](const error_code& expired) {
+    if (!expired) socket.close();
+  });
+  co_await asio::async_connect(socket, addresses, asio::redirect_error(asio::use_awaitable, failure));
+  deadline.cancel();
+  if (failure || !socket.is_open()) {
+    error = "cannot connect to " + host + ":" + std::to_string(port) + ": " +
+            (failure ? failure.message() : std::string("timed out"));
+    co_return nullptr;
+  }
+  socket.set_option(tcp::no_delay(true), failure);
+  auto connection = std::make_shared<net::TcpConnection>(std::move(socket), client_tls_, stopping_);
+  connection->set_client(tls.server_name.empty() ? host : tls.server_name, tls.verify);
+  if (tls.mode == sdk::TlsMode::implicit) {
+    const bool secured = co_await connection->start_tls();
+    if (!secured) {
+      error = "TLS handshake with " + host + ":" + std::to_string(port) + " failed";
+      connection->close();
+      co_return nullptr;
+    }
+  }
+  co_return connection;
 }
 
 }  // namespace tern::server

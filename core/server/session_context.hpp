@@ -4,6 +4,8 @@
 
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
 
+#include <atomic>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 
@@ -20,7 +22,8 @@ class SessionContext final : public sdk::ServerContext {
  public:
   SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
                  boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                 dns::Resolver& resolver, std::string session_id);
+                 dns::Resolver& resolver, std::shared_ptr<boost::asio::ssl::context> client_tls,
+                 const std::atomic<bool>& stopping, std::string session_id);
 
   std::string_view hostname() const override { return generation_->config->hostname; }
   sdk::MailStore& store() override { return store_; }
@@ -29,6 +32,9 @@ class SessionContext final : public sdk::ServerContext {
   sdk::Task<void> offload(std::function<void()> work) override;
   sdk::Task<sdk::LoginResult> authenticate(const sdk::ClientInfo& client, std::string_view user,
                                            std::string_view password) override;
+  // Outbound TLS uses `client_tls` (the system's roots); `stopping` is the server's own flag.
+  sdk::Task<std::shared_ptr<sdk::Connection>> connect(std::string host, std::uint16_t port, sdk::ClientTls tls,
+                                                      std::string& error) override;
   sdk::Task<sdk::DnsAnswer> resolve(std::string name, sdk::DnsType type) override {
     return resolver_.resolve(std::move(name), type);
   }
@@ -43,6 +49,8 @@ class SessionContext final : public sdk::ServerContext {
   auth::AuthThrottle& throttle_;
   MailboxWatch& watch_;
   dns::Resolver& resolver_;
+  std::shared_ptr<boost::asio::ssl::context> client_tls_;
+  const std::atomic<bool>& stopping_;
   logging::NamedLog log_;
 };
 

@@ -1,5 +1,7 @@
 #include "lua_runtime.hpp"
 
+#include "tern/sdk/text.hpp"
+
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
 
 #include <fmt/format.h>
@@ -23,11 +25,15 @@ namespace tern::lua {
 
 // What a hook waits for between two resumes: done by LuaRuntime::call, off the loop.
 struct Wait {
-  enum class Kind { none, kv_get, kv_set, dns } kind = Kind::none;
-  std::string key;  // the store's key, or the name asked for
-  std::string value;
+  enum class Kind { none, kv_get, kv_set, dns, tcp_connect, tcp_send, tcp_receive } kind = Kind::none;
+  std::string key;    // the store's key, the name asked for, or the host to connect to
+  std::string value;  // the value to store, or the text to send
   std::int64_t ttl = 0;
   sdk::DnsType type = sdk::DnsType::a;
+  std::size_t socket = 0;  // tcp_send, tcp_receive: which of the call's connections
+  std::uint16_t port = 0;
+  sdk::ClientTls tls;
+  std::chrono::seconds timeout{10};
 };
 
 // One hook call: its coroutine, its view and budget, and what it waits for.
@@ -37,6 +43,8 @@ struct CallData {
   std::uint64_t serial = 0;  // which call a `tx` belongs to
   std::chrono::steady_clock::time_point deadline;
   Wait wait;
+  // tern.tcp connections: closed when the call ends, if the script did not close them.
+  std::vector<std::shared_ptr<sdk::Connection>> sockets;
 };
 
 // What the C functions of one state need: reached through the registry.
@@ -243,6 +251,84 @@ int dns_query(lua_State* L) {
     }
   }
   return luaL_error(L, "tern.dns: no record type \"%s\" (a, aaaa, mx, txt or ptr)", type.c_str());
+}
+
+int tcp_send(lua_State* L);
+int tcp_receive(lua_State* L);
+int tcp_close(lua_State* L);
+
+// tern.tcp(host, port [, {tls = "none" | "implicit", verify = true, timeout = 10}]): a line connection.
+int tcp_open(lua_State* L) {
+  CallData& call = waiting_call(L, "tern.tcp");
+  Wait wait;
+  wait.kind = Wait::Kind::tcp_connect;
+  wait.key = luaL_checkstring(L, 1);
+  const lua_Integer port = luaL_checkinteger(L, 2);
+  if (port < 1 || port > 65535) return luaL_error(L, "tern.tcp: port %d is not 1 to 65535", static_cast<int>(port));
+  wait.port = static_cast<std::uint16_t>(port);
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "tls");
+    const std::string tls = lua_isstring(L, -1) ? lua_tostring(L, -1) : "none";
+    lua_pop(L, 1);
+    if (tls != "none" && tls != "implicit") return luaL_error(L, "tern.tcp: tls is \"none\" or \"implicit\"");
+    wait.tls.mode = tls == "implicit" ? sdk::TlsMode::implicit : sdk::TlsMode::none;
+    lua_getfield(L, 3, "verify");
+    if (lua_isboolean(L, -1)) wait.tls.verify = lua_toboolean(L, -1) != 0;
+    lua_pop(L, 1);
+    lua_getfield(L, 3, "timeout");
+    if (lua_isnumber(L, -1)) wait.timeout = std::chrono::seconds(std::clamp<lua_Integer>(lua_tointeger(L, -1), 1, 30));
+    lua_pop(L, 1);
+  }
+  call.wait = std::move(wait);
+  return lua_yield(L, 0);
+}
+
+// The connection a method is called on, checked for liveness: its call's, still open.
+std::size_t live_socket(lua_State* L, CallData& call) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "_call");
+  const auto serial = static_cast<std::uint64_t>(lua_tonumber(L, -1));
+  lua_getfield(L, 1, "_socket");
+  const auto socket = static_cast<std::size_t>(lua_tointeger(L, -1));
+  lua_pop(L, 2);
+  if (serial != call.serial || socket >= call.sockets.size()) {
+    luaL_error(L, "this connection belongs to a hook call that has ended");
+  }
+  if (!call.sockets[socket]) luaL_error(L, "this connection is closed");
+  return socket;
+}
+
+int tcp_send(lua_State* L) {
+  CallData& call = waiting_call(L, "send");
+  const std::size_t socket = live_socket(L, call);
+  std::size_t length = 0;
+  const char* text = luaL_checklstring(L, 2, &length);
+  call.wait = {};
+  call.wait.kind = Wait::Kind::tcp_send;
+  call.wait.socket = socket;
+  call.wait.value.assign(text, length);
+  return lua_yield(L, 0);
+}
+
+int tcp_receive(lua_State* L) {
+  CallData& call = waiting_call(L, "receive");
+  const std::size_t socket = live_socket(L, call);
+  call.wait = {};
+  call.wait.kind = Wait::Kind::tcp_receive;
+  call.wait.socket = socket;
+  return lua_yield(L, 0);
+}
+
+int tcp_close(lua_State* L) {
+  CallData* call = data(L).running;
+  if (call == nullptr) return 0;
+  lua_getfield(L, 1, "_call");
+  const auto serial = static_cast<std::uint64_t>(lua_tonumber(L, -1));
+  lua_getfield(L, 1, "_socket");
+  const auto socket = static_cast<std::size_t>(lua_tointeger(L, -1));
+  lua_pop(L, 2);
+  if (serial == call->serial && socket < call->sockets.size()) call->sockets[socket].reset();
+  return 0;
 }
 
 int kv_set(lua_State* L) {
@@ -523,6 +609,7 @@ int sandboxed_require(lua_State* L) {
 void register_api(lua_State* L) {
   const luaL_Reg functions[] = {{"hook", api_hook},
                                 {"dns", dns_query},
+                                {"tcp", tcp_open},
                                 {"log", api_log},
                                 {"next", api_verdict<kNext>},
                                 {"accept", api_verdict<kAccept>},
@@ -639,8 +726,62 @@ int push_dns_answer(lua_State* thread, const sdk::DnsAnswer& answer, sdk::DnsTyp
   return 1;
 }
 
+constexpr std::size_t kLineLimit = 64 * 1024;
+
+int push_failure(lua_State* thread, const std::string& why) {
+  lua_pushnil(thread);
+  lua_pushlstring(thread, why.data(), why.size());
+  return 2;
+}
+
+// Does a tern.tcp wait and pushes its answers.
+sdk::Task<int> finish_tcp(Wait wait, CallData& call, lua_State* thread, sdk::ServerContext& server) {
+  if (wait.kind == Wait::Kind::tcp_connect) {
+    std::string error;
+    std::shared_ptr<sdk::Connection> connection = co_await server.connect(wait.key, wait.port, wait.tls, error);
+    if (!connection) co_return push_failure(thread, error);
+    connection->set_read_timeout(wait.timeout);
+    call.sockets.push_back(std::move(connection));
+    lua_createtable(thread, 0, 5);
+    lua_pushnumber(thread, static_cast<lua_Number>(call.serial));
+    lua_setfield(thread, -2, "_call");
+    lua_pushinteger(thread, static_cast<lua_Integer>(call.sockets.size() - 1));
+    lua_setfield(thread, -2, "_socket");
+    lua_pushcfunction(thread, tcp_send);
+    lua_setfield(thread, -2, "send");
+    lua_pushcfunction(thread, tcp_receive);
+    lua_setfield(thread, -2, "receive");
+    lua_pushcfunction(thread, tcp_close);
+    lua_setfield(thread, -2, "close");
+    co_return 1;
+  }
+  // The connection stays alive while it is used, even if the script closes it meanwhile from another call.
+  const std::shared_ptr<sdk::Connection> connection = call.sockets.at(wait.socket);
+  if (wait.kind == Wait::Kind::tcp_send) {
+    const bool written = co_await connection->write(wait.value);
+    if (!written) co_return push_failure(thread, "closed");
+    lua_pushboolean(thread, 1);
+    co_return 1;
+  }
+  std::string line;
+  const sdk::ReadStatus status = co_await connection->read_line(line, kLineLimit);
+  if (status != sdk::ReadStatus::ok) {
+    co_return push_failure(thread, status == sdk::ReadStatus::timeout    ? "timeout"
+                                   : status == sdk::ReadStatus::too_long ? "line too long"
+                                                                         : "closed");
+  }
+  const std::string_view text = sdk::strip_line_end(line);
+  lua_pushlstring(thread, text.data(), text.size());
+  co_return 1;
+}
+
 // Does what the hook waits for and pushes its answers onto the hook's coroutine; returns how many.
-sdk::Task<int> finish_wait(Wait wait, lua_State* thread, sdk::ServerContext& server) {
+sdk::Task<int> finish_wait(Wait wait, CallData& call, lua_State* thread, sdk::ServerContext& server) {
+  if (wait.kind == Wait::Kind::tcp_connect || wait.kind == Wait::Kind::tcp_send ||
+      wait.kind == Wait::Kind::tcp_receive) {
+    const int answers = co_await finish_tcp(std::move(wait), call, thread, server);
+    co_return answers;
+  }
   if (wait.kind == Wait::Kind::dns) {
     const sdk::DnsAnswer answer = co_await server.resolve(wait.key, wait.type);
     co_return push_dns_answer(thread, answer, wait.type);
@@ -714,7 +855,7 @@ sdk::Task<sdk::Verdict> LuaRuntime::call(std::size_t index, sdk::HookContext& co
       }
       Wait wait = std::move(call.wait);
       call.wait = {};
-      const int answers = co_await finish_wait(std::move(wait), thread, server);
+      const int answers = co_await finish_wait(std::move(wait), call, thread, server);
       arguments = answers;
       continue;
     }

@@ -266,3 +266,54 @@ end)
     finally:
         server.stop()
         dns.stop()
+
+
+def test_a_script_asks_a_policy_service_over_tcp_and_follows_its_answer(tmp_path):
+    import socketserver
+    import threading
+
+    class Policy(socketserver.StreamRequestHandler):
+        """A Postfix-style policy service: name=value lines, an empty line, then one action line."""
+
+        def handle(self):
+            request = {}
+            for raw in self.rfile:
+                line = raw.decode().strip()
+                if not line:
+                    break
+                name, _, value = line.partition("=")
+                request[name] = value
+            action = "REJECT" if request.get("sender") == "carol@remote.test" else "DUNNO"
+            self.wfile.write(f"action={action}\r\n".encode())
+
+    service = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Policy)
+    service.daemon_threads = True
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    script = tmp_path / "policy.lua"
+    script.write_text(f"""
+tern.hook("rcpt", function(tx)
+  local policy, failure = tern.tcp("127.0.0.1", {service.server_address[1]}, {{timeout = 5}})
+  if not policy then return tern.defer(451, "4.3.0", "policy service: " .. failure) end
+  policy:send("sender=" .. tx.sender .. "\\nrecipient=" .. tx.recipient .. "\\n\\n")
+  local answer = policy:receive()
+  policy:close()
+  if answer == "action=REJECT" then return tern.reject(554, "5.7.1", "Refused by policy") end
+end)
+""")
+    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
+    server.add_users()
+    server.start()
+    try:
+        refused = smtp(server)
+        assert refused.rcpt(ALICE) == (554, b"5.7.1 Refused by policy")
+        refused.quit()
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+            assert client.sendmail("dave@remote.test", [ALICE], "Subject: fine\r\n\r\nhi\r\n") == {}
+        service.shutdown()
+        service.server_close()
+        closed = smtp(server)  # the service is gone: the script defers with the reason
+        code, text = closed.rcpt(ALICE)
+        assert code == 451 and b"policy service" in text
+        closed.quit()
+    finally:
+        server.stop()

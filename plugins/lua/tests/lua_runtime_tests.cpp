@@ -71,6 +71,11 @@ class NoServer final : public tern::sdk::ServerContext {
                                                        std::string_view) override {
     throw std::logic_error("no logins in this test");
   }
+  tern::sdk::Task<std::shared_ptr<tern::sdk::Connection>> connect(std::string, std::uint16_t, tern::sdk::ClientTls,
+                                                                  std::string& error) override {
+    error = "no network in this test";
+    co_return nullptr;
+  }
   // Knows one name: for the tests of tern.dns.
   tern::sdk::Task<tern::sdk::DnsAnswer> resolve(std::string name, tern::sdk::DnsType type) override {
     if (name == "policy.example.test" && type == tern::sdk::DnsType::txt) {
@@ -322,4 +327,16 @@ TEST_CASE("A hook changes a header field: every field of the name removed, the n
   CHECK(call(runtime, 0, context).kind == VerdictKind::next);
   CHECK(context.removed == std::vector<std::string>{"Subject"});
   CHECK(context.added == "Subject: [SPAM] hello there\r\n");
+}
+
+TEST_CASE("A connection that cannot be made is an answer the script gets, not an error") {
+  const auto verdict = run(R"(
+    tern.hook("rcpt", function()
+      local connection, failure = tern.tcp("127.0.0.1", 10023)
+      if connection == nil and failure == "no network in this test" then return "accept" end
+    end)
+  )");
+  CHECK(verdict.kind == VerdictKind::accept);
+  CHECK(failure("tern.hook('rcpt', function() return tern.tcp('127.0.0.1', 0) end)").find("not 1 to 65535") !=
+        std::string::npos);
 }

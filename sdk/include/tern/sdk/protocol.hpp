@@ -109,6 +109,17 @@ struct DnsAnswer {
   std::string error;
 };
 
+// An outbound connection's TLS: none, at once (POP3S, IMAPS), or later with Connection::start_tls() (STLS,
+// STARTTLS). `verify` checks the server's certificate chain against the system's trusted roots and its name
+// against the host asked for; turn it off only for a server whose certificate is known to be self-signed.
+struct ClientTls {
+  TlsMode mode = TlsMode::none;
+  bool verify = true;
+  // The name to send (SNI) and to check the certificate against when it is not the host connected to: an MX
+  // host's name when connect() is given its address. Empty: the host connected to.
+  std::string server_name;
+};
+
 // The server as one session sees it. Valid for the whole serve() call; used from the session's loop.
 class ServerContext {
  public:
@@ -127,6 +138,11 @@ class ServerContext {
   virtual Task<LoginResult> authenticate(const ClientInfo& client, std::string_view user,
                                          std::string_view password) = 0;
 
+  // Connects to host:port (a name is resolved by the system) within 30 seconds, then does TLS at once when
+  // `tls.mode` is implicit. The connection's reads and writes have the usual deadlines; it closes when the
+  // last reference goes. Null, with `error` saying why, on failure.
+  virtual Task<std::shared_ptr<Connection>> connect(std::string host, std::uint16_t port, ClientTls tls,
+                                                    std::string& error) = 0;
   // Asks the DNS ([dns] servers, else the system's resolver configuration) without blocking the loop; answers
   // are cached for their TTL. For PTR, `name` is an IP address.
   virtual Task<DnsAnswer> resolve(std::string name, DnsType type) = 0;

@@ -13,18 +13,7 @@
 
 namespace tern::sdk {
 
-// An outbound connection's TLS: none, at once (POP3S, IMAPS), or later with Connection::start_tls() (STLS,
-// STARTTLS). `verify` checks the server's certificate chain against the system's trusted roots and its name
-// against the host asked for; turn it off only for a server whose certificate is known to be self-signed.
-struct ClientTls {
-  TlsMode mode = TlsMode::none;
-  bool verify = true;
-  // The name to send (SNI) and to check the certificate against when it is not the host connected to: an MX
-  // host's name when connect() is given its address. Empty: the host connected to.
-  std::string server_name;
-};
-
-// What a service gets besides the server context: when to stop, a way to wait, and outbound connections.
+// What a service gets besides the server context: when to stop, and a way to wait.
 // Used from the service's own loop only.
 class ServiceContext : public ServerContext {
  public:
@@ -32,11 +21,6 @@ class ServiceContext : public ServerContext {
   virtual bool stopping() const = 0;
   // Waits for `duration`; false when stopping began first (it returns within a second of that).
   virtual Task<bool> sleep_for(std::chrono::seconds duration) = 0;
-  // Connects to host:port (a name is resolved by the system) within 30 seconds, then does TLS at once when
-  // `tls.mode` is implicit. The connection's reads and writes have the usual deadlines; it closes when the
-  // last reference goes. Null, with `error` saying why, on failure.
-  virtual Task<std::shared_ptr<Connection>> connect(std::string host, std::uint16_t port, ClientTls tls,
-                                                    std::string& error) = 0;
   // The server's data folder ([server] data_dir): where a service keeps lock files that the server and an
   // on-demand run (another process) both see.
   virtual const std::filesystem::path& data_dir() const = 0;
