@@ -234,6 +234,44 @@ class PostfixInstance:
                                                  "status=bounced"))]
 
 
+# --- Tern ----------------------------------------------------------------------------------------------------
+
+def tern_config(data, plugins, log_file, port, more=(), disabled=()):
+    """A bench server's config: one plain SMTP listener on 127.0.0.1:`port`, limits out of the way, the plugins
+    `disabled` left out, then the `more` lines (plugin sections)."""
+    return "\n".join([
+        "[server]",
+        'hostname = "tern.bench.test"',
+        f'data_dir = "{data}"',
+        "shutdown_grace = 5",
+        "[plugins]",
+        f'dirs = ["{plugins}"]',
+        *(["disable = [" + ", ".join(f'"{name}"' for name in disabled) + "]"] if disabled else []),
+        "[log]",
+        f'file = "{log_file}"',
+        "[limits]",
+        "max_connections = 5000",
+        "max_connections_per_client = 5000",
+        "[[listener]]",
+        'protocol = "smtp"',
+        f'address = "127.0.0.1:{port}"',
+        'tls = "none"',
+        *more,
+    ]) + "\n"
+
+
+def stop_process(process, timeout=30):
+    """SIGTERM, then SIGKILL when `process` has not ended within `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 # --- the end of a run ----------------------------------------------------------------------------------------
 
 def clean_up(servers, root, keep, others=()):

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from bench_support import (children_of, clean_up, fmt, free_port, interrupt, log, machine_busy_ticks, pid_alive,
-                           proc_stat, run, run_bench, wait_listening)
+                           proc_stat, run, run_bench, stop_process, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -475,13 +475,7 @@ class Tern:
             raise RuntimeError(f"tern serve did not start:\n{self.log_text()}")
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.stderr is not None:
             self.stderr.close()
             self.stderr = None

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from bench_support import (CLOCK_TICKS, SMTP_SINK, SMTP_SOURCE, PostfixInstance, children_cpu_seconds, clean_up,
                            ensure_postfix, fmt, free_port, interrupt, log, machine_busy_ticks, proc_stat, run,
-                           run_bench, wait_listening)
+                           run_bench, stop_process, tern_config, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -119,13 +119,7 @@ class Sink:
         return self.process is not None and self.process.poll() is None
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         if self.output is not None:
             self.output.close()
             self.output = None
@@ -230,23 +224,8 @@ class Tern:
 
     def write_config(self, delivering):
         domains = "[" + ", ".join(f'"{domain}"' for domain in DOMAINS) + "]"
-        self.config.write_text("\n".join([
-            "[server]",
-            'hostname = "tern.bench.test"',
-            f'data_dir = "{self.data}"',
-            "shutdown_grace = 5",
-            "[plugins]",
-            f'dirs = ["{self.plugins}"]',
-            *([] if delivering else ['disable = ["outbound"]']),
-            "[log]",
-            f'file = "{self.log}"',
-            "[limits]",
-            "max_connections = 5000",
-            "max_connections_per_client = 5000",
-            "[[listener]]",
-            'protocol = "smtp"',
-            f'address = "127.0.0.1:{self.port}"',
-            'tls = "none"',
+        disabled = () if delivering else ("outbound",)
+        self.config.write_text(tern_config(self.data, self.plugins, self.log, self.port, disabled=disabled, more=[
             "[plugin.smtp]",
             'relay_networks = ["127.0.0.0/8"]',
             "[plugin.outbound]",
@@ -257,7 +236,7 @@ class Tern:
             'host = "127.0.0.1"',
             f"port = {self.sink.port}",
             'tls = "none"',
-        ]) + "\n")
+        ]))
 
     def cli(self, *args):
         return run([self.binary, "-c", str(self.config), *args], timeout=120)
@@ -300,13 +279,7 @@ class Tern:
         raise RuntimeError(f"tern serve did not start:\n{self.log_tail()}")
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.stderr is not None:
             self.stderr.close()
             self.stderr = None

@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import (CLOCK_TICKS, SMTP_SOURCE, PostfixInstance, children_cpu_seconds, clean_up, ensure_postfix, fmt,
-                           free_port, interrupt, log, machine_busy_ticks, proc_stat, run, run_bench,
-                           wait_listening)
+from bench_support import (CLOCK_TICKS, SMTP_SOURCE, PostfixInstance, children_cpu_seconds, clean_up, ensure_postfix,
+                           fmt, free_port, interrupt, log, machine_busy_ticks, proc_stat, run, run_bench, stop_process,
+                           tern_config, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -108,23 +108,7 @@ class Tern:
         self.db = None
 
     def write_config(self):
-        self.config.write_text("\n".join([
-            "[server]",
-            'hostname = "tern.bench.test"',
-            f'data_dir = "{self.data}"',
-            "shutdown_grace = 5",
-            "[plugins]",
-            f'dirs = ["{self.plugins}"]',
-            "[log]",
-            f'file = "{self.log}"',
-            "[limits]",
-            "max_connections = 5000",
-            "max_connections_per_client = 5000",
-            "[[listener]]",
-            'protocol = "smtp"',
-            f'address = "127.0.0.1:{self.port}"',
-            'tls = "none"',
-        ]) + "\n")
+        self.config.write_text(tern_config(self.data, self.plugins, self.log, self.port))
 
     def cli(self, *args, input=None):
         return run([self.binary, "-c", str(self.config), *args], input=input, timeout=60)
@@ -162,13 +146,7 @@ class Tern:
         if self.db is not None:
             self.db.close()
             self.db = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.stderr is not None:
             self.stderr.close()
             self.stderr = None
