@@ -313,16 +313,13 @@ void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
   if (context.stage() == sdk::Stage::rcpt || context.stage() == sdk::Stage::route) {
     set_string(L, "recipient", context.recipient());
   }
-  lua_pushcfunction(L, tx_header);
-  lua_setfield(L, -2, "header");
-  lua_pushcfunction(L, tx_add_header);
-  lua_setfield(L, -2, "add_header");
-  lua_pushcfunction(L, tx_remove_header);
-  lua_setfield(L, -2, "remove_header");
-  lua_pushcfunction(L, tx_set_header);
-  lua_setfield(L, -2, "set_header");
-  lua_pushcfunction(L, tx_body);
-  lua_setfield(L, -2, "body");
+  const luaL_Reg methods[] = {{"header", tx_header},
+                              {"add_header", tx_add_header},
+                              {"remove_header", tx_remove_header},
+                              {"set_header", tx_set_header},
+                              {"body", tx_body},
+                              {nullptr, nullptr}};
+  luaL_register(L, nullptr, methods);
 }
 
 // The hook's answer: nil ("next"), a verdict table from tern.*, or a kind's name.

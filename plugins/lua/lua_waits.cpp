@@ -119,12 +119,8 @@ sdk::Task<int> finish_tcp(Wait wait, CallData& call, lua_State* thread, sdk::Ser
     lua_setfield(thread, -2, "_call");
     lua_pushinteger(thread, static_cast<lua_Integer>(call.sockets.size() - 1));
     lua_setfield(thread, -2, "_socket");
-    lua_pushcfunction(thread, tcp_send);
-    lua_setfield(thread, -2, "send");
-    lua_pushcfunction(thread, tcp_receive);
-    lua_setfield(thread, -2, "receive");
-    lua_pushcfunction(thread, tcp_close);
-    lua_setfield(thread, -2, "close");
+    const luaL_Reg methods[] = {{"send", tcp_send}, {"receive", tcp_receive}, {"close", tcp_close}, {nullptr, nullptr}};
+    luaL_register(thread, nullptr, methods);
     co_return 1;
   }
   // The connection stays alive while it is used, even if the script closes it meanwhile from another call.
