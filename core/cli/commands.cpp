@@ -12,6 +12,7 @@
 #include "auth/password.hpp"
 #include "cli/queue_commands.hpp"
 #include "cli/run_service.hpp"
+#include "cli/script_commands.hpp"
 #include "cli/store_session.hpp"
 #include "server/server.hpp"
 #include "tern/sdk/text.hpp"
@@ -267,6 +268,7 @@ int run(int argc, char** argv) {
   });
 
   add_queue_commands(app, config_file, action);
+  add_script_commands(app, config_file, action);
 
   try {
     app.parse(argc, argv);

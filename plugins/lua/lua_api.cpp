@@ -45,6 +45,9 @@ int api_hook(lua_State* L) {
   if (!state.loading) return luaL_error(L, "tern.hook is for a script's top level, as it loads");
   const std::optional<sdk::Stage> stage = stage_of(stage_name);
   if (!stage) return luaL_error(L, "no stage \"%s\"", stage_name);
+  if (state.user_script && *stage != sdk::Stage::deliver) {
+    return luaL_error(L, "a user's script hooks \"deliver\" only, not \"%s\"", stage_name);
+  }
   int priority = 0;
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "priority");
@@ -128,35 +131,6 @@ sdk::HookContext& live_context(lua_State* L) {
   return *call->context;
 }
 
-std::optional<std::string> header_value(std::string_view message, std::string_view name) {
-  std::size_t position = 0;
-  while (position < message.size()) {
-    const std::size_t end = message.find('\n', position);
-    std::string_view line = message.substr(position, end == std::string_view::npos ? message.npos : end - position);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) break;
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        std::equal(name.begin(), name.end(), line.begin(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-      std::string value(line.substr(name.size() + 1));
-      // Folded continuation lines belong to the value.
-      std::size_t next = end == std::string_view::npos ? message.size() : end + 1;
-      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
-        const std::size_t stop = message.find('\n', next);
-        std::string_view more = message.substr(next, stop == std::string_view::npos ? message.npos : stop - next);
-        if (!more.empty() && more.back() == '\r') more.remove_suffix(1);
-        value += more;
-        next = stop == std::string_view::npos ? message.size() : stop + 1;
-      }
-      const std::size_t first = value.find_first_not_of(" \t");
-      return first == std::string::npos ? std::string() : value.substr(first);
-    }
-    if (end == std::string_view::npos) break;
-    position = end + 1;
-  }
-  return std::nullopt;
-}
-
 // Calls `work` and turns a C++ exception (an accessor the stage does not offer) into a Lua error.
 template <typename Work>
 int guarded(lua_State* L, Work work) {
@@ -204,6 +178,20 @@ int tx_set_header(lua_State* L) {
     const char* value = luaL_checkstring(L, 3);
     context.remove_header(name);
     context.add_header(name, value);
+    return 0;
+  });
+}
+
+int tx_add_flag(lua_State* L) {
+  return guarded(L, [L] {
+    live_context(L).add_flag(luaL_checkstring(L, 2));
+    return 0;
+  });
+}
+
+int tx_redirect(lua_State* L) {
+  return guarded(L, [L] {
+    live_context(L).redirect(luaL_checkstring(L, 2));
     return 0;
   });
 }
@@ -283,6 +271,35 @@ int sandboxed_require(lua_State* L) {
 
 }  // namespace
 
+std::optional<std::string> header_value(std::string_view message, std::string_view name) {
+  std::size_t position = 0;
+  while (position < message.size()) {
+    const std::size_t end = message.find('\n', position);
+    std::string_view line = message.substr(position, end == std::string_view::npos ? message.npos : end - position);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        std::equal(name.begin(), name.end(), line.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      std::string value(line.substr(name.size() + 1));
+      // Folded continuation lines belong to the value.
+      std::size_t next = end == std::string_view::npos ? message.size() : end + 1;
+      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
+        const std::size_t stop = message.find('\n', next);
+        std::string_view more = message.substr(next, stop == std::string_view::npos ? message.npos : stop - next);
+        if (!more.empty() && more.back() == '\r') more.remove_suffix(1);
+        value += more;
+        next = stop == std::string_view::npos ? message.size() : stop + 1;
+      }
+      const std::size_t first = value.find_first_not_of(" \t");
+      return first == std::string::npos ? std::string() : value.substr(first);
+    }
+    if (end == std::string_view::npos) break;
+    position = end + 1;
+  }
+  return std::nullopt;
+}
+
 void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
   lua_createtable(L, 0, 10);
   lua_pushnumber(L, static_cast<lua_Number>(call));
@@ -310,7 +327,8 @@ void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
     }
     lua_setfield(L, -2, "recipients");
   }
-  if (context.stage() == sdk::Stage::rcpt || context.stage() == sdk::Stage::route) {
+  if (context.stage() == sdk::Stage::rcpt || context.stage() == sdk::Stage::route ||
+      context.stage() == sdk::Stage::deliver) {
     set_string(L, "recipient", context.recipient());
   }
   const luaL_Reg methods[] = {{"header", tx_header},
@@ -318,6 +336,9 @@ void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
                               {"remove_header", tx_remove_header},
                               {"set_header", tx_set_header},
                               {"body", tx_body},
+                              {"add_flag", tx_add_flag},
+                              {"redirect", tx_redirect},
+                              {"vacation", tx_vacation},
                               {nullptr, nullptr}};
   luaL_register(L, nullptr, methods);
 }

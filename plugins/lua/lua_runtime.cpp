@@ -71,6 +71,7 @@ LuaRuntime::LuaRuntime(std::shared_ptr<const ScriptSet> scripts, sdk::Log* log)
   state->log = log_;
   state->hooks = &hooks_;
   state->functions = &functions_;
+  state->user_script = scripts_->user_script;
   register_api(L);
   // One count hook for the state's life: LuaJIT's hooks are the whole state's, coroutines included, and the
   // check itself finds the deadline of the call (or the load) it interrupts.
@@ -236,13 +237,14 @@ LuaRuntime& LuaRuntime::for_thread(const std::shared_ptr<const ScriptSet>& scrip
 }
 
 std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget,
-                                                 std::map<std::string, Script> modules) {
+                                                 std::map<std::string, Script> modules, bool user_script) {
   static std::atomic<std::uint64_t> next_id{1};
   auto set = std::make_shared<ScriptSet>();
   set->id = next_id++;
   set->scripts = std::move(scripts);
   set->modules = std::move(modules);
   set->budget = budget;
+  set->user_script = user_script;
   LuaRuntime discovery(set, nullptr);
   set->hooks = discovery.hooks();
   return set;

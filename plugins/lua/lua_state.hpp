@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,13 @@ extern "C" {
 #include "script_set.hpp"
 #include "tern/sdk/async_hook.hpp"
 #include "tern/sdk/log.hpp"
+#include "vacation.hpp"
 
 namespace tern::lua {
 
 // What a hook waits for between two resumes: done by LuaRuntime::call, off the loop.
 struct Wait {
-  enum class Kind { none, kv_get, kv_set, dns, tcp_connect, tcp_send, tcp_receive } kind = Kind::none;
+  enum class Kind { none, kv_get, kv_set, dns, tcp_connect, tcp_send, tcp_receive, vacation } kind = Kind::none;
   std::string key;    // the store's key, the name asked for, or the host to connect to
   std::string value;  // the value to store, or the text to send
   std::int64_t ttl = 0;
@@ -32,6 +34,7 @@ struct Wait {
   std::uint16_t port = 0;
   sdk::ClientTls tls;
   std::chrono::seconds timeout{10};
+  VacationRequest vacation;
 };
 
 // One hook call: its coroutine, its view and budget, and what it waits for.
@@ -51,6 +54,7 @@ struct StateData {
   std::vector<int>* functions = nullptr;
   std::size_t script = 0;  // the script loading
   bool loading = false;
+  bool user_script = false;  // a user's own delivery rules: `deliver` only, nothing that reaches out
   std::uint64_t calls_made = 0;
   std::chrono::steady_clock::time_point deadline;  // of the script loading
   // The hook call running now. Several calls may be under way, waiting, but one runs at a time on a thread;
@@ -77,12 +81,15 @@ void register_api(lua_State* L);      // the registry's `tern` table, and the bo
 void push_environment(lua_State* L);  // a fresh environment for one script
 void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call);
 sdk::Verdict verdict_of(lua_State* L, int index);  // throws std::runtime_error for a value that is no verdict
+// The first header field called `name` (any case) of `message`, unfolded, or nullopt.
+std::optional<std::string> header_value(std::string_view message, std::string_view name);
 
 // lua_waits.cpp: the functions that make a hook wait (tern.dns, tern.tcp, tern.kv), and the waiting itself.
 int kv_get(lua_State* L);
 int kv_set(lua_State* L);
 int dns_query(lua_State* L);
 int tcp_open(lua_State* L);
+int tx_vacation(lua_State* L);
 // Does what the hook waits for and pushes its answers onto the hook's coroutine; returns how many.
 sdk::Task<int> finish_wait(Wait wait, CallData& call, lua_State* thread, sdk::ServerContext& server);
 

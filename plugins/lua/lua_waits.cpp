@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
+#include <random>
 
 extern "C" {
 #include <lauxlib.h>
@@ -17,13 +19,16 @@ namespace {
 
 // The hook call that may wait from here: only its own flow can (a coroutine the script made would yield to
 // the script, not to Tern).
-CallData& waiting_call(lua_State* L, const char* what) {
+CallData& waiting_call(lua_State* L, const char* what, bool reaches_out = true) {
+  if (reaches_out && data(L).user_script) luaL_error(L, "%s is not available to a user's script", what);
   CallData* call = data(L).running;
   if (call == nullptr || call->thread != L) luaL_error(L, "%s works in a hook, outside coroutines it makes", what);
   return *call;
 }
 
 constexpr const char* kStoreSpace = "lua";
+// The vacation replies made: "<user> <sender>" to the time before which that sender gets no other.
+constexpr const char* kVacationSpace = "vacation";
 
 // A DNS answer as a script gets it: a list of strings (MX: tables {preference = n, host = name}); an empty list
 // when the name has no such records; nil and "NXDOMAIN" or the failure's text otherwise.
@@ -74,7 +79,7 @@ std::size_t live_socket(lua_State* L, CallData& call) {
 }
 
 int tcp_send(lua_State* L) {
-  CallData& call = waiting_call(L, "send");
+  CallData& call = waiting_call(L, "send", false);
   const std::size_t socket = live_socket(L, call);
   std::size_t length = 0;
   const char* text = luaL_checklstring(L, 2, &length);
@@ -86,7 +91,7 @@ int tcp_send(lua_State* L) {
 }
 
 int tcp_receive(lua_State* L) {
-  CallData& call = waiting_call(L, "receive");
+  CallData& call = waiting_call(L, "receive", false);
   const std::size_t socket = live_socket(L, call);
   call.wait = {};
   call.wait.kind = Wait::Kind::tcp_receive;
@@ -143,6 +148,59 @@ sdk::Task<int> finish_tcp(Wait wait, CallData& call, lua_State* thread, sdk::Ser
   co_return 1;
 }
 
+std::string rfc5322_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[64];
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S +0000", &utc);
+  return text;
+}
+
+// tx:vacation's work, off the loop: the once-per-sender record and the reply go to the store in one commit.
+sdk::Task<int> send_vacation(VacationRequest request, CallData& call, lua_State* thread, sdk::ServerContext& server) {
+  const std::string original(call.context->message());
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  const std::string domain = request.user.substr(request.user.rfind('@') + 1);
+  const std::string message_id = fmt::format("<{:016x}.vacation@{}>", random(), domain);
+  const std::string reply = vacation_reply(original, request, rfc5322_now(), message_id);
+  std::optional<std::string> refusal;
+  std::vector<std::string> local_users;
+  const std::optional<std::string> failure = co_await server.attempt([&] {
+    sdk::MailStore& store = server.store();
+    const std::string key = vacation_key(request.user, request.sender);
+    const std::optional<std::string> last = store.state_get(kVacationSpace, key);
+    if (last && std::strtoll(last->c_str(), nullptr, 10) > now) {
+      refusal = fmt::format("this sender had a reply within {} day(s)", request.days);
+      return;
+    }
+    // RFC 3834 section 3.1.1: from the null sender, so that nothing answers the answer.
+    sdk::Intake intake;
+    const sdk::RecipientExpansion expansion = store.expand_recipient(request.sender);
+    for (const std::string& user : expansion.local_users) intake.filings.push_back({user, "INBOX", ""});
+    for (const std::string& address : expansion.forwards) intake.remote.push_back({address, "", ""});
+    const std::string sender_domain = request.sender.substr(request.sender.rfind('@') + 1);
+    if (intake.filings.empty() && intake.remote.empty() && !store.is_local_domain(sender_domain)) {
+      intake.remote.push_back({request.sender, "", ""});
+    }
+    intake.state.push_back({kVacationSpace, key, std::to_string(now + std::int64_t{request.days} * 86400)});
+    store.receive(reply, intake);
+    for (const sdk::Filing& filing : intake.filings) local_users.push_back(filing.user);
+  });
+  if (failure) co_return push_failure(thread, *failure);
+  if (refusal) {
+    lua_pushboolean(thread, 0);
+    lua_pushlstring(thread, refusal->data(), refusal->size());
+    co_return 2;
+  }
+  if (!local_users.empty()) server.mailbox_changed(local_users);
+  server.log().info(fmt::format("vacation reply from <{}> to <{}>", request.user, request.sender));
+  lua_pushboolean(thread, 1);
+  co_return 1;
+}
+
 }  // namespace
 
 // Does what the hook waits for and pushes its answers onto the hook's coroutine; returns how many.
@@ -155,6 +213,10 @@ sdk::Task<int> finish_wait(Wait wait, CallData& call, lua_State* thread, sdk::Se
   if (wait.kind == Wait::Kind::dns) {
     const sdk::DnsAnswer answer = co_await server.resolve(wait.key, wait.type);
     co_return push_dns_answer(thread, answer, wait.type);
+  }
+  if (wait.kind == Wait::Kind::vacation) {
+    const int answers = co_await send_vacation(std::move(wait.vacation), call, thread, server);
+    co_return answers;
   }
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -246,6 +308,63 @@ int kv_set(lua_State* L) {
   const lua_Integer ttl = luaL_checkinteger(L, 3);
   if (ttl < 1) return luaL_error(L, "tern.kv.set: the time to live must be at least 1 second");
   call.wait = {Wait::Kind::kv_set, key, value, static_cast<std::int64_t>(ttl)};
+  return lua_yield(L, 0);
+}
+
+// tx:vacation{text = ..., days = 7, subject = ..., addresses = {...}}: at `deliver`, answers the sender once in
+// `days`, unless the message is one that must not be answered. true, or false and why not.
+int tx_vacation(lua_State* L) {
+  CallData& call = waiting_call(L, "tx:vacation", false);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "_call");
+  const auto serial = static_cast<std::uint64_t>(lua_tonumber(L, -1));
+  lua_pop(L, 1);
+  if (serial != call.serial) return luaL_error(L, "this tx belongs to a hook call that has ended");
+  sdk::HookContext& context = *call.context;
+  if (context.stage() != sdk::Stage::deliver) {
+    return luaL_error(L, "tx:vacation is not available at stage %s",
+                      std::string(sdk::stage_name(context.stage())).c_str());
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  VacationRequest request;
+  request.user = std::string(context.recipient());
+  request.sender = context.envelope() != nullptr ? context.envelope()->sender : "";
+  lua_getfield(L, 2, "text");
+  if (!lua_isstring(L, -1)) return luaL_error(L, "tx:vacation: text is required");
+  request.text = lua_tostring(L, -1);
+  lua_getfield(L, 2, "subject");
+  if (lua_isstring(L, -1)) request.subject = lua_tostring(L, -1);
+  lua_getfield(L, 2, "days");
+  if (!lua_isnil(L, -1)) {
+    const lua_Integer days = luaL_checkinteger(L, -1);
+    if (days < 1 || days > 365) return luaL_error(L, "tx:vacation: days must be 1 to 365");
+    request.days = static_cast<int>(days);
+  }
+  lua_getfield(L, 2, "addresses");
+  if (lua_istable(L, -1)) {
+    for (int i = 1;; ++i) {
+      lua_rawgeti(L, -1, i);
+      if (!lua_isstring(L, -1)) {
+        lua_pop(L, 1);
+        break;
+      }
+      request.addresses.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 4);
+  if (request.subject.find_first_of("\r\n") != std::string::npos) {
+    return luaL_error(L, "tx:vacation: the subject has a line break");
+  }
+  const std::optional<std::string> refusal = vacation_refusal(context.message(), request);
+  if (refusal) {
+    lua_pushboolean(L, 0);
+    lua_pushlstring(L, refusal->data(), refusal->size());
+    return 2;
+  }
+  call.wait = {};
+  call.wait.kind = Wait::Kind::vacation;
+  call.wait.vacation = std::move(request);
   return lua_yield(L, 0);
 }
 

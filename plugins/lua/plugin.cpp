@@ -11,12 +11,14 @@
 
 #include "lua_runtime.hpp"
 #include "tern/sdk/plugin.hpp"
+#include "user_scripts.hpp"
 
 namespace {
 
 // Bounds on what the folders of scripts may hold for require: they are read whole at every load.
 constexpr std::size_t kMaxModules = 1000;
 constexpr std::uintmax_t kMaxModuleSize = 1024 * 1024;
+constexpr int kUserScriptPriority = 1000;
 
 // One tern.hook() of the scripts, run in this thread's Lua state.
 class ScriptHook final : public tern::sdk::AsyncHook {
@@ -46,6 +48,24 @@ TERN_PLUGIN("lua", "0.1.0", "hook:*") {
   const std::int64_t memory = config.get_integer("memory_budget_kib").value_or(16 * 1024);
   if (memory < 256 || memory > 4 * 1024 * 1024) config.fail("memory_budget_kib", "must be 256 to 4194304 KiB");
   budget.memory_kib = static_cast<std::size_t>(memory);
+  if (config.get_bool("user_scripts").value_or(false)) {
+    tern::lua::Budget user_budget;
+    const std::int64_t user_milliseconds = config.get_integer("user_time_budget_ms").value_or(20);
+    if (user_milliseconds < 1 || user_milliseconds > milliseconds) {
+      config.fail("user_time_budget_ms", "must be 1 millisecond to time_budget_ms");
+    }
+    user_budget.time = std::chrono::milliseconds(user_milliseconds);
+    const std::int64_t user_memory = config.get_integer("user_memory_budget_kib").value_or(4096);
+    if (user_memory < 256 || user_memory > memory)
+      config.fail("user_memory_budget_kib", "must be 256 KiB to memory_budget_kib");
+    user_budget.memory_kib = static_cast<std::size_t>(user_memory);
+    // After the server's own deliver hooks: what the administrator files (spam into Junk) stays filed.
+    registrar.add_hook({"lua.user-scripts",
+                        tern::sdk::Stage::deliver,
+                        kUserScriptPriority,
+                        {},
+                        std::make_shared<tern::lua::UserScriptHook>(user_budget, &registrar.log())});
+  }
   if (paths.empty()) return;
   std::vector<tern::lua::Script> scripts;
   for (const std::string& path : paths) {

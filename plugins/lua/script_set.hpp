@@ -39,11 +39,14 @@ struct ScriptSet {
   std::map<std::string, Script> modules;
   Budget budget;
   std::vector<HookDeclaration> hooks;
+  // A user's own delivery rules (uploaded with `tern script`): they may hook `deliver` only, and have no
+  // tern.dns, tern.tcp or tern.kv: what they decide concerns their own mailbox alone.
+  bool user_script = false;
 };
 
 // Reads nothing: compiles and runs the scripts' top levels once, in a state of its own, to learn their hooks.
 // Throws std::runtime_error naming the script and line when one does not compile or fails as it loads.
 std::shared_ptr<const ScriptSet> prepare_scripts(std::vector<Script> scripts, Budget budget,
-                                                 std::map<std::string, Script> modules = {});
+                                                 std::map<std::string, Script> modules = {}, bool user_script = false);
 
 }  // namespace tern::lua

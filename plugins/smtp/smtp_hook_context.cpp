@@ -2,6 +2,8 @@
 
 #include "tern/sdk/text.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <string>
 
@@ -12,15 +14,32 @@ namespace {
   throw std::logic_error(std::string(what) + " is not available at stage " + std::string(sdk::stage_name(stage)));
 }
 
+// RFC 3501 flag: a system flag (a backslash and an atom) or a keyword (an atom).
+bool is_imap_flag(std::string_view flag) {
+  if (!flag.empty() && flag.front() == '\\') flag.remove_prefix(1);
+  if (flag.empty() || flag.size() > 100) return false;
+  return std::all_of(flag.begin(), flag.end(), [](char c) {
+    return c > ' ' && c < 0x7f && std::string_view("(){%*\"\\]").find(c) == std::string_view::npos;
+  });
+}
+
+bool same_flag(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 }  // namespace
 
 std::string_view SmtpHookContext::recipient() const {
-  if (stage_ != sdk::Stage::rcpt) not_here("recipient()", stage_);
+  if (stage_ != sdk::Stage::rcpt && stage_ != sdk::Stage::deliver) not_here("recipient()", stage_);
   return recipient_;
 }
 
 std::string_view SmtpHookContext::message() const {
-  if (stage_ != sdk::Stage::message && stage_ != sdk::Stage::queued) not_here("message()", stage_);
+  if (stage_ != sdk::Stage::message && stage_ != sdk::Stage::queued && stage_ != sdk::Stage::deliver) {
+    not_here("message()", stage_);
+  }
   return edited_ ? std::string_view(*edited_) : message_;
 }
 
@@ -41,6 +60,31 @@ void SmtpHookContext::add_header(std::string_view name, std::string_view value) 
     throw std::invalid_argument("add_header(): the value of " + std::string(name) + " has a line break");
   }
   added_.append(name).append(": ").append(value).append("\r\n");
+}
+
+void SmtpHookContext::add_flag(std::string_view flag) {
+  if (stage_ != sdk::Stage::deliver) not_here("add_flag()", stage_);
+  if (!is_imap_flag(flag)) throw std::invalid_argument("add_flag(): \"" + std::string(flag) + "\" is not an IMAP flag");
+  if (same_flag(flag, "\\Recent")) return;  // the server's to set, never stored
+  std::size_t start = 0;
+  while (start < flags_.size()) {
+    std::size_t end = flags_.find(' ', start);
+    if (end == std::string::npos) end = flags_.size();
+    if (same_flag(std::string_view(flags_).substr(start, end - start), flag)) return;
+    start = end + 1;
+  }
+  if (!flags_.empty()) flags_ += ' ';
+  flags_ += flag;
+}
+
+void SmtpHookContext::redirect(std::string_view address) {
+  if (stage_ != sdk::Stage::deliver) not_here("redirect()", stage_);
+  const std::size_t at = address.rfind('@');
+  if (at == 0 || at == std::string_view::npos || at + 1 == address.size() ||
+      address.find_first_of(" \t\r\n<>,;") != std::string_view::npos || address.size() > 254) {
+    throw std::invalid_argument("redirect(): \"" + std::string(address) + "\" is not a mail address");
+  }
+  redirects_.emplace_back(address);
 }
 
 }  // namespace tern::smtp

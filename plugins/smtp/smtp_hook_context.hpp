@@ -22,11 +22,16 @@ class SmtpHookContext final : public sdk::HookContext {
   std::string_view message() const override;
   void add_header(std::string_view name, std::string_view value) override;
   std::size_t remove_header(std::string_view name) override;
+  void add_flag(std::string_view flag) override;
+  void redirect(std::string_view address) override;
 
   void set_recipient(std::string_view recipient) { recipient_ = recipient; }
   void set_message(std::string_view message) { message_ = message; }
   // The header fields hooks added, in order, each "Name: value\r\n".
   const std::string& added_headers() const { return added_; }
+  // What `deliver` hooks asked for: the copy's flags (space-separated), and the addresses to redirect to.
+  const std::string& flags() const { return flags_; }
+  const std::vector<std::string>& redirects() const { return redirects_; }
 
  private:
   sdk::Stage stage_;
@@ -36,6 +41,8 @@ class SmtpHookContext final : public sdk::HookContext {
   std::string_view message_;
   std::optional<std::string> edited_;  // the message once a hook removed a field from it
   std::string added_;
+  std::string flags_;
+  std::vector<std::string> redirects_;
 };
 
 }  // namespace tern::smtp

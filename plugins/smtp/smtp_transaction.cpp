@@ -498,8 +498,34 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   if (role_ == Role::submission) stored += submission_headers(content);
   stored += content;
   sdk::Intake intake;
-  intake.local_users = local_users_;
-  intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
+  const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
+  // `deliver`, once per local user: where their copy goes and with which flags, and who else gets one.
+  std::vector<std::pair<std::string, std::string>> redirects;  // (to, for whom)
+  std::string redirected_by;
+  for (const std::string& user : local_users_) {
+    SmtpHookContext deliver(sdk::Stage::deliver, client_, &*envelope_);
+    deliver.set_recipient(user);
+    deliver.set_message(stored);
+    const sdk::Verdict decision = co_await server_.run_hooks(sdk::Stage::deliver, deliver);
+    if (decision.refuses()) {
+      reply_verdict(decision);
+      co_return;
+    }
+    if (!deliver.redirects().empty()) {
+      if (has_header_value(stored, "Delivered-To", user)) {
+        server_.log().warn(
+            fmt::format("message {}: not redirected for {} again, it passed them before", queue_id, user));
+      } else {
+        for (const std::string& to : deliver.redirects()) redirects.emplace_back(to, user);
+        redirected_by += fmt::format("Delivered-To: {}\r\n", user);
+      }
+    }
+    if (decision.kind == sdk::VerdictKind::discard) continue;
+    intake.filings.push_back(
+        {user, decision.kind == sdk::VerdictKind::quarantine ? decision.folder : folder, deliver.flags()});
+  }
+  // Marks the redirected copy, so that a redirect back to this user is known (one stored copy serves all).
+  if (!redirected_by.empty()) stored = redirected_by + stored;
   intake.sender = envelope_->sender;
   intake.remote = remote_;
   intake.ret = envelope_->ret;
@@ -524,6 +550,15 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
         return;
       }
     }
+    for (const auto& [to, user] : redirects) {
+      // A local address is filed at once (its own user's deliver hooks are not run again); others are queued.
+      const sdk::RecipientExpansion expansion = store.expand_recipient(to);
+      for (const std::string& local : expansion.local_users) intake.filings.push_back({local, "INBOX", ""});
+      std::vector<std::string> outside = expansion.forwards;
+      if (expansion.local_users.empty() && outside.empty() && !store.is_local_domain(to.substr(to.rfind('@') + 1)))
+        outside = {to};
+      for (const std::string& address : outside) intake.remote.push_back({address, "", "rfc822;" + user});
+    }
     store.receive(stored, intake);
   });
   if (!failure && over_quota == QuotaRefusal::too_big) {
@@ -539,12 +574,13 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
     reply(451, "4.3.0", "Temporary failure storing the message, try again later");
     co_return;
   }
-  server_.mailbox_changed(local_users_);
-  std::vector<std::string> destinations = local_users_;
-  for (const sdk::Recipient& recipient : remote_) destinations.push_back("queue:" + recipient.address);
+  std::vector<std::string> destinations;
+  for (const sdk::Filing& filing : intake.filings) destinations.push_back(filing.user);
+  server_.mailbox_changed(destinations);
+  for (const sdk::Recipient& recipient : intake.remote) destinations.push_back("queue:" + recipient.address);
   server_.log().info(fmt::format("message {} from <{}> stored for {} ({} octets{})", queue_id, envelope_->sender,
                                  fmt::join(destinations, ", "), stored.size(),
-                                 intake.mailbox == "INBOX" ? "" : ", in " + intake.mailbox));
+                                 folder == "INBOX" ? "" : ", in " + folder));
   reply(250, "2.0.0", fmt::format("Ok: queued as {}", queue_id));
   SmtpHookContext queued(sdk::Stage::queued, client_, &*envelope_);
   queued.set_message(stored);

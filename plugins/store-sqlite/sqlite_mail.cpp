@@ -16,7 +16,7 @@ void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
 }
 
 std::uint32_t SqliteStore::file(std::string_view message, const sdk::Intake& intake) {
-  if (intake.local_users.empty() && intake.remote.empty()) return 0;
+  if (intake.local_users.empty() && intake.filings.empty() && intake.remote.empty()) return 0;
   Delivery delivery;
   delivery.message = message;
   delivery.intake = &intake;
@@ -199,7 +199,8 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         blob.bind(1, delivery->hash);
         blob.bind(2, static_cast<std::int64_t>(delivery->message.size()));
         // One reference per mailbox copy, and one for the queue entry.
-        blob.bind(3, static_cast<std::int64_t>(intake.local_users.size() + (intake.remote.empty() ? 0 : 1)));
+        blob.bind(3, static_cast<std::int64_t>(intake.local_users.size() + intake.filings.size() +
+                                               (intake.remote.empty() ? 0 : 1)));
         if (delivery->in_file) {
           blob.bind(4);
         } else {
@@ -210,21 +211,21 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         blob.reset();
         // The file may have been unlinked by a removal that committed after write() found it: write it again.
         if (delivery->in_file && first_reference) blobs_.write(delivery->message);
-        for (const std::string& user : intake.local_users) {
+        const auto file_copy = [&](const std::string& user, const std::string& mailbox_name, const std::string& flags) {
           const std::string address = lower_ascii(user);
-          if (intake.mailbox != "INBOX") {
-            create.bind(1, intake.mailbox);
+          if (mailbox_name != "INBOX") {
+            create.bind(1, mailbox_name);
             create.bind(2, received);
             create.bind(3, address);
             create.exec();
             create.reset();
           }
-          mailbox.bind(1, intake.mailbox);
+          mailbox.bind(1, mailbox_name);
           mailbox.bind(2, address);
           const bool found = mailbox.executeStep();
           if (!found) {
             mailbox.reset();
-            throw sdk::StoreError(fmt::format("deliver: no {} for {}", intake.mailbox, user));
+            throw sdk::StoreError(fmt::format("deliver: no {} for {}", mailbox_name, user));
           }
           insert.bind(1, mailbox.getColumn(0).getInt64());
           delivery->uid = static_cast<std::uint32_t>(mailbox.getColumn(1).getInt64());
@@ -234,10 +235,12 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
           insert.bind(3, delivery->hash);
           insert.bind(4, static_cast<std::int64_t>(delivery->message.size()));
           insert.bind(5, intake.received != 0 ? intake.received : received);
-          insert.bind(6, intake.flags);
+          insert.bind(6, flags);
           insert.exec();
           insert.reset();
-        }
+        };
+        for (const std::string& user : intake.local_users) file_copy(user, intake.mailbox, intake.flags);
+        for (const sdk::Filing& filing : intake.filings) file_copy(filing.user, filing.mailbox, filing.flags);
         if (!intake.remote.empty()) {
           queue.bind(1, delivery->hash);
           queue.bind(2, intake.sender);

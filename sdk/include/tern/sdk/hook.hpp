@@ -54,22 +54,32 @@ class HookContext {
   virtual const ClientInfo& client() const = 0;
   // The envelope from `mail` up to `queued`; nullptr outside a transaction.
   virtual const Envelope* envelope() const = 0;
-  // At `rcpt`: the recipient being decided on (not yet in envelope()->recipients).
+  // At `rcpt`: the recipient being decided on (not yet in envelope()->recipients). At `deliver`: the local user
+  // whose copy is being filed.
   virtual std::string_view recipient() const = 0;
-  // At `message` and `queued`: the message exactly as received (headers, blank line, body), CRLF line ends.
+  // At `message` and `queued`: the message exactly as received (headers, blank line, body), CRLF line ends. At
+  // `deliver`: the message as stored, with the server's trace fields on top.
   virtual std::string_view message() const = 0;
   // At `message`: adds a header field on top of the message. Name and value must not contain CR or LF.
   virtual void add_header(std::string_view name, std::string_view value) = 0;
   // At `message`: removes every header field called `name` (any case) from the message as received, and returns
   // how many; message() shows the result. Fields add_header() added are not touched. To change a field, remove
   // it and add it again. Other stages keep this default, which throws std::logic_error.
-  virtual std::size_t remove_header(std::string_view name) {
-    throw std::logic_error("remove_header(" + std::string(name) + ") is not available at stage " +
-                           std::string(stage_name(stage())));
-  }
+  virtual std::size_t remove_header(std::string_view) { unavailable("remove_header()"); }
+  // At `deliver`: the user's copy is filed with this IMAP flag as well: a system flag ("\\Flagged", "\\Seen") or a
+  // keyword atom ("$Label1"). std::invalid_argument for anything else.
+  virtual void add_flag(std::string_view) { unavailable("add_flag()"); }
+  // At `deliver`: a copy also goes to `address`, under the message's envelope sender, besides the user's own
+  // copy (which a `discard` verdict drops: then the redirect is all that is left). A copy that already passed
+  // this user (a Delivered-To naming them) is not redirected again, so two users redirecting to each other
+  // do not loop. std::invalid_argument for an address that is not one.
+  virtual void redirect(std::string_view) { unavailable("redirect()"); }
 
  protected:
   ~HookContext() = default;
+  [[noreturn]] void unavailable(const char* what) const {
+    throw std::logic_error(std::string(what) + " is not available at stage " + std::string(stage_name(stage())));
+  }
 };
 
 // A hook: called on the event loop of the session it judges, possibly on several loops at once, so it must

@@ -20,10 +20,6 @@ class SessionHookContext final : public HookContext {
   void add_header(std::string_view, std::string_view) override { unavailable("add_header()"); }
 
  private:
-  [[noreturn]] void unavailable(const char* what) const {
-    throw std::logic_error(std::string(what) + " is not available at stage " + std::string(stage_name(stage_)));
-  }
-
   Stage stage_;
   const ClientInfo& client_;
 };

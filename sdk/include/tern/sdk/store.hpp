@@ -103,6 +103,17 @@ struct StateChange {
   std::string value;
 };
 
+// The state space where `tern script` keeps each user's delivery script (key: the user's address, lower case;
+// value: the Lua source), which the lua plugin runs at `deliver` for that user's mail.
+inline constexpr const char* kUserScriptSpace = "user-script";
+
+// One local copy with a place of its own: what `deliver` hooks decided for one user.
+struct Filing {
+  std::string user;
+  std::string mailbox = "INBOX";  // created when missing
+  std::string flags;              // space-separated IMAP flags
+};
+
 // What receive() stores: mailboxes to file into, and the envelope of the remote part.
 struct Intake {
   std::vector<std::string> local_users;
@@ -114,6 +125,7 @@ struct Intake {
   bool smtputf8 = false;          // the sender asked for SMTPUTF8: the remote part may need a peer with it
   std::string flags;              // flags of the filed copies (IMAP APPEND); none for mail received
   std::int64_t received = 0;      // their INTERNALDATE, seconds since the epoch; 0 means now
+  std::vector<Filing> filings;    // copies filed besides local_users', each where it says
   // State written in the same commit as the message: a collector marks a remote message seen exactly when
   // its local copy is durable, so a crash between the two can neither lose it nor fetch it twice.
   std::vector<StateChange> state;
