@@ -627,7 +627,22 @@ std::vector<MimeMessage::Section> MimeMessage::leaves() const {
     Section leaf{entity.body, {}, {}, entity.header, false};
     leaf.encoding = entity.encoding.value_or(std::string_view());
     leaf.leaf = true;
-    found.push_back(leaf);
+    leaf.type = entity.type + "/" + entity.subtype;
+    const auto parameter = [](const Parameters& parameters, std::string_view wanted) {
+      for (const auto& [name, value] : parameters) {
+        if (name == wanted) return value;
+      }
+      return std::string();
+    };
+    leaf.charset = parameter(entity.parameters, "CHARSET");
+    leaf.name = parameter(entity.parameters, "NAME");
+    if (entity.disposition) {
+      MimeTokens tokens(*entity.disposition);
+      leaf.disposition = upper(tokens.token());
+      const std::string filename = parameter(tokens.parameters(), "FILENAME");
+      if (!filename.empty()) leaf.name = filename;
+    }
+    found.push_back(std::move(leaf));
   }
   return found;
 }

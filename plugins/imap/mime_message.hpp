@@ -63,6 +63,13 @@ class MimeMessage {
     // part is a leaf (neither multipart nor message/rfc822), the only kind whose body is decoded.
     std::string_view encoding;
     bool leaf = false;
+    // leaves() only, for filters: the part's type ("TEXT/PLAIN"), its file name (Content-Disposition's
+    // filename, else Content-Type's name; "" when none), disposition type ("ATTACHMENT", "INLINE" or "") and
+    // charset ("" when none). Names as written: encoded-words and RFC 2231 values are not decoded.
+    std::string type;
+    std::string name;
+    std::string disposition;
+    std::string charset;
   };
   std::optional<Section> section(std::string_view part) const;
   // Every leaf part (neither multipart nor message/rfc822), in order, as section() would give it: what SEARCH

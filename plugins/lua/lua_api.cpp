@@ -12,6 +12,8 @@ extern "C" {
 }
 
 #include "lua_state.hpp"
+#include "mime_message.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::lua {
 namespace {
@@ -182,6 +184,61 @@ int tx_set_header(lua_State* L) {
   });
 }
 
+void set_string(lua_State* L, const char* key, std::string_view value) {
+  lua_pushlstring(L, value.data(), value.size());
+  lua_setfield(L, -2, key);
+}
+
+// part:content(): the part's body with its transfer encoding undone. The part's table carries its call and its
+// index among the message's leaves, so a part kept past its call is refused as its tx would be.
+int part_content(lua_State* L) {
+  return guarded(L, [L] {
+    const std::string_view message = live_context(L).message();
+    lua_getfield(L, 1, "_index");
+    const auto index = static_cast<std::size_t>(lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    const imap::MimeMessage parsed(message);
+    const std::vector<imap::MimeMessage::Section> leaves = parsed.leaves();
+    if (index >= leaves.size()) throw std::logic_error("this part is not in the message any more");
+    const imap::MimeMessage::Section& leaf = leaves[index];
+    const std::string decoded = imap::MimeMessage::decode(leaf.encoding, leaf.text).value_or(std::string(leaf.text));
+    lua_pushlstring(L, decoded.data(), decoded.size());
+    return 1;
+  });
+}
+
+// tx:parts(): the message's leaf parts (neither multipart nor message/rfc822), in order.
+int tx_parts(lua_State* L) {
+  return guarded(L, [L] {
+    const std::string_view message = live_context(L).message();
+    lua_getfield(L, 1, "_call");
+    const lua_Number call = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    const imap::MimeMessage parsed(message);
+    const std::vector<imap::MimeMessage::Section> leaves = parsed.leaves();
+    lua_createtable(L, static_cast<int>(leaves.size()), 0);
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      const imap::MimeMessage::Section& leaf = leaves[i];
+      lua_createtable(L, 0, 8);
+      set_string(L, "type", sdk::lower_ascii(leaf.type));
+      if (!leaf.name.empty()) set_string(L, "name", leaf.name);
+      if (!leaf.disposition.empty()) set_string(L, "disposition", sdk::lower_ascii(leaf.disposition));
+      if (!leaf.charset.empty()) set_string(L, "charset", sdk::lower_ascii(leaf.charset));
+      const std::optional<std::string> decoded = imap::MimeMessage::decode(leaf.encoding, leaf.text);
+      lua_pushinteger(L, static_cast<lua_Integer>(decoded ? decoded->size() : leaf.text.size()));
+      lua_setfield(L, -2, "size");
+      lua_pushnumber(L, call);
+      lua_setfield(L, -2, "_call");
+      lua_pushinteger(L, static_cast<lua_Integer>(i));
+      lua_setfield(L, -2, "_index");
+      lua_pushcfunction(L, part_content);
+      lua_setfield(L, -2, "content");
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    return 1;
+  });
+}
+
 int tx_add_flag(lua_State* L) {
   return guarded(L, [L] {
     live_context(L).add_flag(luaL_checkstring(L, 2));
@@ -202,11 +259,6 @@ int tx_body(lua_State* L) {
     lua_pushlstring(L, message.data(), message.size());
     return 1;
   });
-}
-
-void set_string(lua_State* L, const char* key, std::string_view value) {
-  lua_pushlstring(L, value.data(), value.size());
-  lua_setfield(L, -2, key);
 }
 
 std::string field_string(lua_State* L, int index, const char* key) {
@@ -336,6 +388,7 @@ void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
                               {"remove_header", tx_remove_header},
                               {"set_header", tx_set_header},
                               {"body", tx_body},
+                              {"parts", tx_parts},
                               {"add_flag", tx_add_flag},
                               {"redirect", tx_redirect},
                               {"vacation", tx_vacation},

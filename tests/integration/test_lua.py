@@ -317,3 +317,45 @@ end)
         closed.quit()
     finally:
         server.stop()
+
+
+ATTACHMENTS = """\
+-- Refuses programs sent as attachments, and notes what the message holds.
+tern.hook("message", function(tx)
+  local seen = {}
+  for _, part in ipairs(tx:parts()) do
+    local name = (part.name or ""):lower()
+    if name:match("%.exe$") then return tern.reject(554, "5.7.1", "No programs, please: " .. part.name) end
+    seen[#seen + 1] = part.type .. ":" .. part.size .. ":" .. (part.disposition or "-") .. ":" .. part:content():sub(1, 2)
+  end
+  tx:add_header("X-Parts", table.concat(seen, " "))
+end)
+"""
+
+
+def mime_message(attachment_name):
+    return ("Subject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+            "Hello=20world=\r\n!\r\n"
+            f"--b1\r\nContent-Type: application/octet-stream; name=\"{attachment_name}\"\r\n"
+            f"Content-Disposition: attachment; filename=\"{attachment_name}\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n")
+
+
+def test_a_script_reads_the_decoded_mime_parts_and_refuses_a_program_attachment(tmp_path):
+    script = tmp_path / "attachments.lua"
+    script.write_text(ATTACHMENTS)
+    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
+    server.add_users()
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail("carol@remote.test", [ALICE], mime_message("setup.EXE"))
+            assert refused.value.smtp_code == 554 and b"No programs, please: setup.EXE" in refused.value.smtp_error
+            client.sendmail("carol@remote.test", [ALICE], mime_message("data.bin"))
+        (stored,) = imap_folder(server, "INBOX")
+        # The text part decoded from quoted-printable (12 octets), the attachment from base64 (12 octets).
+        assert "X-Parts: text/plain:12:-:He application/octet-stream:12:attachment:MZ\r\n" in stored
+    finally:
+        server.stop()

@@ -420,3 +420,24 @@ TEST_CASE("Transfer encodings are undone leniently, and an unknown one is refuse
   CHECK(MimeMessage::decode("8bit", "caf\xc3\xa9") == "caf\xc3\xa9");
   CHECK_FALSE(MimeMessage::decode("x-uuencode", "begin 644 x"));
 }
+
+TEST_CASE("Leaves name their type, file name, disposition and charset for filters") {
+  const std::string message =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\nhi\r\n"
+      "--b\r\nContent-Type: application/pdf; name=\"old.pdf\"\r\nContent-Disposition: attachment; "
+      "filename=\"report.pdf\"\r\n\r\n%PDF\r\n"
+      "--b\r\nContent-Type: image/png; name=logo.png\r\nContent-Disposition: inline\r\n\r\npng\r\n--b--\r\n";
+  const MimeMessage parsed(message);
+  const std::vector<MimeMessage::Section> leaves = parsed.leaves();
+  REQUIRE(leaves.size() == 3);
+  CHECK(leaves[0].type == "TEXT/PLAIN");
+  CHECK(leaves[0].charset == "ISO-8859-1");
+  CHECK(leaves[0].name.empty());
+  CHECK(leaves[0].disposition.empty());
+  CHECK(leaves[1].type == "APPLICATION/PDF");
+  CHECK(leaves[1].name == "report.pdf");  // the disposition's filename wins over the type's name
+  CHECK(leaves[1].disposition == "ATTACHMENT");
+  CHECK(leaves[2].name == "logo.png");
+  CHECK(leaves[2].disposition == "INLINE");
+}
