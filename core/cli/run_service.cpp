@@ -40,6 +40,7 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   auth::AuthThrottle throttle(config.limits.max_auth_failures, config.limits.auth_failure_window);
   server::MailboxWatch watch;
   dns::Resolver resolver(config.dns_servers);
+  metrics::Counters counters;  // this run's own: nobody reads them
   // Ctrl-C or a kill asks the service to stop as the server would: it writes back what it did and returns.
   std::atomic<bool> stopping{false};
   asio::signal_set signals(loop, SIGINT, SIGTERM);
@@ -53,7 +54,7 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
       loop,
       [&]() -> asio::awaitable<void> {
         auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, resolver,
-                                                                client_tls, stopping, service);
+                                                                counters, client_tls, stopping, service);
         server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), stopping,
                                        config.data_dir);
         try {

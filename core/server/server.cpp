@@ -120,6 +120,7 @@ class Server {
   auth::AuthThrottle auth_throttle_;
   MailboxWatch mailbox_watch_;
   dns::Resolver resolver_;
+  metrics::Counters counters_;  // for the process's life, across reloads
   ConnectionRegistry registry_;
   std::list<tcp::acceptor> acceptors_;
   asio::signal_set signals_;
@@ -251,8 +252,9 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
     client.tls = ready;
   }
   if (ready) {
-    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, resolver_,
+    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, resolver_, counters_,
                            client_tls_, stopping_, client.session_id);
+    context.count("connections_" + listener.info.protocol, 1);
     const std::string session_id = client.session_id;
     try {
       co_await generation->protocols.at(listener.info.protocol)
@@ -280,7 +282,7 @@ asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> se
                                           std::shared_ptr<const std::atomic<bool>> stop) {
   const std::string name = service->name();
   auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
-                                                  resolver_, client_tls_, stopping_, "service " + name);
+                                                  resolver_, counters_, client_tls_, stopping_, "service " + name);
   ServiceContext context(std::move(session), stop, stopping_, generation->config->data_dir);
   spdlog::info("service {} started", name);
   try {

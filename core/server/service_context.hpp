@@ -39,6 +39,8 @@ class ServiceContext final : public sdk::ServiceContext {
     return session_->resolve(std::move(name), type);
   }
   void mailbox_changed(const std::vector<std::string>& users) override { session_->mailbox_changed(users); }
+  void count(std::string_view name, std::int64_t delta) override { session_->count(name, delta); }
+  std::vector<std::pair<std::string, std::int64_t>> counters() const override { return session_->counters(); }
   sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection& connection, std::string_view user,
                                            std::chrono::seconds limit) override {
     return session_->wait_for_news(connection, user, limit);

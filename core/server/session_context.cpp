@@ -49,14 +49,16 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
 
 SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
                                asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                               dns::Resolver& resolver, std::shared_ptr<boost::asio::ssl::context> client_tls,
-                               const std::atomic<bool>& stopping, std::string session_id)
+                               dns::Resolver& resolver, metrics::Counters& counters,
+                               std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& stopping,
+                               std::string session_id)
     : generation_(std::move(generation)),
       store_(store),
       workers_(workers),
       throttle_(throttle),
       watch_(watch),
       resolver_(resolver),
+      counters_(counters),
       client_tls_(std::move(client_tls)),
       stopping_(stopping),
       log_(std::move(session_id)) {}

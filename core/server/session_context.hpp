@@ -12,6 +12,7 @@
 #include "auth/auth_throttle.hpp"
 #include "dns/resolver.hpp"
 #include "log/logging.hpp"
+#include "metrics/counters.hpp"
 #include "plugins/generation.hpp"
 #include "server/mailbox_watch.hpp"
 #include "tern/sdk/protocol.hpp"
@@ -22,8 +23,9 @@ class SessionContext final : public sdk::ServerContext {
  public:
   SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
                  boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                 dns::Resolver& resolver, std::shared_ptr<boost::asio::ssl::context> client_tls,
-                 const std::atomic<bool>& stopping, std::string session_id);
+                 dns::Resolver& resolver, metrics::Counters& counters,
+                 std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& stopping,
+                 std::string session_id);
 
   std::string_view hostname() const override { return generation_->config->hostname; }
   sdk::MailStore& store() override { return store_; }
@@ -41,6 +43,8 @@ class SessionContext final : public sdk::ServerContext {
   void mailbox_changed(const std::vector<std::string>& users) override { watch_.notify(users); }
   sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection& connection, std::string_view user,
                                            std::chrono::seconds limit) override;
+  void count(std::string_view name, std::int64_t delta) override { counters_.add(name, delta); }
+  std::vector<std::pair<std::string, std::int64_t>> counters() const override { return counters_.snapshot(); }
 
  private:
   std::shared_ptr<const plugins::Generation> generation_;
@@ -49,6 +53,7 @@ class SessionContext final : public sdk::ServerContext {
   auth::AuthThrottle& throttle_;
   MailboxWatch& watch_;
   dns::Resolver& resolver_;
+  metrics::Counters& counters_;
   std::shared_ptr<boost::asio::ssl::context> client_tls_;
   const std::atomic<bool>& stopping_;
   logging::NamedLog log_;

@@ -123,6 +123,22 @@ int api_log(lua_State* L) {
   return 0;
 }
 
+// tern.count(name [, delta]): adds to the server's counter lua_<name>, which the metrics listener shows.
+int api_count(lua_State* L) {
+  const StateData& state = data(L);
+  const std::string name = luaL_checkstring(L, 1);
+  const lua_Integer delta = luaL_optinteger(L, 2, 1);
+  if (state.user_script) return luaL_error(L, "tern.count is not available to a user's script");
+  if (state.running == nullptr) return luaL_error(L, "tern.count works in a hook");
+  if (name.empty() || name.size() > 60 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+    return luaL_error(L, "tern.count: \"%s\" is not a counter name (a-z, 0-9 and _, at most 60)", name.c_str());
+  }
+  if (delta < 1) return luaL_error(L, "tern.count: the count must be positive");
+  state.running->server->count("lua_" + name, static_cast<std::int64_t>(delta));
+  return 0;
+}
+
 // The hook's view, checked for liveness: a `tx` kept past its call is refused.
 sdk::HookContext& live_context(lua_State* L) {
   lua_getfield(L, 1, "_call");
@@ -469,6 +485,7 @@ void register_api(lua_State* L) {
                                 {"dns", dns_query},
                                 {"tcp", tcp_open},
                                 {"log", api_log},
+                                {"count", api_count},
                                 {"next", api_verdict<kNext>},
                                 {"accept", api_verdict<kAccept>},
                                 {"reject", api_verdict<kReject>},

@@ -118,6 +118,7 @@ sdk::Task<sdk::Verdict> LuaRuntime::call(std::size_t index, sdk::HookContext& co
   CallData call;
   call.thread = thread;
   call.context = &context;
+  call.server = &server;
   call.serial = ++state.calls_made;
   lua_rawgeti(thread, LUA_REGISTRYINDEX, functions_.at(index));
   push_tx(thread, context, call.serial);

@@ -41,6 +41,7 @@ struct Wait {
 struct CallData {
   lua_State* thread = nullptr;
   sdk::HookContext* context = nullptr;
+  sdk::ServerContext* server = nullptr;
   std::uint64_t serial = 0;  // which call a `tx` belongs to
   std::chrono::steady_clock::time_point deadline;
   Wait wait;

@@ -582,6 +582,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
                                  fmt::join(destinations, ", "), stored.size(),
                                  folder == "INBOX" ? "" : ", in " + folder));
   reply(250, "2.0.0", fmt::format("Ok: queued as {}", queue_id));
+  server_.count("messages_received", 1);
   SmtpHookContext queued(sdk::Stage::queued, client_, &*envelope_);
   queued.set_message(stored);
   co_await server_.run_hooks(sdk::Stage::queued, queued);

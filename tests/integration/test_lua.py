@@ -8,6 +8,8 @@ import shutil
 import signal
 import smtplib
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -357,5 +359,32 @@ def test_a_script_reads_the_decoded_mime_parts_and_refuses_a_program_attachment(
         (stored,) = imap_folder(server, "INBOX")
         # The text part decoded from quoted-printable (12 octets), the attachment from base64 (12 octets).
         assert "X-Parts: text/plain:12:-:He application/octet-stream:12:attachment:MZ\r\n" in stored
+    finally:
+        server.stop()
+
+
+def test_a_scripts_counters_show_on_the_metrics_listener_with_the_servers_own(tmp_path):
+    script = tmp_path / "count.lua"
+    script.write_text('tern.hook("rcpt", function(tx) tern.count("recipients_seen") end)\n'
+                      'tern.hook("data", function(tx) tern.count("envelopes", #tx.recipients) end)\n')
+    # The metrics listener first: the start-up probe connects to the first.
+    listeners = {"metrics": ("metrics", "none", False), "smtp": ("smtp", "none", False)}
+    server = Tern(tmp_path, listeners=listeners, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
+    server.add_users()
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+            client.sendmail("carol@remote.test", [ALICE, BOB], "Subject: counted\r\n\r\nhi\r\n")
+        base = f"http://127.0.0.1:{server.port('metrics')}"
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as page:
+            assert page.status == 200
+            text = page.read().decode()
+        assert "# TYPE tern_lua_recipients_seen_total counter\ntern_lua_recipients_seen_total 2\n" in text
+        assert "tern_lua_envelopes_total 2\n" in text
+        assert "tern_messages_received_total 1\n" in text
+        assert "tern_connections_smtp_total 1\n" in text
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "/other", timeout=10)
+        assert missing.value.code == 404
     finally:
         server.stop()

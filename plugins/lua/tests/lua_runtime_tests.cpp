@@ -84,6 +84,8 @@ class NoServer final : public tern::sdk::ServerContext {
     co_return tern::sdk::DnsAnswer{tern::sdk::DnsAnswer::Status::no_domain, {}, {}};
   }
   void mailbox_changed(const std::vector<std::string>&) override {}
+  void count(std::string_view, std::int64_t) override {}
+  std::vector<std::pair<std::string, std::int64_t>> counters() const override { return {}; }
   tern::sdk::Task<tern::sdk::WakeReason> wait_for_news(tern::sdk::Connection&, std::string_view,
                                                        std::chrono::seconds) override {
     throw std::logic_error("no news in this test");

@@ -154,6 +154,13 @@ class ServerContext {
   // or the server begins to shut down (IMAP IDLE).
   virtual Task<WakeReason> wait_for_news(Connection& connection, std::string_view user, std::chrono::seconds limit) = 0;
 
+  // Adds `delta` (positive) to the counter `name`: lower-case letters, digits and '_', at most 64 characters
+  // (other names are ignored, as are new names past the server's limit of 1,000 counters). The metrics
+  // listener shows it as tern_<name>_total for the process's life. Thread-safe; returns at once.
+  virtual void count(std::string_view name, std::int64_t delta) = 0;
+  // Every counter and its value, by name.
+  virtual std::vector<std::pair<std::string, std::int64_t>> counters() const = 0;
+
   // offload() that hands back a failure as its message instead of throwing it, for callers that answer it
   // with a protocol error (a coroutine cannot co_await inside a catch block). nullopt when the work succeeded.
   template <typename Work>
