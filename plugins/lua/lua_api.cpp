@@ -119,7 +119,9 @@ int api_log(lua_State* L) {
   if (lua_getstack(L, 1, &where) && lua_getinfo(L, "Sl", &where)) {
     place = fmt::format("{}:{}: ", where.short_src, where.currentline);
   }
-  if (state.log != nullptr) state.log->info(fmt::format("lua: {}{}", place, text));
+  // In a hook, the session's log: its lines carry the session id, as the rest of the session's do.
+  sdk::Log* log = state.running != nullptr ? &state.running->server->log() : state.log;
+  if (log != nullptr) log->info(fmt::format("lua: {}{}", place, text));
   return 0;
 }
 
@@ -251,6 +253,27 @@ int tx_parts(lua_State* L) {
       lua_setfield(L, -2, "content");
       lua_rawseti(L, -2, static_cast<int>(i + 1));
     }
+    return 1;
+  });
+}
+
+int tx_set_sender(lua_State* L) {
+  return guarded(L, [L] {
+    live_context(L).set_sender(luaL_checkstring(L, 2));
+    return 0;
+  });
+}
+
+int tx_add_recipient(lua_State* L) {
+  return guarded(L, [L] {
+    live_context(L).add_recipient(luaL_checkstring(L, 2));
+    return 0;
+  });
+}
+
+int tx_remove_recipient(lua_State* L) {
+  return guarded(L, [L] {
+    lua_pushboolean(L, live_context(L).remove_recipient(luaL_checkstring(L, 2)) ? 1 : 0);
     return 1;
   });
 }
@@ -405,6 +428,9 @@ void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
                               {"set_header", tx_set_header},
                               {"body", tx_body},
                               {"parts", tx_parts},
+                              {"set_sender", tx_set_sender},
+                              {"add_recipient", tx_add_recipient},
+                              {"remove_recipient", tx_remove_recipient},
                               {"add_flag", tx_add_flag},
                               {"redirect", tx_redirect},
                               {"vacation", tx_vacation},

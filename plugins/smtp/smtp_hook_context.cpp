@@ -23,7 +23,15 @@ bool is_imap_flag(std::string_view flag) {
   });
 }
 
-bool same_flag(std::string_view a, std::string_view b) {
+// Enough of an address to hand to the store and the queue: local@domain, no spaces, brackets or separators.
+bool is_address(std::string_view address) {
+  const std::size_t at = address.rfind('@');
+  return at != 0 && at != std::string_view::npos && at + 1 != address.size() && address.size() <= 254 &&
+         address.find_first_of(" \t\r\n<>,;") == std::string_view::npos;
+}
+
+// Case-insensitive, for flags and addresses alike.
+bool same_text(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
@@ -62,15 +70,42 @@ void SmtpHookContext::add_header(std::string_view name, std::string_view value) 
   added_.append(name).append(": ").append(value).append("\r\n");
 }
 
+void SmtpHookContext::set_sender(std::string_view address) {
+  if (stage_ != sdk::Stage::message) not_here("set_sender()", stage_);
+  if (!address.empty() && !is_address(address)) {
+    throw std::invalid_argument("set_sender(): \"" + std::string(address) + "\" is not a mail address");
+  }
+  sender_ = std::string(address);
+}
+
+void SmtpHookContext::add_recipient(std::string_view address) {
+  if (stage_ != sdk::Stage::message) not_here("add_recipient()", stage_);
+  if (!is_address(address)) {
+    throw std::invalid_argument("add_recipient(): \"" + std::string(address) + "\" is not a mail address");
+  }
+  added_recipients_.emplace_back(address);
+}
+
+bool SmtpHookContext::remove_recipient(std::string_view address) {
+  if (stage_ != sdk::Stage::message) not_here("remove_recipient()", stage_);
+  const auto same = [&](std::string_view other) { return same_text(other, address); };
+  const bool present = std::any_of(envelope_->recipients.begin(), envelope_->recipients.end(),
+                                   [&](const sdk::Recipient& recipient) { return same(recipient.address); });
+  const bool gone = std::any_of(removed_recipients_.begin(), removed_recipients_.end(), same);
+  if (!present || gone) return false;
+  removed_recipients_.emplace_back(address);
+  return true;
+}
+
 void SmtpHookContext::add_flag(std::string_view flag) {
   if (stage_ != sdk::Stage::deliver) not_here("add_flag()", stage_);
   if (!is_imap_flag(flag)) throw std::invalid_argument("add_flag(): \"" + std::string(flag) + "\" is not an IMAP flag");
-  if (same_flag(flag, "\\Recent")) return;  // the server's to set, never stored
+  if (same_text(flag, "\\Recent")) return;  // the server's to set, never stored
   std::size_t start = 0;
   while (start < flags_.size()) {
     std::size_t end = flags_.find(' ', start);
     if (end == std::string::npos) end = flags_.size();
-    if (same_flag(std::string_view(flags_).substr(start, end - start), flag)) return;
+    if (same_text(std::string_view(flags_).substr(start, end - start), flag)) return;
     start = end + 1;
   }
   if (!flags_.empty()) flags_ += ' ';
@@ -79,9 +114,7 @@ void SmtpHookContext::add_flag(std::string_view flag) {
 
 void SmtpHookContext::redirect(std::string_view address) {
   if (stage_ != sdk::Stage::deliver) not_here("redirect()", stage_);
-  const std::size_t at = address.rfind('@');
-  if (at == 0 || at == std::string_view::npos || at + 1 == address.size() ||
-      address.find_first_of(" \t\r\n<>,;") != std::string_view::npos || address.size() > 254) {
+  if (!is_address(address)) {
     throw std::invalid_argument("redirect(): \"" + std::string(address) + "\" is not a mail address");
   }
   redirects_.emplace_back(address);

@@ -22,6 +22,9 @@ class SmtpHookContext final : public sdk::HookContext {
   std::string_view message() const override;
   void add_header(std::string_view name, std::string_view value) override;
   std::size_t remove_header(std::string_view name) override;
+  void set_sender(std::string_view address) override;
+  void add_recipient(std::string_view address) override;
+  bool remove_recipient(std::string_view address) override;
   void add_flag(std::string_view flag) override;
   void redirect(std::string_view address) override;
 
@@ -29,6 +32,10 @@ class SmtpHookContext final : public sdk::HookContext {
   void set_message(std::string_view message) { message_ = message; }
   // The header fields hooks added, in order, each "Name: value\r\n".
   const std::string& added_headers() const { return added_; }
+  // What `message` hooks changed in the envelope.
+  const std::optional<std::string>& new_sender() const { return sender_; }
+  const std::vector<std::string>& added_recipients() const { return added_recipients_; }
+  const std::vector<std::string>& removed_recipients() const { return removed_recipients_; }
   // What `deliver` hooks asked for: the copy's flags (space-separated), and the addresses to redirect to.
   const std::string& flags() const { return flags_; }
   const std::vector<std::string>& redirects() const { return redirects_; }
@@ -41,6 +48,9 @@ class SmtpHookContext final : public sdk::HookContext {
   std::string_view message_;
   std::optional<std::string> edited_;  // the message once a hook removed a field from it
   std::string added_;
+  std::optional<std::string> sender_;
+  std::vector<std::string> added_recipients_;
+  std::vector<std::string> removed_recipients_;
   std::string flags_;
   std::vector<std::string> redirects_;
 };

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "smtp_hook_context.hpp"
 #include "smtp_settings.hpp"
 #include "tern/sdk/protocol.hpp"
 
@@ -55,6 +56,20 @@ class SmtpSession {
   sdk::Task<bool> read_data(std::string& message, std::string& problem);
   sdk::Task<bool> read_chunk(std::size_t size, bool keep);
   sdk::Task<void> store_message(std::string message);
+
+  // Where one recipient's mail goes: local or not, the local users and the outside addresses its aliases lead
+  // to. Store calls: run off the loop. "postmaster" alone becomes the postmaster of a local domain.
+  struct Destinations {
+    bool local = false;
+    std::vector<std::string> users;
+    sdk::RecipientExpansion expansion;
+  };
+  Destinations find_destinations(sdk::Recipient& recipient) const;
+  // Adds an accepted recipient and its destinations to the transaction (local_users_, remote_, aliases_).
+  void add_destinations(sdk::Recipient recipient, Destinations destinations);
+  // What `message` hooks changed in the envelope (tx:set_sender, add_recipient, remove_recipient), applied:
+  // the recipients' destinations are found again. False, with the reply given, when the store failed.
+  sdk::Task<bool> apply_envelope_changes(const SmtpHookContext& context);
   std::string received_header() const;
   std::string submission_headers(std::string_view message) const;
   void reset_transaction();

@@ -183,32 +183,12 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply(452, "4.5.3", "Too many recipients");
     co_return;
   }
-  std::vector<std::string> users;
-  sdk::RecipientExpansion expansion;
-  bool local = false;
+  Destinations destinations;
   enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    if (recipient.address == "postmaster") {
-      // The server's own domain's postmaster, else the first local domain that has one.
-      std::vector<std::string> domains{lower_ascii(server_.hostname())};
-      for (std::string& domain : store.list_domains()) domains.push_back(std::move(domain));
-      for (const std::string& domain : domains) {
-        users = store.resolve_recipient("postmaster@" + domain);
-        if (!users.empty()) {
-          recipient.address = "postmaster@" + domain;
-          break;
-        }
-      }
-      local = true;
-      return;
-    }
-    local = store.is_local_domain(lower_ascii(recipient.address.substr(recipient.address.rfind('@') + 1)));
-    if (local) {
-      expansion = store.expand_recipient(recipient.address);
-      users = expansion.local_users;
-    }
-    for (const std::string& user : users) {
+    destinations = find_destinations(recipient);
+    for (const std::string& user : destinations.users) {
       const sdk::QuotaInfo quota = store.quota(user);
       if (!quota.could_hold(declared_size_)) {
         over_quota = QuotaRefusal::too_big;
@@ -217,6 +197,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
       }
     }
   });
+  const bool local = destinations.local;
   const std::string& address = recipient.address;
   if (failure) {
     server_.log().error(fmt::format("recipient lookup failed: {}", *failure));
@@ -231,7 +212,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     error(554, "5.7.1", fmt::format("<{}>: Relay access denied", address));
     co_return;
   }
-  if (local && users.empty() && expansion.forwards.empty()) {
+  if (local && destinations.users.empty() && destinations.expansion.forwards.empty()) {
     error(550, "5.1.1", fmt::format("<{}>: Recipient address rejected: User unknown", address));
     co_return;
   }
@@ -251,9 +232,40 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply_verdict(verdict);
     co_return;
   }
-  if (!local) remote_.push_back(recipient);
+  add_destinations(std::move(recipient), std::move(destinations));
+  reply(250, "2.1.5", "Recipient OK");
+}
+
+SmtpSession::Destinations SmtpSession::find_destinations(sdk::Recipient& recipient) const {
+  sdk::MailStore& store = server_.store();
+  Destinations found;
+  if (recipient.address == "postmaster") {
+    // The server's own domain's postmaster, else the first local domain that has one.
+    std::vector<std::string> domains{lower_ascii(server_.hostname())};
+    for (std::string& domain : store.list_domains()) domains.push_back(std::move(domain));
+    for (const std::string& domain : domains) {
+      found.users = store.resolve_recipient("postmaster@" + domain);
+      if (!found.users.empty()) {
+        recipient.address = "postmaster@" + domain;
+        break;
+      }
+    }
+    found.local = true;
+    return found;
+  }
+  found.local = store.is_local_domain(lower_ascii(recipient.address.substr(recipient.address.rfind('@') + 1)));
+  if (found.local) {
+    found.expansion = store.expand_recipient(recipient.address);
+    found.users = found.expansion.local_users;
+  }
+  return found;
+}
+
+void SmtpSession::add_destinations(sdk::Recipient recipient, Destinations destinations) {
+  if (!destinations.local) remote_.push_back(recipient);
   // Forwarded by an alias: queued for the outside address, with the DSN request and original recipient of
   // the address the client gave (RFC 3461 section 5.2.1).
+  const sdk::RecipientExpansion& expansion = destinations.expansion;
   for (const std::string& forward : expansion.forwards) {
     const bool queued = std::any_of(remote_.begin(), remote_.end(),
                                     [&](const sdk::Recipient& r) { return lower_ascii(r.address) == forward; });
@@ -262,18 +274,51 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
           {forward, recipient.notify, recipient.orcpt.empty() ? "rfc822;" + recipient.address : recipient.orcpt});
     }
   }
-  for (std::string& alias : expansion.aliases) {
+  for (const std::string& alias : expansion.aliases) {
     if (!expansion.forwards.empty() && std::find(aliases_.begin(), aliases_.end(), alias) == aliases_.end()) {
-      aliases_.push_back(std::move(alias));
+      aliases_.push_back(alias);
     }
   }
   envelope_->recipients.push_back(std::move(recipient));
-  for (std::string& user : users) {
+  for (std::string& user : destinations.users) {
     if (std::find(local_users_.begin(), local_users_.end(), user) == local_users_.end()) {
       local_users_.push_back(std::move(user));
     }
   }
-  reply(250, "2.1.5", "Recipient OK");
+}
+
+sdk::Task<bool> SmtpSession::apply_envelope_changes(const SmtpHookContext& context) {
+  if (context.new_sender()) envelope_->sender = *context.new_sender();
+  if (context.removed_recipients().empty() && context.added_recipients().empty()) co_return true;
+  std::vector<sdk::Recipient> recipients;
+  for (sdk::Recipient& recipient : envelope_->recipients) {
+    const bool removed =
+        std::any_of(context.removed_recipients().begin(), context.removed_recipients().end(),
+                    [&](const std::string& address) { return lower_ascii(address) == lower_ascii(recipient.address); });
+    if (!removed) recipients.push_back(std::move(recipient));
+  }
+  for (const std::string& address : context.added_recipients()) recipients.push_back({address, {}, {}});
+  std::vector<Destinations> destinations(recipients.size());
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    for (std::size_t i = 0; i < recipients.size(); ++i) destinations[i] = find_destinations(recipients[i]);
+  });
+  if (failure) {
+    server_.log().error(fmt::format("recipient lookup failed: {}", *failure));
+    reply(451, "4.3.0", "Temporary lookup failure, try again later");
+    co_return false;
+  }
+  envelope_->recipients.clear();
+  local_users_.clear();
+  remote_.clear();
+  aliases_.clear();
+  for (std::size_t i = 0; i < recipients.size(); ++i) {
+    if (destinations[i].local && destinations[i].users.empty() && destinations[i].expansion.forwards.empty()) {
+      server_.log().warn(fmt::format("a hook added <{}>, which nobody receives: skipped", recipients[i].address));
+      continue;
+    }
+    add_destinations(std::move(recipients[i]), std::move(destinations[i]));
+  }
+  co_return true;
 }
 
 sdk::Task<bool> SmtpSession::start_message() {
@@ -472,6 +517,8 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
     co_return;
   }
   if (data_decision_.decided()) verdict = data_decision_;
+  const bool applied = co_await apply_envelope_changes(context);
+  if (!applied) co_return;
   const std::string queue_id = fmt::format("{}.{}", client_.session_id, transactions_);
   if (verdict.kind == sdk::VerdictKind::discard) {
     server_.log().info(fmt::format("message {} discarded by a hook", queue_id));

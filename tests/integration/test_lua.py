@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, BOB, Tern, insecure_context
+from conftest import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, Tern, insecure_context
 
 RULES = """\
 -- Refuses one recipient with the script's own reply, and files list mail into a folder.
@@ -386,5 +386,40 @@ def test_a_scripts_counters_show_on_the_metrics_listener_with_the_servers_own(tm
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(base + "/other", timeout=10)
         assert missing.value.code == 404
+    finally:
+        server.stop()
+
+
+REWRITE = """\
+tern.hook("message", function(tx)
+  if (tx:header("Subject") or "") == "for the team" then
+    tx:set_sender("bounces@example.test")
+    tx:add_recipient("bob@example.test")
+    tx:add_recipient("partner@remote.test")
+    assert(tx:remove_recipient("ALICE@example.test"))
+    assert(not tx:remove_recipient("nobody-here@example.test"))
+  end
+end)
+"""
+
+
+def test_a_script_rewrites_the_envelope_sender_and_recipients(tmp_path):
+    script = tmp_path / "rewrite.lua"
+    script.write_text(REWRITE)
+    # Mail for remote.test is held, so that the queue shows the rewritten envelope.
+    extra = (f'[plugin.lua]\nscripts = ["{script}"]\n'
+             '[[plugin.outbound.route]]\ndomains = ["remote.test"]\nvia = "hold"\n')
+    server = Tern(tmp_path, extra=extra)
+    server.add_users()
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+            client.sendmail("carol@remote.test", [ALICE], "Subject: for the team\r\n\r\nhi\r\n")
+        assert imap_folder(server, "INBOX") == []
+        with imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context()) as client:
+            client.login(BOB, BOB_PASSWORD)
+            assert client.select("INBOX", readonly=True)[1] == [b"1"]
+        queue = server.cli("queue", "list").stdout
+        assert "<bounces@example.test>" in queue and "partner@remote.test" in queue, queue
     finally:
         server.stop()

@@ -4,6 +4,7 @@ reply (once per sender, never to lists or the null sender); a broken or runaway 
 lands in the inbox as if there were no script."""
 
 import imaplib
+import re
 import smtplib
 
 import pytest
@@ -102,6 +103,8 @@ def test_vacation_answers_each_sender_once_and_never_lists_or_the_null_sender(se
     assert "Auto-Submitted: auto-replied" in reply and "In-Reply-To: <q1@example.test>" in reply
     assert "I am away.\r\nBack on Monday." in reply
     log = server.log_text()
+    # tern.log writes into the session's log: its lines carry the session id, then the script and line.
+    assert re.search(r"\[\w+\] lua: alice@example\.test\.lua:3: vacation for bob@example\.test: true", log)
     assert "this sender had a reply within 3 day(s)" in log
     assert "list mail gets no reply" in log
     assert "the null sender gets no reply" in log

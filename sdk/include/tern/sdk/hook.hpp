@@ -66,6 +66,16 @@ class HookContext {
   // how many; message() shows the result. Fields add_header() added are not touched. To change a field, remove
   // it and add it again. Other stages keep this default, which throws std::logic_error.
   virtual std::size_t remove_header(std::string_view) { unavailable("remove_header()"); }
+  // At `message`: the envelope, rewritten (as a milter's change of sender and recipients would). The changes
+  // apply once every `message` hook has run; envelope() shows the envelope as the client gave it.
+  // set_sender: the reverse-path from now on, where reports go; "" is the null sender.
+  virtual void set_sender(std::string_view) { unavailable("set_sender()"); }
+  // add_recipient: the message goes to this address too, local or not: no relay check, the hook is the
+  // administrator's. An address of a local domain that nobody receives is logged and skipped.
+  virtual void add_recipient(std::string_view) { unavailable("add_recipient()"); }
+  // remove_recipient: the message does not go to this recipient of the envelope (any case), nor to the users
+  // and addresses it leads to. False when the envelope has no such recipient.
+  virtual bool remove_recipient(std::string_view) { unavailable("remove_recipient()"); }
   // At `deliver`: the user's copy is filed with this IMAP flag as well: a system flag ("\\Flagged", "\\Seen") or a
   // keyword atom ("$Label1"). std::invalid_argument for anything else.
   virtual void add_flag(std::string_view) { unavailable("add_flag()"); }
