@@ -32,6 +32,9 @@ class MimeMessage {
   static constexpr std::size_t kMaxParts = 10'000;
 
   explicit MimeMessage(std::string_view text);
+  explicit MimeMessage(const char* text) : MimeMessage(std::string_view(text)) {}
+  // A temporary would die before the views into it: refused at compile time.
+  explicit MimeMessage(std::string&&) = delete;
   ~MimeMessage();
   MimeMessage(MimeMessage&&) noexcept;
   MimeMessage& operator=(MimeMessage&&) noexcept;

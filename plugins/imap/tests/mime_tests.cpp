@@ -290,8 +290,10 @@ TEST_CASE("Unbalanced or missing boundaries still give a structure") {
 
 TEST_CASE("Malformed Content-Type, encodings and addresses fall back to defaults") {
   for (const char* type : {"text/", "/plain", ";;;=", "text/plain; charset=\"unterminated", "(((", "multi part/x"}) {
-    const MimeMessage message(std::string("Content-Type: ") + type +
-                              "\r\nContent-Transfer-Encoding: (x)\r\nFrom: <<@>>,,;:\r\nTo: \"open\r\n\r\nbody");
+    // The message keeps views into its text, which must outlive it.
+    const std::string text = std::string("Content-Type: ") + type +
+                             "\r\nContent-Transfer-Encoding: (x)\r\nFrom: <<@>>,,;:\r\nTo: \"open\r\n\r\nbody";
+    const MimeMessage message(text);
     CHECK(message.body_structure(true).starts_with("(\"TEXT\" \""));
     CHECK(message.envelope().starts_with("(NIL NIL "));
   }
@@ -336,7 +338,8 @@ TEST_CASE("A million header lines are parsed in one pass and the fields after th
 
 TEST_CASE("A 1 MB header line becomes a literal and does not disturb the structure") {
   const std::string subject(1 << 20, 'a');
-  const MimeMessage message("Subject: " + subject + "\r\nContent-Type: " + std::string(1 << 20, 'b') + "\r\n\r\nbody");
+  const std::string text = "Subject: " + subject + "\r\nContent-Type: " + std::string(1 << 20, 'b') + "\r\n\r\nbody";
+  const MimeMessage message(text);
   CHECK(message.envelope().starts_with("(NIL {1048576}\r\naaaa"));
   CHECK(message.body_structure(false) == "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 4 1)");
 }
@@ -369,7 +372,8 @@ TEST_CASE("Nesting beyond the depth limit is an opaque application/octet-stream 
 
   std::string forwards;
   for (int level = 0; level < 100; ++level) forwards += "Content-Type: message/rfc822\r\n\r\n";
-  const MimeMessage nested(forwards + "\r\ninnermost");
+  const std::string nested_text = forwards + "\r\ninnermost";
+  const MimeMessage nested(nested_text);
   CHECK(count(nested.body_structure(false), "\"RFC822\"") == MimeMessage::kMaxDepth);
 }
 
