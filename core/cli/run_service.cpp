@@ -16,6 +16,7 @@
 
 #include "auth/auth_throttle.hpp"
 #include "cli/store_session.hpp"
+#include "privileges/run_as.hpp"
 #include "server/service_context.hpp"
 
 namespace tern::cli {
@@ -34,6 +35,7 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
     return 2;
   }
   std::filesystem::create_directories(config.data_dir);
+  privileges::settle(config, false);
   std::unique_ptr<sdk::MailStore> store = generation->stores.at(config.store_backend)->open(config.data_dir);
   asio::io_context loop(1);
   asio::thread_pool workers(2);

@@ -1,5 +1,7 @@
 #include "cli/store_session.hpp"
 
+#include "privileges/run_as.hpp"
+
 namespace tern::cli {
 
 LoadedConfig load_everything(const std::filesystem::path& config_file) {
@@ -16,6 +18,8 @@ StoreSession::StoreSession(const std::filesystem::path& config_file) {
   generation_ = std::move(loaded.generation);
   const config::ServerConfig& config = *generation_->config;
   std::filesystem::create_directories(config.data_dir);
+  // As the server's user: a file the store makes now must be the server's to write later.
+  privileges::settle(config, false);
   store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
 }
 

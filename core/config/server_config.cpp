@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -67,6 +69,34 @@ void read_server(TableReader section, ServerConfig& config) {
     }
   }
   if (config.hostname.empty()) section.error("hostname", "must not be empty");
+  const std::optional<std::string> user = section.string("user");
+  const std::optional<std::string> group = section.string("group");
+  if (group && !user) section.error("group", "needs user as well");
+  if (user) {
+    RunAs run_as;
+    run_as.user = *user;
+    const passwd* account = ::getpwnam(user->c_str());
+    if (account == nullptr) {
+      section.error("user", fmt::format("no user \"{}\" on this system", *user));
+    } else {
+      run_as.uid = account->pw_uid;
+      run_as.gid = account->pw_gid;
+      if (run_as.uid == 0) section.error("user", "must not be root: it is who the server becomes instead of root");
+    }
+    if (group) {
+      const ::group* found = ::getgrnam(group->c_str());
+      if (found == nullptr) {
+        section.error("group", fmt::format("no group \"{}\" on this system", *group));
+      } else {
+        run_as.gid = found->gr_gid;
+      }
+      run_as.group = *group;
+    } else if (account != nullptr) {
+      const ::group* primary = ::getgrgid(account->pw_gid);
+      run_as.group = primary != nullptr ? primary->gr_name : std::to_string(account->pw_gid);
+    }
+    config.run_as = run_as;
+  }
   section.report_unknown_keys();
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,10 +55,18 @@ struct LogSettings {
 };
 
 struct Limits {
-  std::int64_t max_connections = 1000;            // in all
+  std::int64_t max_connections = 5000;            // in all: an idle session costs about 21 KiB
   std::int64_t max_connections_per_client = 20;   // per client IP address
   std::int64_t max_auth_failures = 10;            // failed logins per client address within the window
   std::chrono::seconds auth_failure_window{900};  // before a failure is forgotten
+};
+
+// [server] user and group: who the server becomes once its ports are bound (privileges/run_as.hpp).
+struct RunAs {
+  std::string user;
+  std::string group;
+  unsigned uid = 0;
+  unsigned gid = 0;
 };
 
 struct ServerConfig {
@@ -68,6 +77,7 @@ struct ServerConfig {
   unsigned workers = 16;  // threads for blocking work (store, password hashing); deliveries waiting together
                           // for the disk share one commit, so more waiting threads make bigger batches
   std::chrono::seconds shutdown_grace{30};
+  std::optional<RunAs> run_as;  // unset: run as started
   std::vector<Listener> listeners;
   std::filesystem::path tls_cert;  // made self-signed on first start when absent
   std::filesystem::path tls_key;

@@ -29,6 +29,7 @@
 #include "net/tcp_connection.hpp"
 #include "plugins/generation.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "privileges/run_as.hpp"
 #include "server/service_context.hpp"
 #include "server/session_context.hpp"
 #include "tls/certificate.hpp"
@@ -141,16 +142,15 @@ int Server::run() {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
   std::filesystem::create_directories(config.data_dir);
-  std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                                                    std::filesystem::perms::group_exec);
+  std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all);
   if (tls::ensure_certificate(config.tls_cert, config.tls_key, config.hostname)) {
     spdlog::warn(
         "made a self-signed certificate for {} in {}; clients will not trust it, replace it with one of "
         "your own",
         config.hostname, config.tls_cert.string());
   }
+  // Keys are read, and ports bound, while the server may still be root; everything after runs as [server] user.
   tls_ = std::make_unique<tls::ServerContexts>(config);
-  store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
 
   for (const config::Listener& listener : config.listeners) {
     auto& acceptor = acceptors_.emplace_back(main_loop_);
@@ -171,6 +171,8 @@ int Server::run() {
                                                                : "none");
     asio::co_spawn(main_loop_, accept_loop(acceptor, listener), asio::detached);
   }
+  privileges::settle(config, true);
+  store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
   asio::co_spawn(main_loop_, handle_signals(), asio::detached);
   client_tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   client_tls_->set_default_verify_paths();

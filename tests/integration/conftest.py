@@ -39,7 +39,7 @@ class Tern:
     address), unless `ports` fixes it (name -> port: a second server playing a remote MX on the outbound port)."""
 
     def __init__(self, root, listeners=None, extra="", plugin_dirs=None, host="127.0.0.1", ports=None,
-                 hostname="mx.example.test"):
+                 hostname="mx.example.test", server_extra=""):
         self.root = Path(root)
         self.host = host
         self.hostname = hostname
@@ -60,6 +60,7 @@ class Tern:
         self.ports = self.pick_ports()
         self.plugin_dirs = plugin_dirs or [PLUGIN_DIR]
         self.extra = extra
+        self.server_extra = server_extra  # more [server] lines: user, group
         self.process = None
         self.write_config()
 
@@ -74,6 +75,7 @@ class Tern:
             f'hostname = "{self.hostname}"',
             f'data_dir = "{self.data}"',
             "shutdown_grace = 5",
+            *([self.server_extra] if self.server_extra else []),
             "[plugins]",
             "dirs = [" + ", ".join(f'"{d}"' for d in self.plugin_dirs) + "]",
             "[log]",
