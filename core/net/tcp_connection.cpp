@@ -30,6 +30,7 @@ TcpConnection::TcpConnection(asio::ip::tcp::socket socket, std::shared_ptr<asio:
 void TcpConnection::arm_deadline() {
   timed_out_ = false;
   deadline_at_ = std::chrono::steady_clock::now() + timeout_;
+  if (line_deadline_ && *line_deadline_ < deadline_at_) deadline_at_ = *line_deadline_;
   deadline_armed_ = true;
   // A wait that ends later than the new deadline (the timeout was shortened) is replaced; one that ends
   // sooner is left to run and waits again for the rest.
@@ -77,6 +78,13 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read_command(std::string& line, std::s
 }
 
 sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t max_length, bool command) {
+  // The whole line within the timeout, not each of its reads: a client trickling a byte at a time
+  // (slowloris) would otherwise hold its session for ever.
+  line_deadline_ = std::chrono::steady_clock::now() + timeout_;
+  struct LineDone {
+    std::optional<std::chrono::steady_clock::time_point>& deadline;
+    ~LineDone() { deadline.reset(); }
+  } done{line_deadline_};
   line.clear();
   bool discarding = false;
   char last_dropped = 0;  // the octet before the line's LF may have been dropped with the rest of it

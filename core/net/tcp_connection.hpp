@@ -67,6 +67,8 @@ class TcpConnection final : public sdk::Connection, public std::enable_shared_fr
   const std::atomic<bool>& stopping_;
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point deadline_at_;
+  // While a line is read: when the whole of it must have come (read() sets it, for all of its reads).
+  std::optional<std::chrono::steady_clock::time_point> line_deadline_;
   bool deadline_armed_ = false;    // an operation is under way and deadline_at_ applies to it
   bool deadline_waiting_ = false;  // the timer has a wait pending, until deadline_expiry_
   std::chrono::steady_clock::time_point deadline_expiry_;

@@ -583,6 +583,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   // recipient, local or remote, could take the message, it is refused; when some can, all get it, as the
   // reply after DATA is one for every recipient and a bounce for a few would be worse than a full mailbox.
   enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
+  std::optional<std::string> disk_full;
   const std::optional<std::string> failure = co_await server_.attempt([&] {
     if (remote_.empty() && !local_users_.empty()) {
       bool any_room = false;
@@ -606,7 +607,11 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
         outside = {to};
       for (const std::string& address : outside) intake.remote.push_back({address, "", "rfc822;" + user});
     }
-    store.receive(stored, intake);
+    try {
+      store.receive(stored, intake);
+    } catch (const sdk::StoreFull& full) {
+      disk_full = full.what();
+    }
   });
   if (!failure && over_quota == QuotaRefusal::too_big) {
     reply(552, "5.2.2", "Message is larger than the mailbox's quota");
@@ -614,6 +619,11 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   }
   if (!failure && over_quota == QuotaRefusal::full) {
     reply(452, "4.2.2", "Mailbox full, try again later");
+    co_return;
+  }
+  if (disk_full) {
+    server_.log().error(fmt::format("storing message {} failed, no space: {}", queue_id, *disk_full));
+    reply(452, "4.3.1", "Insufficient system storage, try again later");
     co_return;
   }
   if (failure) {

@@ -18,7 +18,9 @@ namespace tern::store_sqlite {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
-  throw sdk::StoreError(fmt::format("{}: {}", what, std::strerror(errno)));
+  const std::string message = fmt::format("{}: {}", what, std::strerror(errno));
+  if (errno == ENOSPC || errno == EDQUOT) throw sdk::StoreFull(message);
+  throw sdk::StoreError(message);
 }
 
 void fsync_path(const std::filesystem::path& path, int flags) {

@@ -267,14 +267,13 @@ void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
         blob.reset();
         db_->exec("ROLLBACK TO delivery");
         db_->exec("RELEASE delivery");
-        delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
+        delivery->error = store_error("deliver", failure);
       }
     }
     transaction.commit();
   } catch (const std::exception& failure) {
     for (Delivery* delivery : batch) {
-      if (!delivery->error)
-        delivery->error = std::make_exception_ptr(sdk::StoreError(std::string("deliver: ") + failure.what()));
+      if (!delivery->error) delivery->error = store_error("deliver", failure);
     }
   }
 }

@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,13 +29,28 @@ inline std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Every SQLite failure becomes a StoreError, which callers answer with a temporary failure.
+// Whether a failure is the disk's or the database's being full: SQLite's own code, or a full blob folder.
+inline bool is_full(const std::exception& failure) {
+  if (dynamic_cast<const sdk::StoreFull*>(&failure) != nullptr) return true;
+  const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&failure);
+  return sqlite != nullptr && sqlite->getErrorCode() == SQLITE_FULL;
+}
+
+// `failure` as the StoreError callers get, prefixed with what was being done; StoreFull when it is.
+inline std::exception_ptr store_error(std::string_view what, const std::exception& failure) {
+  const std::string message = fmt::format("{}: {}", what, failure.what());
+  if (is_full(failure)) return std::make_exception_ptr(sdk::StoreFull(message));
+  return std::make_exception_ptr(sdk::StoreError(message));
+}
+
+// Every SQLite failure becomes a StoreError (StoreFull for a full disk), which callers answer with a temporary
+// failure.
 template <typename Work>
 auto guarded(const char* what, Work work) {
   try {
     return work();
   } catch (const SQLite::Exception& error) {
-    throw sdk::StoreError(fmt::format("{}: {}", what, error.what()));
+    std::rethrow_exception(store_error(what, error));
   }
 }
 

@@ -23,6 +23,13 @@ class TERN_SDK_VISIBLE StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A StoreError for a full disk or database: nothing of the failed write remains, and it may succeed once
+// space is freed. SMTP answers it 452 4.3.1 (RFC 3463: mail system full).
+class TERN_SDK_VISIBLE StoreFull : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // Thrown by the directory operations for a request that cannot succeed as given: a domain that exists
 // already, a user of an unknown domain, and the like. The message is meant for the administrator.
 class TERN_SDK_VISIBLE DirectoryError : public std::runtime_error {
