@@ -1,0 +1,8 @@
+tern.hook("message", function(tx)
+  tx:add_header("Bad Name", "x\r\ny")
+  return tern.reject(250, "2.0.0", string.rep("x", 100))
+end)
+tern.hook("rcpt", function(tx) local t = {} while true do t[#t + 1] = tx end end)
+tern.hook("data", function(tx) local function f() return f() + 1 end return f() end)
+tern.hook("helo", function(tx) return 42 end)
+tern.hook("mail", function(tx) coroutine.wrap(function() tern.kv.get("x") end)() end)

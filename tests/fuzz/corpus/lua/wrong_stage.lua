@@ -1,0 +1,1 @@
+tern.hook("nowhere", print)
