@@ -144,15 +144,6 @@ sdk::Task<std::optional<std::map<std::string, std::int64_t>>> load_collected(sdk
   co_return collected;
 }
 
-std::string rfc5322_date() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[64];
-  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S +0000", &utc);
-  return text;
-}
-
 }  // namespace
 
 sdk::Task<void> FetchService::run(sdk::ServiceContext& context) const {
@@ -404,7 +395,7 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
   intake.local_users = destination.users;
   intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
   const std::string stored = fmt::format("Received: from {} by {} with POP3 (Tern fetch {}); {}\r\n", account.server,
-                                         context.hostname(), account.name, rfc5322_date()) +
+                                         context.hostname(), account.name, sdk::rfc5322_date(std::time(nullptr))) +
                              hooks.added_headers() + std::string(hooks.message());
   const std::optional<std::string> failure = co_await context.attempt([&] { store.receive(stored, intake); });
   if (failure) {

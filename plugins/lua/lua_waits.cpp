@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <ctime>
 #include <random>
 
 extern "C" {
@@ -148,15 +147,6 @@ sdk::Task<int> finish_tcp(Wait wait, CallData& call, lua_State* thread, sdk::Ser
   co_return 1;
 }
 
-std::string rfc5322_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[64];
-  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S +0000", &utc);
-  return text;
-}
-
 // tx:vacation's work, off the loop: the once-per-sender record and the reply go to the store in one commit.
 sdk::Task<int> send_vacation(VacationRequest request, CallData& call, lua_State* thread, sdk::ServerContext& server) {
   const std::string original(call.context->message());
@@ -165,7 +155,7 @@ sdk::Task<int> send_vacation(VacationRequest request, CallData& call, lua_State*
   static thread_local std::mt19937_64 random{std::random_device{}()};
   const std::string domain = request.user.substr(request.user.rfind('@') + 1);
   const std::string message_id = fmt::format("<{:016x}.vacation@{}>", random(), domain);
-  const std::string reply = vacation_reply(original, request, rfc5322_now(), message_id);
+  const std::string reply = vacation_reply(original, request, sdk::rfc5322_date(now), message_id);
   std::optional<std::string> refusal;
   std::vector<std::string> local_users;
   const std::optional<std::string> failure = co_await server.attempt([&] {

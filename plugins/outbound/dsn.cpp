@@ -1,6 +1,5 @@
 #include "dsn.hpp"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <cctype>
@@ -15,13 +14,6 @@ namespace {
 // Beyond this, a bounce returns the original's header only: the sender has the message, and a bounce that
 // is itself refused for its size helps nobody.
 constexpr std::size_t kReturnedMessageLimit = 1024 * 1024;
-
-std::string rfc5322_date(std::int64_t seconds) {
-  std::time_t time = seconds;
-  std::tm utc{};
-  ::gmtime_r(&time, &utc);
-  return fmt::format("{:%a, %d %b %Y %H:%M:%S} +0000", utc);
-}
 
 bool is_enhanced_code(std::string_view text) {
   // class "." subject "." detail: 2, 4 or 5, then one to three digits, then one to three digits.
@@ -111,7 +103,7 @@ std::string compose_dsn(const DsnReport& report, std::string_view original, std:
   message += fmt::format("From: Mail Delivery System <MAILER-DAEMON@{}>\r\n", report.reporting_host);
   message += fmt::format("To: <{}>\r\n", report.sender);
   message += fmt::format("Subject: {}\r\n", subject);
-  message += fmt::format("Date: {}\r\n", rfc5322_date(now));
+  message += fmt::format("Date: {}\r\n", sdk::rfc5322_date(now));
   message += fmt::format("Message-ID: <{:016x}.dsn@{}>\r\n", random(), report.reporting_host);
   message += "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n";
   const bool whole = sdk::lower_ascii(report.ret) != "hdrs" && original.size() <= kReturnedMessageLimit;
@@ -128,7 +120,7 @@ std::string compose_dsn(const DsnReport& report, std::string_view original, std:
   message += fmt::format("\r\n--{}\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
   message += fmt::format("Reporting-MTA: dns; {}\r\n", report.reporting_host);
   if (!report.envid.empty()) message += fmt::format("Original-Envelope-Id: {}\r\n", report.envid);
-  message += fmt::format("Arrival-Date: {}\r\n", rfc5322_date(report.arrival));
+  message += fmt::format("Arrival-Date: {}\r\n", sdk::rfc5322_date(report.arrival));
   for (const DsnRecipient& recipient : report.recipients) {
     message += "\r\n";
     if (!recipient.orcpt.empty()) message += fmt::format("Original-Recipient: {}\r\n", recipient.orcpt);

@@ -14,3 +14,8 @@ TEST_CASE("Removing a header field takes its continuation lines and leaves the b
   CHECK(removed == 0);
   CHECK(tern::sdk::without_header_fields("Subject-Line: x\r\n\r\n", "Subject", removed) == "Subject-Line: x\r\n\r\n");
 }
+
+TEST_CASE("rfc5322_date writes a UTC date-time in the RFC 5322 form") {
+  CHECK(tern::sdk::rfc5322_date(0) == "Thu, 01 Jan 1970 00:00:00 +0000");
+  CHECK(tern::sdk::rfc5322_date(1795375944) == "Sun, 22 Nov 2026 19:32:24 +0000");
+}

@@ -1,11 +1,24 @@
-// Small text helpers that protocol plugins share: line ends and ASCII case.
+// Small text helpers that protocol plugins share: line ends, ASCII case, header fields and dates.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <ctime>
 #include <string>
 #include <string_view>
 
 namespace tern::sdk {
+
+// An RFC 5322 date-time in UTC ("Sun, 22 Nov 2026 19:32:24 +0000") for `seconds` since the epoch: the Date
+// of a message the server writes (a report, a reply, a collected message's trace field).
+inline std::string rfc5322_date(std::int64_t seconds) {
+  const std::time_t time = seconds;
+  std::tm utc{};
+  ::gmtime_r(&time, &utc);
+  char text[64];
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S +0000", &utc);
+  return text;
+}
 
 // The line without its LF or CRLF terminator.
 inline std::string_view strip_line_end(std::string_view line) {
