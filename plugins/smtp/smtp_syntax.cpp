@@ -256,4 +256,29 @@ std::optional<PathArgument> parse_path_argument(std::string_view argument, std::
   return result;
 }
 
+bool DataReader::add(std::string_view line, bool too_long) {
+  if (too_long) {
+    too_long_ = true;
+    after_crlf_ = line == "\r\n";
+    return false;
+  }
+  if (line == ".\r\n" && after_crlf_) return true;
+  after_crlf_ = line.size() >= 2 && line[line.size() - 2] == '\r';
+  if (!after_crlf_ || line.substr(0, line.size() - 2).find('\r') != std::string_view::npos) bare_ = true;
+  if (!line.empty() && line.front() == '.') line.remove_prefix(1);
+  if (oversized_ || message_.size() + line.size() > max_size_) {
+    oversized_ = true;
+    return false;
+  }
+  message_.append(line);
+  return false;
+}
+
+std::string DataReader::problem() const {
+  if (oversized_) return "552 5.3.4 Message size exceeds fixed maximum message size";
+  if (too_long_) return "500 5.5.2 Line too long (1000 octets at most, CRLF included)";
+  if (bare_) return "550 5.6.0 Bare CR or LF in message; lines must end with CRLF";
+  return "";
+}
+
 }  // namespace tern::smtp

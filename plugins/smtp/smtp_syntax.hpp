@@ -1,5 +1,5 @@
-// SMTP command syntax (RFC 5321 section 4.1): the verb, and the paths and parameters of MAIL and RCPT.
-// Pure functions, so the parsing is tested and fuzzed apart from any connection.
+// SMTP command syntax (RFC 5321 section 4.1): the verb, and the paths and parameters of MAIL and RCPT; and the
+// text after DATA. Pure code, so the parsing is tested and fuzzed apart from any connection.
 #pragma once
 
 #include <optional>
@@ -49,5 +49,28 @@ bool has_header_field(std::string_view message, std::string_view name);
 std::size_t count_header_fields(std::string_view message, std::string_view name);
 // Whether a field `name` of the header section has the value `value` (angle brackets aside), ignoring case.
 bool has_header_value(std::string_view message, std::string_view name, std::string_view value);
+
+// The text after DATA, line by line as the connection reads it (RFC 5321 section 4.5.2): dots unstuffed, the
+// end only at <CRLF>.<CRLF>, and what makes the whole message refused once it is read to its real end. A line
+// ending in a bare LF, or holding a bare CR, refuses the message, so no variant (\n.\n, \n.\r\n, \r.\r, ...)
+// can end it early and smuggle a second message in.
+class DataReader {
+ public:
+  explicit DataReader(std::size_t max_size) : max_size_(max_size) {}
+  // One line, its terminator included; `too_long`: the connection dropped the rest of an over-long line, and
+  // `line` holds only its terminator. True when this line ended the message.
+  bool add(std::string_view line, bool too_long);
+  std::string& message() { return message_; }
+  // The reply that refuses the message once it ended ("552 5.3.4 ..."), or "" when it may be taken.
+  std::string problem() const;
+
+ private:
+  std::size_t max_size_;
+  std::string message_;
+  bool oversized_ = false;
+  bool too_long_ = false;
+  bool bare_ = false;
+  bool after_crlf_ = true;  // the DATA command's own line ended the line before
+};
 
 }  // namespace tern::smtp

@@ -336,40 +336,15 @@ sdk::Task<bool> SmtpSession::start_message() {
 }
 
 sdk::Task<bool> SmtpSession::read_data(std::string& message, std::string& problem) {
-  // Only <CRLF>.<CRLF> ends the message: a "." line ends it only when the line before ended in CRLF too.
-  // A line ending in a bare LF, or holding a bare CR, makes the whole message refused once it is read to its
-  // real end, so no variant (\n.\n, \n.\r\n, \r.\r, ...) can end it early and smuggle in a second message.
-  bool oversized = false;
-  bool too_long = false;
-  bool bare = false;
-  bool after_crlf = true;  // the DATA command's own line ended the previous line
+  DataReader reader(settings_.max_message_size);
   std::string line;
   for (;;) {
     const sdk::ReadStatus status = co_await connection_.read_line(line, kTextLineLimit);
-    if (status == sdk::ReadStatus::too_long) {
-      too_long = true;
-      after_crlf = line == "\r\n";
-      continue;
-    }
-    if (status != sdk::ReadStatus::ok) co_return false;
-    if (line == ".\r\n" && after_crlf) break;
-    std::string_view content(line);
-    after_crlf = content.size() >= 2 && content[content.size() - 2] == '\r';
-    if (!after_crlf || content.substr(0, content.size() - 2).find('\r') != std::string_view::npos) bare = true;
-    if (!content.empty() && content.front() == '.') content.remove_prefix(1);
-    if (oversized || message.size() + content.size() > settings_.max_message_size) {
-      oversized = true;
-      continue;
-    }
-    message.append(content);
+    if (status != sdk::ReadStatus::ok && status != sdk::ReadStatus::too_long) co_return false;
+    if (reader.add(line, status == sdk::ReadStatus::too_long)) break;
   }
-  if (oversized) {
-    problem = "552 5.3.4 Message size exceeds fixed maximum message size";
-  } else if (too_long) {
-    problem = "500 5.5.2 Line too long (1000 octets at most, CRLF included)";
-  } else if (bare) {
-    problem = "550 5.6.0 Bare CR or LF in message; lines must end with CRLF";
-  }
+  message = std::move(reader.message());
+  problem = reader.problem();
   co_return true;
 }
 

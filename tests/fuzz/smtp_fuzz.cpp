@@ -1,6 +1,7 @@
-// libFuzzer target for the SMTP command syntax a client controls: the command split, MAIL and RCPT paths with
-// their parameters (xtext, NOTIFY, ORCPT), and the header scans made on a received message. Each input line is
-// one command; the whole input is also scanned as a message.
+// libFuzzer target for what an SMTP client controls: the command split, MAIL and RCPT paths with their
+// parameters (xtext, NOTIFY, ORCPT), the DATA reader (dot-unstuffing, the end of the message, bare CR and LF,
+// over-long lines and the size limit), and the header scans made on a received message. Each input line is one
+// command, and also one line of DATA; the message DATA made is then scanned.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -29,8 +30,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     decode_xtext(argument);
     start = end + 1;
   }
-  has_header_field(input, "Date");
-  count_header_fields(input, "Received");
-  has_header_value(input, "Delivered-To", "alice@example.org");
+  // The lines as the connection hands them over: terminator included, the rest of an over-long one dropped.
+  DataReader reader(4096);
+  bool ended = false;
+  for (start = 0; start < input.size() && !ended;) {
+    std::size_t end = input.find('\n', start);
+    end = end == std::string_view::npos ? input.size() : end + 1;
+    const std::string_view line = input.substr(start, end - start);
+    const bool too_long = line.size() > 1000;
+    ended = reader.add(too_long ? line.substr(line.size() - (line.ends_with("\r\n") ? 2 : 1)) : line, too_long);
+    start = end;
+  }
+  const std::string problem = reader.problem();
+  if (problem.empty() && reader.message().size() > 4096) __builtin_trap();  // the size limit holds
+  const std::string_view message = reader.message();
+  has_header_field(message, "Date");
+  count_header_fields(message, "Received");
+  has_header_value(message, "Delivered-To", "alice@example.org");
   return 0;
 }

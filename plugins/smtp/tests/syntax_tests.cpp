@@ -113,3 +113,44 @@ TEST_CASE("Relay networks match IPv4 and IPv6 clients by prefix") {
   CHECK_FALSE(networks.contains("192.0.3.1"));
   CHECK_FALSE(networks.contains("2001:db9::1"));
 }
+
+namespace {
+
+// Feeds `text` to a DataReader as the connection would, line by line; returns whether the message ended.
+bool read_all(tern::smtp::DataReader& reader, std::string_view text) {
+  while (!text.empty()) {
+    std::size_t end = text.find('\n');
+    end = end == std::string_view::npos ? text.size() : end + 1;
+    if (reader.add(text.substr(0, end), false)) return true;
+    text.remove_prefix(end);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("DATA ends only at CRLF.CRLF, with dots unstuffed") {
+  tern::smtp::DataReader reader(1000);
+  CHECK(read_all(reader, "Subject: x\r\n\r\n..leading dot\r\n.\r\n"));
+  CHECK(reader.message() == "Subject: x\r\n\r\n.leading dot\r\n");
+  CHECK(reader.problem().empty());
+}
+
+TEST_CASE("A bare LF or CR in DATA cannot end the message early, and refuses it") {
+  for (const char* smuggled : {"a\n.\nMAIL FROM:<x@y>\r\n.\r\n", "a\r\n.\nb\r\n.\r\n", "a\r.\r\nb\r\n.\r\n"}) {
+    tern::smtp::DataReader reader(1000);
+    CHECK(read_all(reader, smuggled));
+    CHECK(reader.problem().starts_with("550 5.6.0"));
+  }
+}
+
+TEST_CASE("DATA over the size limit, or with an over-long line, is read to its end and refused") {
+  tern::smtp::DataReader big(10);
+  CHECK(read_all(big, "0123456789abc\r\n.\r\n"));
+  CHECK(big.problem().starts_with("552 5.3.4"));
+  CHECK(big.message().empty());
+  tern::smtp::DataReader long_line(1000);
+  CHECK_FALSE(long_line.add("\r\n", true));
+  CHECK(long_line.add(".\r\n", false));
+  CHECK(long_line.problem().starts_with("500 5.5.2"));
+}
