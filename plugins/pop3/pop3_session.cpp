@@ -1,4 +1,5 @@
 #include "pop3_session.hpp"
+#include "pop3_syntax.hpp"
 
 #include <fmt/format.h>
 
@@ -79,13 +80,10 @@ sdk::Task<void> Pop3Session::run() {
       err("Line too long");
       continue;
     }
-    std::string_view text = sdk::strip_line_end(line);
-    std::size_t space = text.find(' ');
-    std::string verb(text.substr(0, space));
-    std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::toupper(c); });
-    std::string_view argument = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+    const CommandLine parsed = split_command(sdk::strip_line_end(line));
+    const std::string_view argument = parsed.argument;
     const Command* command = std::find_if(std::begin(kCommands), std::end(kCommands), [&](const Command& entry) {
-      return verb == entry.verb && entry.after_login == logged_in_;
+      return parsed.verb == entry.verb && entry.after_login == logged_in_;
     });
     if (command == std::end(kCommands)) {
       err(logged_in_ ? "Unknown command" : "Unknown command, or not before login");
