@@ -763,13 +763,15 @@ def test_a_hold_route_keeps_mail_until_queue_flush_of_its_domain(tmp_path, runni
                  2.5)  # retries are 1 s apart: a held message would have gone by now
     assert "MX d1.test" not in dns.queries()
 
+    # The flush releases the entry and tries it at once; the running server, which sees it due as well, may
+    # claim it first (the lease keeps them from both sending it). Either way it goes now, once.
     flushed = sender.cli("queue", "flush", "d1.test")
-    last = flushed.stdout.strip().splitlines()[-1].lower()
-    assert re.search(r"\b1\b\D*delivered|delivered\D*\b1\b", last), flushed.stdout
+    assert "1 message due now" in flushed.stdout, flushed.stdout
     assert wait_until(lambda: postfix.maildir_messages(CAROL), DELIVERY_TIMEOUT), \
         f"{sender.log_text()}\n{postfix.log_text()}"
     assert "Subject: held for a flush" in postfix.maildir_messages(CAROL)[0]
     wait_queue_empty(sender)
+    assert len(postfix.maildir_messages(CAROL)) == 1
 
 
 def test_queue_hold_release_remove_show_summary_and_an_unknown_id(tmp_path, running_peers):
