@@ -1,7 +1,7 @@
 // libFuzzer target for the Lua API surface: the input is a script. It is loaded as the server loads scripts
 // (sandbox, tern.hook, the top level under a budget); then each hook it registered is called once, at its stage,
-// with a tx that knows everything a stage can know, on a loop of its own, with a server that has no store,
-// network or DNS (those calls fail as they would in production). Whatever the script does with tern.* and tx,
+// with a tx that knows everything a stage can know, on a loop of its own, with the unit tests' NoServer (no
+// store or network; those calls fail as they would in production). Whatever the script does with tern.* and tx,
 // the outcome is a verdict or an exception the pipeline turns into a defer: never a crash.
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
 
@@ -14,6 +14,7 @@
 #include <string>
 
 #include "lua_runtime.hpp"
+#include "no_server.hpp"
 #include "tern/sdk/hook.hpp"
 #include "tern/sdk/log.hpp"
 #include "tern/sdk/protocol.hpp"
@@ -21,11 +22,6 @@
 namespace {
 
 using namespace tern;
-
-class NullLog final : public sdk::Log {
- public:
-  void write(sdk::LogLevel, std::string_view) override {}
-};
 
 const std::string kMessage =
     "From: Carol <carol@remote.test>\r\nTo: alice@example.test\r\nSubject: fuzz\r\nMessage-ID: <m@remote.test>\r\n"
@@ -65,38 +61,6 @@ class Everything final : public sdk::HookContext {
   sdk::Envelope envelope_;
 };
 
-class NoServer final : public sdk::ServerContext {
- public:
-  std::string_view hostname() const override { return "mx.example.test"; }
-  sdk::MailStore& store() override { throw std::runtime_error("no store here"); }
-  sdk::Log& log() override { return log_; }
-  sdk::Task<sdk::Verdict> run_hooks(sdk::Stage, sdk::HookContext&) override { co_return sdk::Verdict::next(); }
-  sdk::Task<void> offload(std::function<void()> work) override {
-    work();
-    co_return;
-  }
-  sdk::Task<sdk::LoginResult> authenticate(const sdk::ClientInfo&, std::string_view, std::string_view) override {
-    throw std::runtime_error("no logins here");
-  }
-  sdk::Task<std::shared_ptr<sdk::Connection>> connect(std::string, std::uint16_t, sdk::ClientTls,
-                                                      std::string& error) override {
-    error = "no network here";
-    co_return nullptr;
-  }
-  sdk::Task<sdk::DnsAnswer> resolve(std::string, sdk::DnsType) override {
-    co_return sdk::DnsAnswer{sdk::DnsAnswer::Status::no_domain, {}, {}};
-  }
-  void mailbox_changed(const std::vector<std::string>&) override {}
-  sdk::Task<sdk::WakeReason> wait_for_news(sdk::Connection&, std::string_view, std::chrono::seconds) override {
-    throw std::runtime_error("no news here");
-  }
-  void count(std::string_view, std::int64_t) override {}
-  std::vector<std::pair<std::string, std::int64_t>> counters() const override { return {}; }
-
- private:
-  NullLog log_;
-};
-
 // Outside the extern "C" function: g++ 12 gives two lambdas of one extern "C" function the same symbol.
 void run_script(const std::string& source) {
   lua::Budget budget;
@@ -108,9 +72,8 @@ void run_script(const std::string& source) {
   } catch (const std::runtime_error&) {
     return;  // refused with its error, as a config load would be
   }
-  NullLog log;
-  lua::LuaRuntime runtime(scripts, &log);
-  NoServer server;
+  lua::NoServer server;
+  lua::LuaRuntime runtime(scripts, &server.log());
   for (std::size_t index = 0; index < scripts->hooks.size(); ++index) {
     Everything context(scripts->hooks[index].stage);
     boost::asio::io_context loop;

@@ -9,14 +9,13 @@ import os
 import resource
 import smtplib
 import socket
-import ssl
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, BOB, Tern, insecure_context
+from conftest import ALICE, ALICE_PASSWORD, Tern, insecure_context
 
 
 def peak_memory_kib(pid):

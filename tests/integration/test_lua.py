@@ -3,6 +3,7 @@ neither stall nor crash the server: a runaway loop or an error becomes 451 4.3.0
 script and line, while other sessions are served; a script that does not compile is refused at start and on
 SIGHUP, where the previous scripts stay."""
 
+import contextlib
 import imaplib
 import shutil
 import signal
@@ -56,6 +57,19 @@ def scripted(tmp_path):
     server.script = script
     yield server.start()
     server.stop()
+
+
+@contextlib.contextmanager
+def serving(tmp_path, scripts, extra="", **options):
+    """A started server running `scripts` (paths), with example.test's users, and `extra` config; stopped after."""
+    listed = ", ".join(f'"{script}"' for script in scripts)
+    server = Tern(tmp_path, extra=f"{extra}[plugin.lua]\nscripts = [{listed}]\n", **options)
+    server.add_users()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def smtp(server):
@@ -149,11 +163,8 @@ def test_the_shipped_hooks_tag_and_file_spam_file_list_mail_and_block_senders(tm
     block = folder / "block_allow.lua"
     block.write_text(block.read_text().replace("local blocked_senders = {}",
                                                'local blocked_senders = {["spam.test"] = true}'))
-    listed = ", ".join(f'"{folder / name}"' for name in ("block_allow.lua", "spam_tag.lua", "list_folder.lua"))
-    server = Tern(tmp_path, extra=f"[plugin.lua]\nscripts = [{listed}]\n")
-    server.add_users()
-    server.start()
-    try:
+    scripts = [folder / name for name in ("block_allow.lua", "spam_tag.lua", "list_folder.lua")]
+    with serving(tmp_path, scripts) as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             client.sendmail("carol@remote.test", [ALICE], "Subject: ham\r\nX-Spam-Score: 1.0\r\n\r\nhi\r\n")
             client.sendmail("carol@remote.test", [ALICE], "Subject: maybe\r\nX-Spam-Score: 6.2\r\n\r\nhi\r\n")
@@ -171,8 +182,6 @@ def test_the_shipped_hooks_tag_and_file_spam_file_list_mail_and_block_senders(tm
         assert "Subject: surely" in junk
         (news,) = imap_folder(server, "Lists")
         assert "Subject: news" in news
-    finally:
-        server.stop()
 
 
 def test_the_tutorial_script_loads(tmp_path):
@@ -198,10 +207,7 @@ def shipped_script(tmp_path, name, changes):
 
 def test_greylisting_defers_a_new_triplet_and_lets_it_in_when_it_comes_back(tmp_path):
     script = shipped_script(tmp_path, "greylist.lua", {"local delay = 300": "local delay = 1"})
-    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
-    server.add_users()
-    server.start()
-    try:
+    with serving(tmp_path, [script]) as server:
         client = smtp(server)
         code, text = client.rcpt(ALICE)
         assert (code, text[:5]) == (451, b"4.7.1") and b"Greylisted" in text
@@ -222,24 +228,17 @@ def test_greylisting_defers_a_new_triplet_and_lets_it_in_when_it_comes_back(tmp_
         client = smtp(server)
         assert client.rcpt(ALICE)[0] == 250
         client.quit()
-    finally:
-        server.stop()
 
 
 def test_a_rate_limit_defers_the_sender_past_its_hourly_count(tmp_path):
     script = shipped_script(tmp_path, "rate_limit.lua", {"local limit = 200": "local limit = 2"})
-    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
-    server.add_users()
-    server.start()
-    try:
+    with serving(tmp_path, [script]) as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             for number in range(2):
                 assert client.sendmail("carol@remote.test", [ALICE], f"Subject: {number}\r\n\r\nhi\r\n") == {}
             with pytest.raises(smtplib.SMTPSenderRefused) as refused:
                 client.sendmail("carol@remote.test", [ALICE], "Subject: one too many\r\n\r\nhi\r\n")
             assert refused.value.smtp_code == 450 and b"4.7.1" in refused.value.smtp_error
-    finally:
-        server.stop()
 
 
 def test_a_script_decides_from_a_txt_record_served_by_a_loopback_dns_server(tmp_path):
@@ -255,18 +254,13 @@ tern.hook("mail", function(tx)
   end
 end)
 """)
-    server = Tern(tmp_path, extra=f'[dns]\nservers = ["127.0.0.1:{dns.port}"]\n[plugin.lua]\nscripts = ["{script}"]\n')
-    server.add_users()
-    server.start()
-    try:
+    with serving(tmp_path, [script], extra=f'[dns]\nservers = ["127.0.0.1:{dns.port}"]\n') as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             with pytest.raises(smtplib.SMTPSenderRefused) as refused:
                 client.sendmail("carol@remote.test", [ALICE], "Subject: x\r\n\r\nhi\r\n")
             assert refused.value.smtp_code == 550 and b"Blocked by DNS policy" in refused.value.smtp_error
             assert client.sendmail("dave@remote.test", [ALICE], "Subject: y\r\n\r\nhi\r\n") == {}
         assert "TXT policy.example.test" in dns.queries()
-    finally:
-        server.stop()
         dns.stop()
 
 
@@ -302,10 +296,7 @@ tern.hook("rcpt", function(tx)
   if answer == "action=REJECT" then return tern.reject(554, "5.7.1", "Refused by policy") end
 end)
 """)
-    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
-    server.add_users()
-    server.start()
-    try:
+    with serving(tmp_path, [script]) as server:
         refused = smtp(server)
         assert refused.rcpt(ALICE) == (554, b"5.7.1 Refused by policy")
         refused.quit()
@@ -317,8 +308,6 @@ end)
         code, text = closed.rcpt(ALICE)
         assert code == 451 and b"policy service" in text
         closed.quit()
-    finally:
-        server.stop()
 
 
 ATTACHMENTS = """\
@@ -347,10 +336,7 @@ def mime_message(attachment_name):
 def test_a_script_reads_the_decoded_mime_parts_and_refuses_a_program_attachment(tmp_path):
     script = tmp_path / "attachments.lua"
     script.write_text(ATTACHMENTS)
-    server = Tern(tmp_path, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
-    server.add_users()
-    server.start()
-    try:
+    with serving(tmp_path, [script]) as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             with pytest.raises(smtplib.SMTPDataError) as refused:
                 client.sendmail("carol@remote.test", [ALICE], mime_message("setup.EXE"))
@@ -359,8 +345,6 @@ def test_a_script_reads_the_decoded_mime_parts_and_refuses_a_program_attachment(
         (stored,) = imap_folder(server, "INBOX")
         # The text part decoded from quoted-printable (12 octets), the attachment from base64 (12 octets).
         assert "X-Parts: text/plain:12:-:He application/octet-stream:12:attachment:MZ\r\n" in stored
-    finally:
-        server.stop()
 
 
 def test_a_scripts_counters_show_on_the_metrics_listener_with_the_servers_own(tmp_path):
@@ -369,10 +353,7 @@ def test_a_scripts_counters_show_on_the_metrics_listener_with_the_servers_own(tm
                       'tern.hook("data", function(tx) tern.count("envelopes", #tx.recipients) end)\n')
     # The metrics listener first: the start-up probe connects to the first.
     listeners = {"metrics": ("metrics", "none", False), "smtp": ("smtp", "none", False)}
-    server = Tern(tmp_path, listeners=listeners, extra=f'[plugin.lua]\nscripts = ["{script}"]\n')
-    server.add_users()
-    server.start()
-    try:
+    with serving(tmp_path, [script], listeners=listeners) as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             client.sendmail("carol@remote.test", [ALICE, BOB], "Subject: counted\r\n\r\nhi\r\n")
         base = f"http://127.0.0.1:{server.port('metrics')}"
@@ -386,8 +367,6 @@ def test_a_scripts_counters_show_on_the_metrics_listener_with_the_servers_own(tm
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(base + "/other", timeout=10)
         assert missing.value.code == 404
-    finally:
-        server.stop()
 
 
 REWRITE = """\
@@ -407,12 +386,8 @@ def test_a_script_rewrites_the_envelope_sender_and_recipients(tmp_path):
     script = tmp_path / "rewrite.lua"
     script.write_text(REWRITE)
     # Mail for remote.test is held, so that the queue shows the rewritten envelope.
-    extra = (f'[plugin.lua]\nscripts = ["{script}"]\n'
-             '[[plugin.outbound.route]]\ndomains = ["remote.test"]\nvia = "hold"\n')
-    server = Tern(tmp_path, extra=extra)
-    server.add_users()
-    server.start()
-    try:
+    extra = '[[plugin.outbound.route]]\ndomains = ["remote.test"]\nvia = "hold"\n'
+    with serving(tmp_path, [script], extra=extra) as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             client.sendmail("carol@remote.test", [ALICE], "Subject: for the team\r\n\r\nhi\r\n")
         assert imap_folder(server, "INBOX") == []
@@ -421,5 +396,3 @@ def test_a_script_rewrites_the_envelope_sender_and_recipients(tmp_path):
             assert client.select("INBOX", readonly=True)[1] == [b"1"]
         queue = server.cli("queue", "list").stdout
         assert "<bounces@example.test>" in queue and "partner@remote.test" in queue, queue
-    finally:
-        server.stop()

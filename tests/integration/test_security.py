@@ -11,12 +11,12 @@ import shutil
 import smtplib
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, BOB, Tern, insecure_context
+from conftest import ALICE, ALICE_PASSWORD, Tern, insecure_context
+from peers import private_folder
 
 USER, GROUP = "nobody", "nogroup"
 
@@ -24,8 +24,7 @@ USER, GROUP = "nobody", "nogroup"
 @pytest.fixture
 def open_folder():
     """A folder other users can pass through: pytest's own may be root's alone."""
-    folder = Path(tempfile.mkdtemp(prefix="tern-security-"))
-    folder.chmod(0o755)
+    folder = private_folder("tern-security-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

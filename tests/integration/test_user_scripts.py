@@ -93,7 +93,7 @@ def test_vacation_answers_each_sender_once_and_never_lists_or_the_null_sender(se
     send(server, BOB, [ALICE], letter.replace("lunch?", "lunch, again?").replace("q1@", "q2@"))
     send(server, BOB, [ALICE], f"To: {ALICE}\r\nList-Id: <club.example.test>\r\nSubject: news\r\n\r\nlist\r\n")
     send(server, "", [ALICE], f"To: {ALICE}\r\nSubject: a bounce\r\n\r\nreport\r\n")
-    send(server, BOB, [ALICE], f"To: someone-else@example.org\r\nSubject: bcc\r\n\r\nblind\r\n")
+    send(server, BOB, [ALICE], "To: someone-else@example.org\r\nSubject: bcc\r\n\r\nblind\r\n")
     server.wait_for_log("vacation for : false")  # the last of the five, in order
 
     replies = mailbox(server, BOB, BOB_PASSWORD)

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "lua_runtime.hpp"
+#include "no_server.hpp"
 
 using tern::lua::Budget;
 using tern::lua::LuaRuntime;
@@ -54,48 +55,10 @@ class FakeContext final : public tern::sdk::HookContext {
   tern::sdk::Envelope envelope_;
 };
 
-// The server as a hook sees it, for hooks that never wait on it: any use but logging is a test failure.
-class NoServer final : public tern::sdk::ServerContext {
- public:
-  std::string_view hostname() const override { return "mx.example.test"; }
-  tern::sdk::MailStore& store() override { throw std::logic_error("no store in this test"); }
-  tern::sdk::Log& log() override { throw std::logic_error("no log in this test"); }
-  tern::sdk::Task<tern::sdk::Verdict> run_hooks(Stage, tern::sdk::HookContext&) override {
-    throw std::logic_error("no hooks in this test");
-  }
-  tern::sdk::Task<void> offload(std::function<void()> work) override {
-    work();
-    co_return;
-  }
-  tern::sdk::Task<tern::sdk::LoginResult> authenticate(const tern::sdk::ClientInfo&, std::string_view,
-                                                       std::string_view) override {
-    throw std::logic_error("no logins in this test");
-  }
-  tern::sdk::Task<std::shared_ptr<tern::sdk::Connection>> connect(std::string, std::uint16_t, tern::sdk::ClientTls,
-                                                                  std::string& error) override {
-    error = "no network in this test";
-    co_return nullptr;
-  }
-  // Knows one name: for the tests of tern.dns.
-  tern::sdk::Task<tern::sdk::DnsAnswer> resolve(std::string name, tern::sdk::DnsType type) override {
-    if (name == "policy.example.test" && type == tern::sdk::DnsType::txt) {
-      co_return tern::sdk::DnsAnswer{tern::sdk::DnsAnswer::Status::ok, {{0, "v=block"}}, {}};
-    }
-    co_return tern::sdk::DnsAnswer{tern::sdk::DnsAnswer::Status::no_domain, {}, {}};
-  }
-  void mailbox_changed(const std::vector<std::string>&) override {}
-  void count(std::string_view, std::int64_t) override {}
-  std::vector<std::pair<std::string, std::int64_t>> counters() const override { return {}; }
-  tern::sdk::Task<tern::sdk::WakeReason> wait_for_news(tern::sdk::Connection&, std::string_view,
-                                                       std::chrono::seconds) override {
-    throw std::logic_error("no news in this test");
-  }
-};
-
 // Runs one hook call to its end on a loop of its own; rethrows its failure.
 tern::sdk::Verdict call(LuaRuntime& runtime, std::size_t index, tern::sdk::HookContext& context) {
   boost::asio::io_context loop;
-  NoServer server;
+  tern::lua::NoServer server;
   tern::sdk::Verdict verdict;
   std::exception_ptr failure;
   boost::asio::co_spawn(
