@@ -94,7 +94,7 @@ service pop3-login {{
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         deadline = time.monotonic() + 20
         while self.master is None and time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, IndexError):
                 self.master = int((self.root / "run" / "master.pid").read_text().split()[0])
             time.sleep(0.05)
         assert self.master is not None, "dovecot did not start"
