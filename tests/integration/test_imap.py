@@ -203,8 +203,13 @@ def test_idle_hears_of_smtp_delivery_and_of_another_session_s_flags(running):
     assert watcher.stream.readline() == b"* 1 FETCH (FLAGS (\\Flagged))\r\n"
     other.store("1", "+FLAGS", "(\\Deleted)")
     other.expunge()
-    lines = {watcher.stream.readline(), watcher.stream.readline()}
-    assert b"* 1 EXPUNGE\r\n" in lines
+    # The \Deleted flag may be reported before the expunge or, when the watcher wakes after both, not
+    # at all: news of a message that is already gone is pointless.
+    line = watcher.stream.readline()
+    if line.startswith(b"* 1 FETCH"):
+        assert b"\\Deleted" in line
+        line = watcher.stream.readline()
+    assert line == b"* 1 EXPUNGE\r\n"
     watcher.sock.sendall(b"DONE\r\n")
     assert watcher.stream.readline() == b"c OK IDLE terminated\r\n"
     other.logout()
