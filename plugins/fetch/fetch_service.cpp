@@ -15,6 +15,7 @@
 #include <memory>
 #include <set>
 
+#include "deliver_stage.hpp"
 #include "imap_client.hpp"
 #include "pop3_client.hpp"
 #include "recipients.hpp"
@@ -392,17 +393,36 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
     const std::optional<std::string> failure = co_await context.attempt([&] { store.state_put(intake.state); });
     co_return !failure;
   }
-  intake.local_users = destination.users;
-  intake.mailbox = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
-  const std::string stored = fmt::format("Received: from {} by {} with POP3 (Tern fetch {}); {}\r\n", account.server,
-                                         context.hostname(), account.name, sdk::rfc5322_date(std::time(nullptr))) +
-                             hooks.added_headers() + std::string(hooks.message());
-  const std::optional<std::string> failure = co_await context.attempt([&] { store.receive(stored, intake); });
+  const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
+  std::string stored = fmt::format("Received: from {} by {} with POP3 (Tern fetch {}); {}\r\n", account.server,
+                                   context.hostname(), account.name, sdk::rfc5322_date(std::time(nullptr))) +
+                       hooks.added_headers() + std::string(hooks.message());
+  const std::string name = fmt::format("{} of fetch {}", uidl, account.name);
+  const delivery::Decisions decisions =
+      co_await delivery::decide(context, client, envelope, destination.users, stored, folder, name);
+  if (decisions.refusal) {
+    context.log().warn(fmt::format("fetch {}: message {} refused by a deliver hook ({} {}); left on the server",
+                                   account.name, uidl, decisions.refusal->code, decisions.refusal->text));
+    co_return false;
+  }
+  intake.filings = decisions.filings;
+  stored = decisions.redirected_by + stored;
+  const std::optional<std::string> failure = co_await context.attempt([&] {
+    delivery::add_redirects(store, decisions, intake);
+    // Every copy discarded: only the mark that the message was collected is written.
+    if (intake.filings.empty() && intake.remote.empty()) {
+      store.state_put(intake.state);
+    } else {
+      store.receive(stored, intake);
+    }
+  });
   if (failure) {
     context.log().error(fmt::format("fetch {}: storing message {} failed: {}", account.name, uidl, *failure));
     co_return false;
   }
-  context.mailbox_changed(destination.users);
+  std::vector<std::string> filed;
+  for (const sdk::Filing& filing : intake.filings) filed.push_back(filing.user);
+  context.mailbox_changed(filed);
   co_return true;
 }
 

@@ -1,4 +1,5 @@
-// The smtp session's view for hooks (sdk::HookContext): what its stage knows, and headers added at `message`.
+// The smtp session's view for hooks (sdk::HookContext) up to `queued`: what its stage knows, and what `message`
+// hooks change. `deliver` has its own (delivery/deliver_stage.hpp).
 #pragma once
 
 #include <optional>
@@ -25,8 +26,6 @@ class SmtpHookContext final : public sdk::HookContext {
   void set_sender(std::string_view address) override;
   void add_recipient(std::string_view address) override;
   bool remove_recipient(std::string_view address) override;
-  void add_flag(std::string_view flag) override;
-  void redirect(std::string_view address) override;
 
   void set_recipient(std::string_view recipient) { recipient_ = recipient; }
   void set_message(std::string_view message) { message_ = message; }
@@ -36,9 +35,6 @@ class SmtpHookContext final : public sdk::HookContext {
   const std::optional<std::string>& new_sender() const { return sender_; }
   const std::vector<std::string>& added_recipients() const { return added_recipients_; }
   const std::vector<std::string>& removed_recipients() const { return removed_recipients_; }
-  // What `deliver` hooks asked for: the copy's flags (space-separated), and the addresses to redirect to.
-  const std::string& flags() const { return flags_; }
-  const std::vector<std::string>& redirects() const { return redirects_; }
 
  private:
   sdk::Stage stage_;
@@ -51,8 +47,6 @@ class SmtpHookContext final : public sdk::HookContext {
   std::optional<std::string> sender_;
   std::vector<std::string> added_recipients_;
   std::vector<std::string> removed_recipients_;
-  std::string flags_;
-  std::vector<std::string> redirects_;
 };
 
 }  // namespace tern::smtp

@@ -120,64 +120,6 @@ std::optional<std::string> parse_orcpt(std::string_view value) {
   return std::string(type) + ";" + *address;
 }
 
-namespace {
-
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// Calls `visit(name, value)` for each field of the header section, value trimmed, up to the first empty line or
-// until `visit` returns true. Continuation lines of folded fields are not visited.
-template <typename Visit>
-void visit_header_fields(std::string_view message, Visit visit) {
-  std::size_t position = 0;
-  while (position < message.size()) {
-    const std::size_t end = message.find('\n', position);
-    std::string_view line =
-        message.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) return;
-    const std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos && line.front() != ' ' && line.front() != '\t') {
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-      if (visit(line.substr(0, colon), value)) return;
-    }
-    if (end == std::string_view::npos) return;
-    position = end + 1;
-  }
-}
-
-}  // namespace
-
-bool has_header_field(std::string_view message, std::string_view name) {
-  bool found = false;
-  visit_header_fields(message,
-                      [&](std::string_view field, std::string_view) { return found = same_name(field, name); });
-  return found;
-}
-
-std::size_t count_header_fields(std::string_view message, std::string_view name) {
-  std::size_t count = 0;
-  visit_header_fields(message, [&](std::string_view field, std::string_view) {
-    count += same_name(field, name) ? 1 : 0;
-    return false;
-  });
-  return count;
-}
-
-bool has_header_value(std::string_view message, std::string_view name, std::string_view value) {
-  bool found = false;
-  visit_header_fields(message, [&](std::string_view field, std::string_view text) {
-    if (!text.empty() && text.front() == '<' && text.back() == '>') text = text.substr(1, text.size() - 2);
-    return found = same_name(field, name) && same_name(text, value);
-  });
-  return found;
-}
-
 std::pair<std::string, std::string_view> split_command(std::string_view line) {
   std::size_t space = line.find(' ');
   std::string verb(line.substr(0, space));

@@ -43,13 +43,6 @@ std::optional<std::string> parse_notify(std::string_view value);
 // DSN ORCPT (RFC 3461 section 4.2): "addr-type;xtext". Returns "addr-type;decoded", nullopt when malformed.
 std::optional<std::string> parse_orcpt(std::string_view value);
 
-// Whether the header section of `message` (up to the first empty line) has a field named `name`.
-bool has_header_field(std::string_view message, std::string_view name);
-// How many fields named `name` the header section has (Received: the hops a message made).
-std::size_t count_header_fields(std::string_view message, std::string_view name);
-// Whether a field `name` of the header section has the value `value` (angle brackets aside), ignoring case.
-bool has_header_value(std::string_view message, std::string_view name, std::string_view value);
-
 // The text after DATA, line by line as the connection reads it (RFC 5321 section 4.5.2): dots unstuffed, the
 // end only at <CRLF>.<CRLF>, and what makes the whole message refused once it is read to its real end. A line
 // ending in a bare LF, or holding a bare CR, refuses the message, so no variant (\n.\n, \n.\r\n, \r.\r, ...)

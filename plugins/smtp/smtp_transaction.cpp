@@ -6,9 +6,11 @@
 #include <ctime>
 #include <random>
 
+#include "deliver_stage.hpp"
 #include "smtp_hook_context.hpp"
 #include "smtp_session.hpp"
 #include "smtp_syntax.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::smtp {
 namespace {
@@ -474,8 +476,8 @@ std::string SmtpSession::received_header() const {
 std::string SmtpSession::submission_headers(std::string_view message) const {
   // RFC 6409 section 8: a submission server may add the Date and Message-ID a client left out.
   std::string headers;
-  if (!has_header_field(message, "Date")) headers += fmt::format("Date: {}\r\n", rfc5322_date());
-  if (!has_header_field(message, "Message-ID")) {
+  if (!sdk::has_header_field(message, "Date")) headers += fmt::format("Date: {}\r\n", rfc5322_date());
+  if (!sdk::has_header_field(message, "Message-ID")) {
     static thread_local std::mt19937_64 random{std::random_device{}()};
     headers += fmt::format("Message-ID: <{:016x}.{}@{}>\r\n", random(), client_.session_id, server_.hostname());
   }
@@ -502,12 +504,12 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   }
   // RFC 5321 section 6.3: a message that went round too often is refused, whatever caused the loop; and one
   // that already passed an alias that forwards it again would go round for ever.
-  if (count_header_fields(message, "Received") > kMaxHops) {
+  if (sdk::count_header_fields(message, "Received") > kMaxHops) {
     reply(554, "5.4.6", "Too many hops: the message is looping");
     co_return;
   }
   for (const std::string& alias : aliases_) {
-    if (has_header_value(message, "Delivered-To", alias)) {
+    if (sdk::has_header_value(message, "Delivered-To", alias)) {
       reply(554, "5.4.6", fmt::format("Mail forwarding loop for <{}>", alias));
       co_return;
     }
@@ -522,32 +524,14 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   sdk::Intake intake;
   const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
   // `deliver`, once per local user: where their copy goes and with which flags, and who else gets one.
-  std::vector<std::pair<std::string, std::string>> redirects;  // (to, for whom)
-  std::string redirected_by;
-  for (const std::string& user : local_users_) {
-    SmtpHookContext deliver(sdk::Stage::deliver, client_, &*envelope_);
-    deliver.set_recipient(user);
-    deliver.set_message(stored);
-    const sdk::Verdict decision = co_await server_.run_hooks(sdk::Stage::deliver, deliver);
-    if (decision.refuses()) {
-      reply_verdict(decision);
-      co_return;
-    }
-    if (!deliver.redirects().empty()) {
-      if (has_header_value(stored, "Delivered-To", user)) {
-        server_.log().warn(
-            fmt::format("message {}: not redirected for {} again, it passed them before", queue_id, user));
-      } else {
-        for (const std::string& to : deliver.redirects()) redirects.emplace_back(to, user);
-        redirected_by += fmt::format("Delivered-To: {}\r\n", user);
-      }
-    }
-    if (decision.kind == sdk::VerdictKind::discard) continue;
-    intake.filings.push_back(
-        {user, decision.kind == sdk::VerdictKind::quarantine ? decision.folder : folder, deliver.flags()});
+  const delivery::Decisions decisions =
+      co_await delivery::decide(server_, client_, *envelope_, local_users_, stored, folder, queue_id);
+  if (decisions.refusal) {
+    reply_verdict(*decisions.refusal);
+    co_return;
   }
-  // Marks the redirected copy, so that a redirect back to this user is known (one stored copy serves all).
-  if (!redirected_by.empty()) stored = redirected_by + stored;
+  intake.filings = decisions.filings;
+  stored = decisions.redirected_by + stored;
   intake.sender = envelope_->sender;
   intake.remote = remote_;
   intake.ret = envelope_->ret;
@@ -573,15 +557,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
         return;
       }
     }
-    for (const auto& [to, user] : redirects) {
-      // A local address is filed at once (its own user's deliver hooks are not run again); others are queued.
-      const sdk::RecipientExpansion expansion = store.expand_recipient(to);
-      for (const std::string& local : expansion.local_users) intake.filings.push_back({local, "INBOX", ""});
-      std::vector<std::string> outside = expansion.forwards;
-      if (expansion.local_users.empty() && outside.empty() && !store.is_local_domain(to.substr(to.rfind('@') + 1)))
-        outside = {to};
-      for (const std::string& address : outside) intake.remote.push_back({address, "", "rfc822;" + user});
-    }
+    delivery::add_redirects(store, decisions, intake);
     try {
       store.receive(stored, intake);
     } catch (const sdk::StoreFull& full) {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "smtp_syntax.hpp"
+#include "tern/sdk/text.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace tern::smtp;
@@ -44,8 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string problem = reader.problem();
   if (problem.empty() && reader.message().size() > 4096) __builtin_trap();  // the size limit holds
   const std::string_view message = reader.message();
-  has_header_field(message, "Date");
-  count_header_fields(message, "Received");
-  has_header_value(message, "Delivered-To", "alice@example.org");
+  tern::sdk::has_header_field(message, "Date");
+  tern::sdk::count_header_fields(message, "Received");
+  tern::sdk::has_header_value(message, "Delivered-To", "alice@example.org");
   return 0;
 }

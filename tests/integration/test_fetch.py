@@ -394,3 +394,68 @@ def test_a_message_a_hook_refuses_stays_at_the_isp_and_does_not_hold_back_the_re
         assert inbox_subjects(server) == ["ham after"] and isp.remaining() == 1
     finally:
         server.stop()
+
+
+ALICE_RULES = """\
+tern.hook("deliver", function(tx)
+  local subject = tx:header("Subject") or ""
+  if subject:find("[club]", 1, true) then
+    tx:add_flag("\\\\Flagged")
+    return tern.quarantine("Club")
+  end
+  if subject == "pass it on" then
+    tx:redirect("bob@example.test")
+    return tern.discard()
+  end
+  if subject == "junk" then return tern.discard() end
+end)
+"""
+
+SERVER_RULES = """\
+tern.hook("deliver", function(tx)
+  if tx:header("Subject") == "not yet" then return tern.defer(451, "4.7.1", "held by the deliver hook") end
+end)
+"""
+
+
+def flags_and_subjects(server, user, password, folder):
+    with imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context(), timeout=30) as client:
+        client.login(user, password)
+        status, data = client.select(folder, readonly=True)
+        assert status == "OK", data
+        found = []
+        for n in range(1, int(data[0]) + 1):
+            parts = client.fetch(str(n), "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0]
+            found.append(("\\Flagged" in parts[0].decode(), parts[1].decode().strip()[9:]))
+        return sorted(found)
+
+
+def test_collected_mail_is_filed_by_the_deliver_hooks_and_each_users_own_script(tmp_path, isp):
+    isp.deliver("[club] meeting", to=f"{ALICE}\nCc: {BOB}")
+    isp.deliver("pass it on", to=ALICE)
+    isp.deliver("junk", to=ALICE)
+    isp.deliver("not yet", to=ALICE)
+    isp.deliver("plain", to=ALICE)
+    (tmp_path / "server.lua").write_text(SERVER_RULES)
+    (tmp_path / "tern").mkdir()
+    text = account(isp).replace(f'deliver_to = "{ALICE}"\n', 'domain = "example.test"\n')
+    server = Tern(tmp_path / "tern",
+                  extra=f'[plugin.lua]\nscripts = ["{tmp_path / "server.lua"}"]\nuser_scripts = true\n' + text)
+    server.add_users()
+    server.cli("script", "upload", ALICE, "-", input=ALICE_RULES)
+    server.start()
+    try:
+        # Everything is collected but the message the server's hook defers, which stays at the ISP.
+        assert wait_for(lambda: isp.remaining() == 1), server.log_text()[-3000:]
+        assert wait_for(lambda: "refused by a deliver hook (451 held by the deliver hook)" in server.log_text())
+        # Alice's script: club mail flagged in its folder, the discarded and the redirected copies gone.
+        assert flags_and_subjects(server, ALICE, ALICE_PASSWORD, "INBOX") == [(False, "plain")]
+        assert flags_and_subjects(server, ALICE, ALICE_PASSWORD, "Club") == [(True, "[club] meeting")]
+        # Bob has no script: his copy of the club mail is plain, in his inbox, with what Alice passed on.
+        assert flags_and_subjects(server, BOB, BOB_PASSWORD, "INBOX") == [(False, "[club] meeting"),
+                                                                       (False, "pass it on")]
+        time.sleep(2.5)
+        assert isp.remaining() == 1
+        assert flags_and_subjects(server, ALICE, ALICE_PASSWORD, "INBOX") == [(False, "plain")]
+    finally:
+        server.stop()

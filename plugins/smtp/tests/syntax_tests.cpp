@@ -85,15 +85,6 @@ TEST_CASE("DSN ORCPT is an address type and an xtext address") {
   CHECK_FALSE(parse_orcpt("rfc822;"));
 }
 
-TEST_CASE("Header fields are found in the header section only, case-insensitively") {
-  using tern::smtp::has_header_field;
-  const std::string message = "Subject: x\r\nmessage-id: <1@x>\r\n\r\nDate: not a header\r\n";
-  CHECK(has_header_field(message, "Message-ID"));
-  CHECK(has_header_field(message, "subject"));
-  CHECK_FALSE(has_header_field(message, "Date"));
-  CHECK_FALSE(has_header_field("Subject-Line: x\r\n\r\n", "Subject"));
-}
-
 TEST_CASE("Relay networks match IPv4 and IPv6 clients by prefix") {
   tern::smtp::RelayNetworks networks;
   CHECK(networks.add("192.0.2.0/24"));

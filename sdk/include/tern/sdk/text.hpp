@@ -61,6 +61,66 @@ inline std::string without_header_fields(std::string_view message, std::string_v
   return kept;
 }
 
+// Equal but for the case of ASCII letters: header field names, flags, addresses' domains.
+inline bool same_ascii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+// Calls `visit(name, value)` for each field of the header section, value trimmed, up to the first empty line or
+// until `visit` returns true. Continuation lines of folded fields are not visited.
+template <typename Visit>
+void visit_header_fields(std::string_view message, Visit visit) {
+  std::size_t position = 0;
+  while (position < message.size()) {
+    const std::size_t end = message.find('\n', position);
+    std::string_view line =
+        message.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return;
+    const std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos && line.front() != ' ' && line.front() != '\t') {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      if (visit(line.substr(0, colon), value)) return;
+    }
+    if (end == std::string_view::npos) return;
+    position = end + 1;
+  }
+}
+
+// Whether the header section of `message` (up to the first empty line) has a field named `name`.
+inline bool has_header_field(std::string_view message, std::string_view name) {
+  bool found = false;
+  visit_header_fields(message,
+                      [&](std::string_view field, std::string_view) { return found = same_ascii(field, name); });
+  return found;
+}
+
+// How many fields named `name` the header section has (Received: the hops a message made).
+inline std::size_t count_header_fields(std::string_view message, std::string_view name) {
+  std::size_t count = 0;
+  visit_header_fields(message, [&](std::string_view field, std::string_view) {
+    count += same_ascii(field, name) ? 1 : 0;
+    return false;
+  });
+  return count;
+}
+
+// Whether a field `name` of the header section has the value `value` (angle brackets aside), ignoring case:
+// "Delivered-To: alice@example.org", the mark of a copy that passed that user.
+inline bool has_header_value(std::string_view message, std::string_view name, std::string_view value) {
+  bool found = false;
+  visit_header_fields(message, [&](std::string_view field, std::string_view text) {
+    if (text.size() >= 2 && text.front() == '<' && text.back() == '>') text = text.substr(1, text.size() - 2);
+    return found = same_ascii(field, name) && same_ascii(text, value);
+  });
+  return found;
+}
+
 inline bool is_ascii(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
