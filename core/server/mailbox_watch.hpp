@@ -4,6 +4,7 @@
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
 
 #include <boost/asio/steady_timer.hpp>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,7 +23,12 @@ class MailboxWatch {
     bool readable = false;
   };
 
-  void add(const std::string& user, const std::shared_ptr<Waiter>& waiter);
+  // How many times notify() named `user` so far. A session keeps it from one wait to the next: news that came
+  // in between, while it was not registered, must still wake it.
+  std::uint64_t version(const std::string& user);
+  // Registers `waiter`, unless `user`'s version is no longer `seen`: then it returns false and the caller
+  // looks at once.
+  bool add(const std::string& user, const std::shared_ptr<Waiter>& waiter, std::uint64_t seen);
   void remove(const std::string& user, const std::shared_ptr<Waiter>& waiter);
   // Wakes every waiter of these users; from any thread.
   void notify(const std::vector<std::string>& users);
@@ -30,6 +36,7 @@ class MailboxWatch {
  private:
   std::mutex mutex_;
   std::multimap<std::string, std::weak_ptr<Waiter>, std::less<>> waiters_;
+  std::map<std::string, std::uint64_t, std::less<>> versions_;
 };
 
 }  // namespace tern::server

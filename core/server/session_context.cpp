@@ -131,10 +131,16 @@ sdk::Task<sdk::WakeReason> SessionContext::wait_for_news(sdk::Connection& connec
   if (tcp.stopping()) co_return sdk::WakeReason::stopping;
   if (tcp.input_pending()) co_return sdk::WakeReason::input;
   const std::string watched(user);
+  // News since the session's last look wakes it at once. Before its first wait the core cannot know when it
+  // last looked, so any news since the start counts: at worst one look too many.
+  const std::uint64_t seen = news_seen_ && news_seen_->first == watched ? news_seen_->second : 0;
   auto executor = co_await asio::this_coro::executor;
   auto waiter = std::make_shared<MailboxWatch::Waiter>(executor);
   waiter->timer.expires_after(limit);
-  watch_.add(watched, waiter);
+  if (!watch_.add(watched, waiter, seen)) {
+    news_seen_.emplace(watched, watch_.version(watched));
+    co_return sdk::WakeReason::mailbox_changed;
+  }
   tcp.wait_readable([weak = std::weak_ptr(waiter)](const boost::system::error_code&) {
     // Data, or the wait was interrupted (shutdown): either way the session has to look.
     if (auto target = weak.lock()) {
@@ -145,6 +151,8 @@ sdk::Task<sdk::WakeReason> SessionContext::wait_for_news(sdk::Connection& connec
   boost::system::error_code ignored;
   co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   watch_.remove(watched, waiter);
+  // What the session reads from here on includes every change notified so far.
+  news_seen_.emplace(watched, watch_.version(watched));
   tcp.cancel_wait_readable();
   if (tcp.stopping()) co_return sdk::WakeReason::stopping;
   if (waiter->readable) co_return sdk::WakeReason::input;

@@ -7,7 +7,10 @@
 #include <atomic>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "auth/auth_throttle.hpp"
 #include "dns/resolver.hpp"
@@ -57,6 +60,8 @@ class SessionContext final : public sdk::ServerContext {
   std::shared_ptr<boost::asio::ssl::context> client_tls_;
   const std::atomic<bool>& stopping_;
   logging::NamedLog log_;
+  // The user last waited for in wait_for_news(), and MailboxWatch's version for them when that wait ended.
+  std::optional<std::pair<std::string, std::uint64_t>> news_seen_;
 };
 
 }  // namespace tern::server

@@ -25,6 +25,10 @@ sdk::Task<void> Pop3Session::on_quit(std::string_view) {
     co_return;
   }
   if (!ids.empty()) server_.mailbox_changed({client_.user});
+  // RFC 1939 section 6: the UPDATE state ends by releasing the maildrop, before the answer, so that a client
+  // that logs in again as soon as it reads +OK is not told the maildrop is in use.
+  locks_.unlock(client_.user);
+  logged_in_ = false;
   ok(fmt::format("Bye, {} messages deleted", ids.size()));
 }
 

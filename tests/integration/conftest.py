@@ -183,7 +183,7 @@ class Tern:
         path = self.root / "stderr.log"
         return path.read_text() if path.exists() else ""
 
-    def wait_for_log(self, text, timeout=10):
+    def wait_for_log(self, text, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.log_text():

