@@ -351,7 +351,6 @@ def test_a_scripts_counters_show_on_the_metrics_listener_with_the_servers_own(tm
     script = tmp_path / "count.lua"
     script.write_text('tern.hook("rcpt", function(tx) tern.count("recipients_seen") end)\n'
                       'tern.hook("data", function(tx) tern.count("envelopes", #tx.recipients) end)\n')
-    # The metrics listener first: the start-up probe connects to the first.
     listeners = {"metrics": ("metrics", "none", False), "smtp": ("smtp", "none", False)}
     with serving(tmp_path, [script], listeners=listeners) as server:
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
