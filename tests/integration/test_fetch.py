@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, FIXTURE_PLUGINS, PLUGIN_DIR, Tern, free_port,
-                      insecure_context)
+                      insecure_context, listening_ports)
 from test_user_scripts import FILING
 
 EXAMPLE_DIR = os.environ.get("TERN_EXAMPLE_PLUGIN_DIR", str(Path(PLUGIN_DIR).parent / "example-plugin" / "plugins"))
@@ -91,14 +91,31 @@ service pop3-login {{
 }}
 """)
         self.chown()
-        subprocess.run(["dovecot", "-c", str(self.root / "dovecot.conf")], check=True, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        # Not a pipe for its errors: the daemon it leaves behind would hold the pipe open.
+        errors = self.root / "start-errors.log"
+        with open(errors, "w") as stream:
+            started = subprocess.run(["dovecot", "-c", str(self.root / "dovecot.conf")], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=stream, timeout=60)
+        if started.returncode != 0:
+            return errors.read_text()
         deadline = time.monotonic() + 20
-        while self.master is None and time.monotonic() < deadline:
+        ports = {self.port, self.tls_port, self.imap_port}
+        while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError, IndexError):
-                self.master = int((self.root / "run" / "master.pid").read_text().split()[0])
+                self.master = self.master or int((self.root / "run" / "master.pid").read_text().split()[0])
+            if self.master is not None and ports <= listening_ports(self.master):
+                return None
             time.sleep(0.05)
-        assert self.master is not None, "dovecot did not start"
+        raise AssertionError(f"dovecot did not start listening:\n{self.log_text()}")
+
+    def start_on_free_ports(self, attempts=3):
+        """Starts Dovecot; a port another test took in the meantime makes it try again with new ones."""
+        for _ in range(attempts):
+            failure = self.start()
+            if failure is None:
+                return
+            self.port, self.tls_port, self.imap_port = free_port(), free_port(), free_port()
+        raise AssertionError(f"dovecot did not start: {failure}")
 
     def chown(self):
         for directory, _, files in os.walk(self.root / "home"):
@@ -146,7 +163,7 @@ def isp():
     os.chmod(root, 0o755)
     server = Dovecot(root)
     try:
-        server.start()
+        server.start_on_free_ports()
         yield server
     finally:
         server.stop()
