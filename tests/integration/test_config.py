@@ -3,7 +3,7 @@
 import smtplib
 import subprocess
 
-from conftest import ALICE, PLUGIN_DIR, TERN, Tern, free_port
+from conftest import ALICE, PLUGIN_DIR, TERN, Tern, free_port, listening_ports
 
 
 def check(tmp_path, text):
@@ -88,13 +88,11 @@ dirs = ["{PLUGIN_DIR}"]
     server = subprocess.Popen([TERN, "-c", str(path), "serve"], stderr=subprocess.DEVNULL)
     try:
         import time
-        for _ in range(200):
-            try:
-                client = smtplib.SMTP("127.0.0.1", port, timeout=10)
-                break
-            except OSError:
-                time.sleep(0.05)
-        with client:
+        deadline = time.monotonic() + 30
+        while port not in listening_ports(server.pid):
+            assert server.poll() is None and time.monotonic() < deadline, "tern serve did not start listening"
+            time.sleep(0.05)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
             client.ehlo("client.test")
             assert not client.has_extn("starttls")  # tls = "none"
             assert not client.has_extn("auth")  # no password login without TLS
