@@ -394,8 +394,9 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
     co_return !failure;
   }
   const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
-  std::string stored = fmt::format("Received: from {} by {} with POP3 (Tern fetch {}); {}\r\n", account.server,
-                                   context.hostname(), account.name, sdk::rfc5322_date(std::time(nullptr))) +
+  std::string stored = fmt::format("Received: from {} by {} with {} (Tern fetch {}); {}\r\n", account.server,
+                                   context.hostname(), account.protocol == Account::Protocol::imap ? "IMAP" : "POP3",
+                                   account.name, sdk::rfc5322_date(std::time(nullptr))) +
                        hooks.added_headers() + std::string(hooks.message());
   const std::string name = fmt::format("{} of fetch {}", uidl, account.name);
   const delivery::Decisions decisions =

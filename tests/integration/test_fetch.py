@@ -346,6 +346,11 @@ def test_an_imap_account_is_collected_over_starttls_and_emptied_or_kept_seen(ter
     server = tern.start()
     assert wait_for(lambda: inbox_subjects(server) == ["imap one", "imap two"])
     assert wait_for(lambda: isp.remaining() == 0)  # flagged \\Deleted, then CLOSE expunged them
+    client = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=insecure_context(), timeout=30)
+    client.user(ALICE)
+    client.pass_(ALICE_PASSWORD)
+    assert b"with IMAP (Tern fetch isp)" in client.top(1, 0)[1][0]
+    client.quit()
     server.stop()
 
     isp.deliver("imap kept")
