@@ -151,13 +151,15 @@ sdk::Task<sdk::WakeReason> SessionContext::wait_for_news(sdk::Connection& connec
   boost::system::error_code ignored;
   co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   watch_.remove(watched, waiter);
-  // What the session reads from here on includes every change notified so far.
-  news_seen_.emplace(watched, watch_.version(watched));
   tcp.cancel_wait_readable();
   if (tcp.stopping()) co_return sdk::WakeReason::stopping;
+  // Input first: the session reads it without looking at the mailbox, so news stays unseen for its next wait.
   if (waiter->readable) co_return sdk::WakeReason::input;
-  if (waiter->changed) co_return sdk::WakeReason::mailbox_changed;
-  co_return sdk::WakeReason::timeout;
+  const std::uint64_t now = watch_.version(watched);
+  if (!waiter->changed && now == seen) co_return sdk::WakeReason::timeout;
+  // The session looks now, and what it reads includes every change notified so far.
+  news_seen_.emplace(watched, now);
+  co_return sdk::WakeReason::mailbox_changed;
 }
 
 sdk::Task<std::shared_ptr<sdk::Connection>> SessionContext::connect(std::string host, std::uint16_t port,

@@ -49,8 +49,8 @@ void DeliverContext::redirect(std::string_view address) {
 }
 
 sdk::Task<Decisions> decide(sdk::ServerContext& server, const sdk::ClientInfo& client, const sdk::Envelope& envelope,
-                            const std::vector<std::string>& users, std::string_view message, std::string_view folder,
-                            std::string_view name) {
+                            const std::vector<std::string>& users, std::string_view message, std::string_view passed,
+                            std::string_view folder, std::string_view name) {
   Decisions decisions;
   for (const std::string& user : users) {
     DeliverContext context(client, envelope, user, message);
@@ -60,7 +60,7 @@ sdk::Task<Decisions> decide(sdk::ServerContext& server, const sdk::ClientInfo& c
       co_return decisions;
     }
     if (!context.redirects().empty()) {
-      if (sdk::has_header_value(message, "Delivered-To", user)) {
+      if (sdk::has_header_value(passed, "Delivered-To", user)) {
         server.log().warn(fmt::format("message {}: not redirected for {} again, it passed them before", name, user));
       } else {
         for (const std::string& to : context.redirects()) decisions.redirects.emplace_back(to, user);

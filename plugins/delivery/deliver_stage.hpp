@@ -56,10 +56,12 @@ struct Decisions {
 };
 
 // Runs the `deliver` hooks for each of `users` on `message` (as it is stored, trace fields on top). A copy goes
-// to `folder` unless a hook quarantines it elsewhere or discards it. `name` names the message in the log.
+// to `folder` unless a hook quarantines it elsewhere or discards it. A user's redirect is dropped, with a log
+// line, when `passed` (the part of the message that may show this server's marks) has a Delivered-To naming
+// them: the copy went round once already. `name` names the message in the log.
 sdk::Task<Decisions> decide(sdk::ServerContext& server, const sdk::ClientInfo& client, const sdk::Envelope& envelope,
-                            const std::vector<std::string>& users, std::string_view message, std::string_view folder,
-                            std::string_view name);
+                            const std::vector<std::string>& users, std::string_view message, std::string_view passed,
+                            std::string_view folder, std::string_view name);
 
 // Adds the redirected copies to `intake`: a local address is filed in its INBOX at once (its own user's hooks do
 // not run again), any other is queued for `intake.sender`. Reads the store: call it off the loop, within

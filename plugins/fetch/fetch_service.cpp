@@ -77,6 +77,22 @@ std::string return_path(std::string_view message) {
   return "";
 }
 
+// The collected message from its topmost Received field on. Above it sits the ISP's own final delivery
+// (Return-Path, and a Delivered-To naming the local user the message was for), which is no sign that the message
+// passed this server before; only the fields further down can be this server's marks.
+std::string_view from_first_received(std::string_view message) {
+  std::size_t position = 0;
+  while (position < message.size()) {
+    const std::size_t end = message.find('\n', position);
+    const std::string_view line =
+        message.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
+    if (sdk::strip_line_end(line).empty() || end == std::string_view::npos) break;
+    if (line.size() > 9 && sdk::same_ascii(line.substr(0, 9), "received:")) return message.substr(position);
+    position = end + 1;
+  }
+  return {};
+}
+
 // One poll of an account at a time, across processes: the server's schedule, an on-demand `tern fetch run`,
 // and after a reload the old generation's poller still finishing. Two polls at once could both take a message
 // that neither had marked yet. An flock on <data_dir>/fetch-<account>.lock, released when the object goes.
@@ -399,8 +415,8 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
                                    account.name, sdk::rfc5322_date(std::time(nullptr))) +
                        hooks.added_headers() + std::string(hooks.message());
   const std::string name = fmt::format("{} of fetch {}", uidl, account.name);
-  const delivery::Decisions decisions =
-      co_await delivery::decide(context, client, envelope, destination.users, stored, folder, name);
+  const delivery::Decisions decisions = co_await delivery::decide(context, client, envelope, destination.users, stored,
+                                                                  from_first_received(hooks.message()), folder, name);
   if (decisions.refusal) {
     context.log().warn(fmt::format("fetch {}: message {} refused by a deliver hook ({} {}); left on the server",
                                    account.name, uidl, decisions.refusal->code, decisions.refusal->text));

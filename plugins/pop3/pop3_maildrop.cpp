@@ -19,16 +19,16 @@ sdk::Task<void> Pop3Session::on_quit(std::string_view) {
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
       co_await server_.attempt([&] { store.remove_messages(client_.user, ids); });
+  // RFC 1939 releases the maildrop at QUIT whether the removal worked or not. Before the answer rather than
+  // after, so that a client that logs in again as soon as it reads it is not told the maildrop is in use.
+  locks_.unlock(client_.user);
+  logged_in_ = false;
   if (failure) {
     server_.log().error(fmt::format("removing messages failed: {}", *failure));
     err("[SYS/TEMP] Some deleted messages not removed");
     co_return;
   }
   if (!ids.empty()) server_.mailbox_changed({client_.user});
-  // RFC 1939 section 6: the UPDATE state ends by releasing the maildrop, before the answer, so that a client
-  // that logs in again as soon as it reads +OK is not told the maildrop is in use.
-  locks_.unlock(client_.user);
-  logged_in_ = false;
   ok(fmt::format("Bye, {} messages deleted", ids.size()));
 }
 

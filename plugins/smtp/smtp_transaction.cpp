@@ -525,7 +525,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
   // `deliver`, once per local user: where their copy goes and with which flags, and who else gets one.
   const delivery::Decisions decisions =
-      co_await delivery::decide(server_, client_, *envelope_, local_users_, stored, folder, queue_id);
+      co_await delivery::decide(server_, client_, *envelope_, local_users_, stored, stored, folder, queue_id);
   if (decisions.refusal) {
     reply_verdict(*decisions.refusal);
     co_return;
