@@ -260,6 +260,17 @@ def tern_config(data, plugins, log_file, port, more=(), disabled=()):
     ]) + "\n"
 
 
+# Warnings a bench server gives by design: it makes its own certificate, and it runs as root like the bench.
+EXPECTED_WARNINGS = ("made a self-signed certificate", "running as root")
+
+
+def tern_log_problems(text):
+    """The warning and error lines of a Tern log, but for those the benches expect."""
+    return [line for line in text.splitlines() if len(line.split()) > 1
+            and line.split()[1] in ("warn", "warning", "error", "critical")
+            and not any(expected in line for expected in EXPECTED_WARNINGS)]
+
+
 def stop_process(process, timeout=30):
     """SIGTERM, then SIGKILL when `process` has not ended within `timeout` seconds."""
     if process is None or process.poll() is not None:

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from bench_support import (children_of, clean_up, fmt, free_port, interrupt, log, machine_busy_ticks, pid_alive,
-                           proc_stat, run, run_bench, stop_process, wait_listening)
+                           proc_stat, run, run_bench, stop_process, tern_log_problems, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -501,9 +501,7 @@ class Tern:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def problems(self):
-        return [line for line in self.log_text().splitlines() if len(line.split()) > 1
-                and line.split()[1] in ("warn", "warning", "error", "critical")
-                and "made a self-signed certificate" not in line]
+        return tern_log_problems(self.log_text())
 
 
 def load_tern(tern, messages, connections, timeout):

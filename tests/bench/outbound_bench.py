@@ -41,9 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import (CLOCK_TICKS, SMTP_SINK, SMTP_SOURCE, PostfixInstance, children_cpu_seconds, clean_up,
-                           ensure_postfix, fmt, free_port, interrupt, log, machine_busy_ticks, proc_stat, run,
-                           run_bench, stop_process, tern_config, wait_listening)
+from bench_support import (CLOCK_TICKS, SMTP_SINK, SMTP_SOURCE, children_cpu_seconds, clean_up, ensure_postfix, fmt,
+                           free_port, interrupt, log, machine_busy_ticks, PostfixInstance, proc_stat, run, run_bench,
+                           stop_process, tern_config, tern_log_problems, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -382,9 +382,7 @@ class Tern:
                          + (stderr.read_text(errors="replace").splitlines()[-10:] if stderr.exists() else []))
 
     def problems(self):
-        return [line for line in self.log_text().splitlines() if len(line.split()) > 1
-                and line.split()[1] in ("warn", "warning", "error", "critical")
-                and "made a self-signed certificate" not in line]  # expected: the bench gives no certificate
+        return tern_log_problems(self.log_text())
 
 
 # --- measurement ---------------------------------------------------------------------------------------------
