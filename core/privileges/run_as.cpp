@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <grp.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,12 +17,18 @@ namespace {
   throw std::runtime_error(fmt::format("cannot drop privileges: {}: {}", what, std::strerror(errno)));
 }
 
+// Writes only what differs: after the first start everything is the user's already, and a start then reads
+// the folder's metadata without rewriting every inode.
 void give(const std::filesystem::path& path, const config::RunAs& run_as, bool folder) {
-  if (::lchown(path.c_str(), run_as.uid, run_as.gid) != 0) {
+  struct stat now {};
+  const mode_t wanted = folder ? 0700 : 0600;
+  const bool ok =
+      ::lstat(path.c_str(), &now) == 0 &&
+      ((now.st_uid == run_as.uid && now.st_gid == run_as.gid) || ::lchown(path.c_str(), run_as.uid, run_as.gid) == 0) &&
+      ((now.st_mode & 07777) == wanted || ::chmod(path.c_str(), wanted) == 0);
+  if (!ok) {
     throw std::runtime_error(fmt::format("cannot give {} to {}: {}", path.string(), run_as.user, std::strerror(errno)));
   }
-  std::filesystem::permissions(path, folder ? std::filesystem::perms::owner_all
-                                            : std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace
