@@ -62,7 +62,6 @@ void settle(const config::ServerConfig& config, bool warn_when_root) {
     }
     return;
   }
-  std::filesystem::create_directories(config.data_dir);
   hand_over(config.data_dir, *config.run_as);
   become(*config.run_as);
   spdlog::info("running as user {} and group {}", config.run_as->user, config.run_as->group);

@@ -17,8 +17,8 @@ void hand_over(const std::filesystem::path& path, const config::RunAs& run_as);
 // saved), then checks that root cannot be had back. Throws std::runtime_error when any step fails.
 void become(const config::RunAs& run_as);
 
-// What serve and the store commands call before they touch the data folder: when running as root with
-// [server] user set, makes the data folder, hands it over and becomes the user; as root without it, the
+// What serve and the store commands call once they made the data folder, before they touch what is in it:
+// when running as root with [server] user set, hands the folder over and becomes the user; as root without it, the
 // server warns (`warn_when_root`) that it keeps running as root; otherwise nothing.
 void settle(const config::ServerConfig& config, bool warn_when_root);
 

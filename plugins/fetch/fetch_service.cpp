@@ -81,16 +81,13 @@ std::string return_path(std::string_view message) {
 // (Return-Path, and a Delivered-To naming the local user the message was for), which is no sign that the message
 // passed this server before; only the fields further down can be this server's marks.
 std::string_view from_first_received(std::string_view message) {
-  std::size_t position = 0;
-  while (position < message.size()) {
-    const std::size_t end = message.find('\n', position);
-    const std::string_view line =
-        message.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
-    if (sdk::strip_line_end(line).empty() || end == std::string_view::npos) break;
-    if (line.size() > 9 && sdk::same_ascii(line.substr(0, 9), "received:")) return message.substr(position);
-    position = end + 1;
-  }
-  return {};
+  std::string_view found;
+  sdk::visit_header_fields(message, [&](std::string_view name, std::string_view) {
+    if (!sdk::same_ascii(name, "Received")) return false;
+    found = message.substr(static_cast<std::size_t>(name.data() - message.data()));
+    return true;
+  });
+  return found;
 }
 
 // One poll of an account at a time, across processes: the server's schedule, an on-demand `tern fetch run`,
@@ -426,12 +423,7 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
   stored = decisions.redirected_by + stored;
   const std::optional<std::string> failure = co_await context.attempt([&] {
     delivery::add_redirects(store, decisions, intake);
-    // Every copy discarded: only the mark that the message was collected is written.
-    if (intake.filings.empty() && intake.remote.empty()) {
-      store.state_put(intake.state);
-    } else {
-      store.receive(stored, intake);
-    }
+    store.receive(stored, intake);  // every copy discarded: only the mark that the message was collected
   });
   if (failure) {
     context.log().error(fmt::format("fetch {}: storing message {} failed: {}", account.name, uidl, *failure));

@@ -16,7 +16,11 @@ void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
 }
 
 std::uint32_t SqliteStore::file(std::string_view message, const sdk::Intake& intake) {
-  if (intake.local_users.empty() && intake.filings.empty() && intake.remote.empty()) return 0;
+  if (intake.local_users.empty() && intake.filings.empty() && intake.remote.empty()) {
+    // No copy to keep, but the state that goes with the message still counts (a collected message discarded).
+    if (!intake.state.empty()) state_put(intake.state);
+    return 0;
+  }
   Delivery delivery;
   delivery.message = message;
   delivery.intake = &intake;

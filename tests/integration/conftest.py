@@ -1,5 +1,6 @@
 """Starts real `tern` processes on free loopback ports for the integration tests, and stops them by PID."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -26,19 +27,19 @@ def free_port(host="127.0.0.1"):
         return probe.getsockname()[1]
 
 
+def fd_targets(pid):
+    """What process `pid` holds open, from /proc: paths, and "socket:[inode]" for its sockets."""
+    targets = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                targets.add(os.readlink(fd))
+    return targets
+
+
 def listening_ports(pid):
     """The TCP ports process `pid` listens on, from /proc: its sockets' inodes in the kernel's tables."""
-    inodes = set()
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:["):-1])
-    except OSError:
-        return set()
+    inodes = {target[len("socket:["):-1] for target in fd_targets(pid) if target.startswith("socket:[")}
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as rows:

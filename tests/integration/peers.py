@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import Tern
+from conftest import Tern, fd_targets
 
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-dnslib
 DNS_FIXTURE = Path(__file__).resolve().with_name("dns_fixture.py")
@@ -240,13 +240,7 @@ class SmtpSink:
 
     def _open_files(self):
         """The dump files the sink holds open: transactions still in progress."""
-        held = set()
-        fd_dir = Path(f"/proc/{self.process.pid}/fd")
-        with contextlib.suppress(OSError):
-            for fd in fd_dir.iterdir():
-                with contextlib.suppress(OSError):
-                    held.add(os.readlink(fd))
-        return held
+        return fd_targets(self.process.pid)
 
     def raw_messages(self):
         """The complete dump files (bytes), oldest first."""

@@ -214,7 +214,7 @@ class MailStore {
   // Takes a received message in one durable step: filed into `mailbox` of each local user ("INBOX", or a
   // folder created when missing) and, when it has remote recipients, put on the outbound queue. When it
   // returns, all of it is on disk (body and folder fsynced, database committed) or none of it is. One stored
-  // copy is shared by every mailbox and the queue.
+  // copy is shared by every mailbox and the queue. With no copy to keep, only the Intake's state is written.
   virtual void receive(std::string_view message, const Intake& intake) = 0;
 
   // receive() for local users only.
