@@ -13,7 +13,7 @@
 
 #include "cli/run_service.hpp"
 #include "cli/store_session.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/address.hpp"
 
 namespace tern::cli {
 namespace {
@@ -40,11 +40,6 @@ std::string status_line(const sdk::QueueRecipient& recipient) {
     case sdk::DeliveryStatus::failed: return "failed: " + recipient.diagnostic + from;
   }
   return "";
-}
-
-std::string domain_of(const std::string& address) {
-  const std::size_t at = address.rfind('@');
-  return at == std::string::npos ? address : address.substr(at + 1);
 }
 
 std::int64_t parsed_id(const std::string& text) {
@@ -113,7 +108,7 @@ int summary(sdk::MailStore& store) {
     for (const sdk::QueueRecipient& recipient : entry.recipients) {
       if (recipient.status == sdk::DeliveryStatus::delivered || recipient.status == sdk::DeliveryStatus::failed)
         continue;
-      for (const std::string& key : {std::string("TOTAL"), sdk::lower_ascii(domain_of(recipient.address))}) {
+      for (const std::string& key : {std::string("TOTAL"), sdk::domain_of(recipient.address)}) {
         auto& row = rows[key];
         ++row[0];
         ++row[column + 1];

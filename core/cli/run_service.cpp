@@ -26,7 +26,7 @@ namespace asio = boost::asio;
 int run_service_once(const std::filesystem::path& config_file, const std::string& service, const std::string& target) {
   // A config error is thrown as config::ConfigInvalid and answered by the command line (exit code 2).
   const LoadedConfig loaded = load_everything(config_file);
-  const std::shared_ptr<const plugins::Generation>& generation = loaded.generation;
+  const std::shared_ptr<const loader::Generation>& generation = loaded.generation;
   const config::ServerConfig& config = *generation->config;
   const auto found = std::find_if(generation->services.begin(), generation->services.end(),
                                   [&](const auto& candidate) { return candidate->name() == service; });

@@ -7,8 +7,8 @@ namespace tern::cli {
 LoadedConfig load_everything(const std::filesystem::path& config_file) {
   auto config = std::make_shared<const config::ServerConfig>(config::load_config(config_file));
   LoadedConfig loaded;
-  loaded.plugins = plugins::load_plugins(config->plugin_dirs, config->plugins_disabled);
-  loaded.generation = plugins::build_generation(loaded.plugins, config);
+  loaded.plugins = loader::load_plugins(config->plugin_dirs, config->plugins_disabled);
+  loaded.generation = loader::build_generation(loaded.plugins, config);
   return loaded;
 }
 

@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "config/server_config.hpp"
-#include "plugins/generation.hpp"
-#include "plugins/plugin_loader.hpp"
+#include "loader/generation.hpp"
+#include "loader/plugin_loader.hpp"
 
 namespace tern::cli {
 
@@ -17,15 +17,15 @@ class StoreSession {
   sdk::MailStore& store() { return *store_; }
 
  private:
-  plugins::PluginSet plugins_;  // first: the store's code lives in a plugin and must outlive the store
-  std::shared_ptr<const plugins::Generation> generation_;
+  loader::PluginSet plugins_;  // first: the store's code lives in a plugin and must outlive the store
+  std::shared_ptr<const loader::Generation> generation_;
   std::unique_ptr<sdk::MailStore> store_;
 };
 
 // Loads config and plugins and builds a generation, as the server would; throws config::ConfigInvalid.
 struct LoadedConfig {
-  plugins::PluginSet plugins;
-  std::shared_ptr<const plugins::Generation> generation;
+  loader::PluginSet plugins;
+  std::shared_ptr<const loader::Generation> generation;
 };
 LoadedConfig load_everything(const std::filesystem::path& config_file);
 

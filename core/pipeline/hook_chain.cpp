@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
+
+#include "tern/sdk/async_hook.hpp"
 
 namespace tern::pipeline {
 namespace {
@@ -113,7 +116,6 @@ Verdict complete_verdict(Stage stage, Verdict verdict, std::string& problem) {
 }
 
 void HookChain::add(sdk::HookSpec hook) {
-  if (hook.async_hook) waits_[index(hook.stage)] = true;
   auto& chain = chains_[index(hook.stage)];
   auto position = std::upper_bound(chain.begin(), chain.end(), hook.priority,
                                    [](int priority, const sdk::HookSpec& other) { return priority < other.priority; });
@@ -139,21 +141,28 @@ bool HookChain::settle(Stage stage, const sdk::HookSpec& hook, Verdict verdict, 
   return !run_all;
 }
 
-Verdict HookChain::run(Stage stage, sdk::HookContext& context, sdk::Log& log) const {
+sdk::Task<Verdict> HookChain::run(Stage stage, sdk::HookContext& context, sdk::ServerContext& server) const {
   Verdict decision;
   for (const sdk::HookSpec& hook : chains_[index(stage)]) {
     Verdict verdict;
+    std::optional<std::string> failure;
     try {
-      verdict = hook.async_hook ? failed(hook, stage, "a waiting hook in a chain run without waits", log)
-                                : hook.function(context);
+      if (hook.function) {
+        // The fast path: a hook that never waits is a plain call, and a chain of only such hooks never suspends.
+        verdict = hook.function(context);
+      } else {
+        const Verdict answer = co_await hook.async_hook->call(context, server);
+        verdict = answer;
+      }
     } catch (const std::exception& error) {
-      verdict = failed(hook, stage, error.what(), log);
+      failure = error.what();
     } catch (...) {
-      verdict = failed(hook, stage, "an unknown exception", log);
+      failure = "an unknown exception";
     }
-    if (settle(stage, hook, std::move(verdict), decision, log)) break;
+    if (failure) verdict = failed(hook, stage, *failure, server.log());
+    if (settle(stage, hook, std::move(verdict), decision, server.log())) break;
   }
-  return decision;
+  co_return decision;
 }
 
 }  // namespace tern::pipeline

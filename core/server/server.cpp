@@ -23,12 +23,12 @@
 
 #include "auth/auth_throttle.hpp"
 #include "config/server_config.hpp"
+#include "loader/generation.hpp"
+#include "loader/plugin_loader.hpp"
 #include "log/logging.hpp"
 #include "net/connection_limits.hpp"
 #include "net/event_loops.hpp"
 #include "net/tcp_connection.hpp"
-#include "plugins/generation.hpp"
-#include "plugins/plugin_loader.hpp"
 #include "privileges/run_as.hpp"
 #include "server/service_context.hpp"
 #include "server/session_context.hpp"
@@ -78,7 +78,7 @@ class ConnectionRegistry {
 
 class Server {
  public:
-  Server(config::ServerConfig config, plugins::PluginSet plugins, std::shared_ptr<const plugins::Generation> generation)
+  Server(config::ServerConfig config, loader::PluginSet plugins, std::shared_ptr<const loader::Generation> generation)
       : startup_config_(std::move(config)),
         plugins_(std::move(plugins)),
         generation_(std::move(generation)),
@@ -91,7 +91,7 @@ class Server {
   int run();
 
  private:
-  std::shared_ptr<const plugins::Generation> generation() {
+  std::shared_ptr<const loader::Generation> generation() {
     std::lock_guard lock(generation_mutex_);
     return generation_;
   }
@@ -104,15 +104,15 @@ class Server {
   void reload();
   asio::awaitable<void> shut_down();
   // A generation's services start when it starts serving and are told to stop when it is replaced.
-  void start_services(const std::shared_ptr<const plugins::Generation>& generation);
+  void start_services(const std::shared_ptr<const loader::Generation>& generation);
   asio::awaitable<void> run_service(std::shared_ptr<const sdk::Service> service,
-                                    std::shared_ptr<const plugins::Generation> generation,
+                                    std::shared_ptr<const loader::Generation> generation,
                                     std::shared_ptr<const std::atomic<bool>> stop);
 
   config::ServerConfig startup_config_;
-  plugins::PluginSet plugins_;
+  loader::PluginSet plugins_;
   std::mutex generation_mutex_;
-  std::shared_ptr<const plugins::Generation> generation_;
+  std::shared_ptr<const loader::Generation> generation_;
   std::unique_ptr<sdk::MailStore> store_;
   std::unique_ptr<tls::ServerContexts> tls_;
   asio::io_context main_loop_{1};
@@ -271,7 +271,7 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
   limits_.release(address);
 }
 
-void Server::start_services(const std::shared_ptr<const plugins::Generation>& generation) {
+void Server::start_services(const std::shared_ptr<const loader::Generation>& generation) {
   services_stop_ = std::make_shared<std::atomic<bool>>(false);
   for (const auto& service : generation->services) {
     ++services_running_;
@@ -280,7 +280,7 @@ void Server::start_services(const std::shared_ptr<const plugins::Generation>& ge
 }
 
 asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> service,
-                                          std::shared_ptr<const plugins::Generation> generation,
+                                          std::shared_ptr<const loader::Generation> generation,
                                           std::shared_ptr<const std::atomic<bool>> stop) {
   const std::string name = service->name();
   auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
@@ -315,7 +315,7 @@ void Server::reload() {
   spdlog::info("SIGHUP: reloading {}", startup_config_.file.string());
   try {
     auto config = std::make_shared<const config::ServerConfig>(config::load_config(startup_config_.file));
-    auto next = plugins::build_generation(plugins_, config);
+    auto next = loader::build_generation(plugins_, config);
     std::vector<std::string> fixed;
     const config::ServerConfig& old = startup_config_;
     if (config->data_dir != old.data_dir) fixed.emplace_back("server.data_dir");
@@ -417,15 +417,15 @@ int serve(const std::filesystem::path& config_file) {
     std::cerr << config_file.string() << ": log.file: " << error.what() << '\n';
     return 2;
   }
-  plugins::PluginSet plugins = plugins::load_plugins(config.plugin_dirs, config.plugins_disabled);
+  loader::PluginSet plugins = loader::load_plugins(config.plugin_dirs, config.plugins_disabled);
   for (const auto& refused : plugins.refused) spdlog::error("plugin {}: {}", refused.path.string(), refused.reason);
   for (const auto& plugin : plugins.loaded) {
     spdlog::info("plugin {} {} (SDK {}.{}) loaded from {}", plugin.name, plugin.version, plugin.sdk_major,
                  plugin.sdk_minor, plugin.path.string());
   }
-  std::shared_ptr<const plugins::Generation> generation;
+  std::shared_ptr<const loader::Generation> generation;
   try {
-    generation = plugins::build_generation(plugins, std::make_shared<const config::ServerConfig>(config));
+    generation = loader::build_generation(plugins, std::make_shared<const config::ServerConfig>(config));
   } catch (const config::ConfigInvalid& invalid) {
     for (const std::string& line : invalid.errors()) std::cerr << line << '\n';
     return 2;

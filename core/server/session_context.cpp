@@ -14,7 +14,6 @@
 
 #include "auth/password.hpp"
 #include "net/tcp_connection.hpp"
-#include "tern/sdk/async_hook.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::server {
@@ -47,7 +46,7 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
 
 }  // namespace
 
-SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
+SessionContext::SessionContext(std::shared_ptr<const loader::Generation> generation, sdk::MailStore& store,
                                asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
                                dns::Resolver& resolver, metrics::Counters& counters,
                                std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& stopping,
@@ -64,29 +63,7 @@ SessionContext::SessionContext(std::shared_ptr<const plugins::Generation> genera
       log_(std::move(session_id)) {}
 
 sdk::Task<sdk::Verdict> SessionContext::run_hooks(sdk::Stage stage, sdk::HookContext& context) {
-  const pipeline::HookChain& chain = generation_->hooks;
-  if (!chain.waits(stage)) co_return chain.run(stage, context, log_);
-  // The same steps as HookChain::run, awaiting the hooks that wait.
-  sdk::Verdict decision;
-  for (const sdk::HookSpec& hook : chain.hooks(stage)) {
-    sdk::Verdict verdict;
-    std::optional<std::string> failure;
-    try {
-      if (hook.async_hook) {
-        const sdk::Verdict answer = co_await hook.async_hook->call(context, *this);
-        verdict = answer;
-      } else {
-        verdict = hook.function(context);
-      }
-    } catch (const std::exception& error) {
-      failure = error.what();
-    } catch (...) {
-      failure = "an unknown exception";
-    }
-    if (failure) verdict = pipeline::HookChain::failed(hook, stage, *failure, log_);
-    if (pipeline::HookChain::settle(stage, hook, std::move(verdict), decision, log_)) break;
-  }
-  co_return decision;
+  return generation_->hooks.run(stage, context, *this);
 }
 
 sdk::Task<void> SessionContext::offload(std::function<void()> work) {

@@ -14,9 +14,9 @@
 
 #include "auth/auth_throttle.hpp"
 #include "dns/resolver.hpp"
+#include "loader/generation.hpp"
 #include "log/logging.hpp"
 #include "metrics/counters.hpp"
-#include "plugins/generation.hpp"
 #include "server/mailbox_watch.hpp"
 #include "tern/sdk/protocol.hpp"
 
@@ -24,7 +24,7 @@ namespace tern::server {
 
 class SessionContext final : public sdk::ServerContext {
  public:
-  SessionContext(std::shared_ptr<const plugins::Generation> generation, sdk::MailStore& store,
+  SessionContext(std::shared_ptr<const loader::Generation> generation, sdk::MailStore& store,
                  boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
                  dns::Resolver& resolver, metrics::Counters& counters,
                  std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& stopping,
@@ -50,7 +50,7 @@ class SessionContext final : public sdk::ServerContext {
   std::vector<std::pair<std::string, std::int64_t>> counters() const override { return counters_.snapshot(); }
 
  private:
-  std::shared_ptr<const plugins::Generation> generation_;
+  std::shared_ptr<const loader::Generation> generation_;
   sdk::MailStore& store_;
   boost::asio::thread_pool& workers_;
   auth::AuthThrottle& throttle_;

@@ -15,11 +15,12 @@
 #include <memory>
 #include <set>
 
+#include "addresses.hpp"
 #include "deliver_stage.hpp"
 #include "imap_client.hpp"
 #include "pop3_client.hpp"
 #include "recipients.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/header.hpp"
 
 namespace tern::fetch {
 namespace {
@@ -59,22 +60,11 @@ class CollectedContext final : public sdk::HookContext {
 
 // The address in a Return-Path header, or "" (the null sender) when there is none.
 std::string return_path(std::string_view message) {
-  std::string_view header = message.substr(0, message.find("\r\n\r\n"));
-  while (!header.empty()) {
-    const std::size_t end = header.find("\r\n");
-    const std::string_view line = header.substr(0, end);
-    if (sdk::lower_ascii(line.substr(0, 12)) == "return-path:") {
-      const std::size_t open = line.find('<');
-      const std::size_t close = line.find('>', open);
-      if (open != std::string_view::npos && close != std::string_view::npos) {
-        return std::string(line.substr(open + 1, close - open - 1));
-      }
-      return "";
-    }
-    if (end == std::string_view::npos) break;
-    header.remove_prefix(end + 2);
-  }
-  return "";
+  const std::string value = sdk::header_value(message, "Return-Path").value_or("");
+  const std::size_t open = value.find('<');
+  const std::size_t close = value.find('>', open);
+  if (open == std::string::npos || close == std::string::npos) return "";
+  return value.substr(open + 1, close - open - 1);
 }
 
 // The collected message from its topmost Received field on. Above it sits the ISP's own final delivery
@@ -82,9 +72,9 @@ std::string return_path(std::string_view message) {
 // passed this server before; only the fields further down can be this server's marks.
 std::string_view from_first_received(std::string_view message) {
   std::string_view found;
-  sdk::visit_header_fields(message, [&](std::string_view name, std::string_view) {
-    if (!sdk::same_ascii(name, "Received")) return false;
-    found = message.substr(static_cast<std::size_t>(name.data() - message.data()));
+  sdk::visit_header_fields(message, [&](const sdk::HeaderField& field) {
+    if (!sdk::same_ascii(field.name, "Received")) return false;
+    found = message.substr(static_cast<std::size_t>(field.text.data() - message.data()));
     return true;
   });
   return found;
@@ -333,10 +323,10 @@ FetchService::Destination FetchService::destination(sdk::MailStore& store, const
     for (std::string& user : store.resolve_recipient(address)) users.insert(std::move(user));
   };
   // Rules first: a mailing list, or a sender, mapped to the users who read it.
-  const std::vector<std::string> list_ids = field_values(message, "List-Id");
-  std::vector<std::string> senders = addresses_in(return_path(message));
-  for (const std::string& from : field_values(message, "From")) {
-    for (std::string& address : addresses_in(from)) senders.push_back(std::move(address));
+  const std::vector<std::string> list_ids = sdk::header_values(message, "List-Id");
+  std::vector<std::string> senders = mime::address_specs(return_path(message));
+  for (const std::string& from : sdk::header_values(message, "From")) {
+    for (std::string& address : mime::address_specs(from)) senders.push_back(std::move(address));
   }
   for (const Account::Rule& rule : account.rules) {
     const bool list =
@@ -412,8 +402,8 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
                                    account.name, sdk::rfc5322_date(std::time(nullptr))) +
                        hooks.added_headers() + std::string(hooks.message());
   const std::string name = fmt::format("{} of fetch {}", uidl, account.name);
-  const delivery::Decisions decisions = co_await delivery::decide(context, client, envelope, destination.users, stored,
-                                                                  from_first_received(hooks.message()), folder, name);
+  const intake::Decisions decisions = co_await intake::decide(context, client, envelope, destination.users, stored,
+                                                              from_first_received(hooks.message()), folder, name);
   if (decisions.refusal) {
     context.log().warn(fmt::format("fetch {}: message {} refused by a deliver hook ({} {}); left on the server",
                                    account.name, uidl, decisions.refusal->code, decisions.refusal->text));
@@ -422,7 +412,7 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
   intake.filings = decisions.filings;
   stored = decisions.redirected_by + stored;
   const std::optional<std::string> failure = co_await context.attempt([&] {
-    delivery::add_redirects(store, decisions, intake);
+    intake::add_redirects(store, decisions, intake);
     store.receive(stored, intake);  // every copy discarded: only the mark that the message was collected
   });
   if (failure) {

@@ -9,13 +9,6 @@
 
 namespace tern::fetch {
 
-// The addresses in an address-list field value ("Carol <carol@example.org>, \"Doe, J\" <j@x.y>, a@b.c"):
-// lower-cased addr-specs, groups and comments taken apart. Pieces without an '@' are skipped.
-std::vector<std::string> addresses_in(std::string_view value);
-
-// Every value of the header field `name` (case-insensitive), unfolded, in the order they appear.
-std::vector<std::string> field_values(std::string_view message, std::string_view name);
-
 // The address of the `for` clause of the topmost Received field ("... for <bob@example.org>; date"), or "".
 std::string received_for(std::string_view message);
 

@@ -8,7 +8,8 @@
 #include <fmt/ranges.h>
 
 #include "imap_session.hpp"
-#include "mime_message.hpp"
+#include "imap_structure.hpp"
+#include "tern/sdk/header.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::imap {
@@ -33,20 +34,12 @@ std::string internal_date(std::int64_t seconds) {
 // The header fields named (or, with `exclude`, not named) in `names`, continuation lines kept, then a blank line.
 std::string header_fields(std::string_view header, const std::vector<std::string>& names, bool exclude) {
   std::string out;
-  bool keep = false;
-  while (!header.empty()) {
-    std::size_t end = header.find("\r\n");
-    std::string_view line = header.substr(0, end == std::string_view::npos ? header.size() : end + 2);
-    header.remove_prefix(line.size());
-    if (line == "\r\n") break;
-    if (line.front() != ' ' && line.front() != '\t') {
-      const std::string name = sdk::lower_ascii(line.substr(0, line.find(':')));
-      const bool named = std::any_of(names.begin(), names.end(),
-                                     [&name](const std::string& wanted) { return sdk::lower_ascii(wanted) == name; });
-      keep = named != exclude;
-    }
-    if (keep) out.append(line);
-  }
+  sdk::visit_header_fields(header, [&](const sdk::HeaderField& field) {
+    const bool named = std::any_of(names.begin(), names.end(),
+                                   [&field](const std::string& wanted) { return sdk::same_ascii(wanted, field.name); });
+    if (named != exclude) out.append(field.text);
+    return false;
+  });
   return out + "\r\n";
 }
 
@@ -144,16 +137,16 @@ bool needs_structure(const BodySection& section) {
 // The octets a section names; empty for a part the message does not have (RFC 3501 section 6.4.5). nullopt
 // for a BINARY section whose transfer encoding is unknown. A view into `content` where it can be, else into
 // `scratch`. `parsed` is only read when needs_structure(section).
-std::optional<std::string_view> section_content(std::string_view content, const MimeMessage* parsed,
+std::optional<std::string_view> section_content(std::string_view content, const mime::MimeMessage* parsed,
                                                 const BodySection& section, std::string& scratch) {
   std::string_view found_text;
   if (!section.part.empty()) {
-    std::optional<MimeMessage::Section> found = parsed->section(section.part);
+    std::optional<mime::MimeMessage::Section> found = parsed->section(section.part);
     if (found && section.binary) {
       if (!found->leaf) {
         found_text = found->text;
       } else {
-        std::optional<std::string> decoded = MimeMessage::decode(found->encoding, found->text);
+        std::optional<std::string> decoded = mime::MimeMessage::decode(found->encoding, found->text);
         if (!decoded) return std::nullopt;
         scratch = std::move(*decoded);
         found_text = scratch;
@@ -172,7 +165,7 @@ std::optional<std::string_view> section_content(std::string_view content, const 
   } else if (section.text.empty()) {
     found_text = content;  // the whole message, BINARY[] too
   } else {
-    const auto [header, body] = MimeMessage::split(content);
+    const auto [header, body] = sdk::split_header(content);
     if (section.text == "HEADER") found_text = header;
     if (section.text == "TEXT") found_text = body;
     if (section.text == "HEADER.FIELDS" || section.text == "HEADER.FIELDS.NOT") {
@@ -431,10 +424,10 @@ sdk::Task<void> ImapSession::on_fetch(const Command& command) {
         continue;
       }
       const std::string_view content = stored ? std::string_view(**stored) : std::string_view();
-      std::optional<MimeMessage> parsed;
+      std::optional<mime::MimeMessage> parsed;
       if (was_read && parse) parsed.emplace(content);
       if (structure && !cached[k - start]) {
-        cached[k - start] = Structure{parsed->envelope(), parsed->body_structure(false), parsed->body_structure(true)};
+        cached[k - start] = Structure{envelope(*parsed), body_structure(*parsed, false), body_structure(*parsed, true)};
         structures_.insert(message.content_id, *cached[k - start]);
       }
       // The response is written straight into the output, bodies copied once.

@@ -8,6 +8,7 @@
 #include "encoded_words.hpp"
 #include "imap_session.hpp"
 #include "mime_message.hpp"
+#include "tern/sdk/header.hpp"
 #include "tern/sdk/text.hpp"
 #include "threading.hpp"
 
@@ -36,37 +37,16 @@ bool encoded_parts_contain(std::string_view content, std::string_view wanted) {
   if (lowered.find("base64") == std::string::npos && lowered.find("quoted-printable") == std::string::npos) {
     return false;
   }
-  const MimeMessage parsed(content);
-  for (const MimeMessage::Section& part : parsed.leaves()) {
+  const mime::MimeMessage parsed(content);
+  for (const mime::MimeMessage::Section& part : parsed.leaves()) {
     const std::string encoding = sdk::lower_ascii(part.encoding);
     if (encoding.find("base64") == std::string::npos && encoding.find("quoted-printable") == std::string::npos) {
       continue;
     }
-    const std::optional<std::string> decoded = MimeMessage::decode(part.encoding, part.text);
+    const std::optional<std::string> decoded = mime::MimeMessage::decode(part.encoding, part.text);
     if (decoded && contains(*decoded, wanted)) return true;
   }
   return false;
-}
-
-// The unfolded value of every field named `name` in a header section, joined.
-std::string field_values(std::string_view header, std::string_view name) {
-  std::string values;
-  bool inside = false;
-  while (!header.empty()) {
-    const std::size_t end = header.find('\n');
-    std::string_view line = header.substr(0, end);
-    header.remove_prefix(end == std::string_view::npos ? header.size() : end + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) break;
-    if (line.front() == ' ' || line.front() == '\t') {
-      if (inside) values.append(line);
-      continue;
-    }
-    const std::size_t colon = line.find(':');
-    inside = colon != std::string_view::npos && sdk::lower_ascii(line.substr(0, colon)) == sdk::lower_ascii(name);
-    if (inside) values.append(line.substr(colon + 1)).append(" ");
-  }
-  return values;
 }
 
 // "1-Feb-1994" as days since the epoch; nullopt when malformed.
@@ -174,8 +154,7 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     auto day = date ? search_day(date->text) : std::nullopt;
     if (!day) return std::nullopt;
     // The day as written in the Date header: time and zone are disregarded (RFC 3501 section 6.4.4).
-    const std::optional<SentDate> sent =
-        parse_sent_date(field_values(MimeMessage::split(candidate.content).first, "date"));
+    const std::optional<SentDate> sent = parse_sent_date(sdk::header_value(candidate.content, "Date").value_or(""));
     if (!sent) return false;  // no Date, or one that cannot be read: no sent date matches
     return name == "sentbefore" ? sent->day < *day : name == "senton" ? sent->day == *day : sent->day >= *day;
   }
@@ -184,7 +163,7 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     const Value* field = name == "header" ? argument() : nullptr;
     const Value* wanted = argument();
     if (!wanted || (name == "header" && !field)) return std::nullopt;
-    const auto [header, body] = MimeMessage::split(candidate.content);
+    const auto [header, body] = sdk::split_header(candidate.content);
     if (name == "body" || name == "text") {
       // As written first; then as read: encoded-words in the header (TEXT), and base64 or quoted-printable
       // parts decoded (their charset is not converted).
@@ -192,10 +171,10 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
       if (name == "text" && contains(decode_encoded_words(header), wanted->text)) return true;
       return encoded_parts_contain(candidate.content, wanted->text);
     }
-    const std::string values = decode_encoded_words(field_values(
-        header, field ? field->text : name));  // HEADER field "" matches every message that has the field (RFC 3501).
+    const std::vector<std::string> values = sdk::header_values(header, field ? field->text : name);
+    // HEADER field "" matches every message that has the field (RFC 3501).
     if (name == "header" && wanted->text.empty()) return !values.empty();
-    return contains(values, wanted->text);
+    return contains(decode_encoded_words(fmt::format("{}", fmt::join(values, " "))), wanted->text);
   }
   if (key.text == "$") return std::binary_search(candidate.saved.begin(), candidate.saved.end(), message.uid);
   auto ranges = parse_sequence_set(key.text, std::max<std::uint32_t>(candidate.count, 1));

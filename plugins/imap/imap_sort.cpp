@@ -2,8 +2,9 @@
 // headers and put in order by threading.cpp.
 #include <fmt/ranges.h>
 
+#include "addresses.hpp"
 #include "imap_session.hpp"
-#include "mime_message.hpp"
+#include "tern/sdk/header.hpp"
 #include "threading.hpp"
 
 namespace tern::imap {
@@ -16,12 +17,12 @@ MessageSummary summary_of(const sdk::MessageEntry& message, std::uint32_t number
   summary.arrival = message.received;
   summary.size = message.size;
   if (content.empty()) return summary;
-  const auto field = [content](std::string_view name) { return header_field(content, name).value_or(""); };
+  const auto field = [content](std::string_view name) { return sdk::header_value(content, name).value_or(""); };
   summary.subject = field("Subject");
   summary.date = field("Date");
-  summary.from = first_mailbox(field("From"));
-  summary.to = first_mailbox(field("To"));
-  summary.cc = first_mailbox(field("Cc"));
+  summary.from = mime::first_mailbox(field("From"));
+  summary.to = mime::first_mailbox(field("To"));
+  summary.cc = mime::first_mailbox(field("Cc"));
   summary.message_id = field("Message-ID");
   summary.in_reply_to = field("In-Reply-To");
   summary.references = field("References");

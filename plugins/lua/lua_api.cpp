@@ -13,6 +13,7 @@ extern "C" {
 
 #include "lua_state.hpp"
 #include "mime_message.hpp"
+#include "tern/sdk/header.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::lua {
@@ -166,7 +167,7 @@ int guarded(lua_State* L, Work work) {
 int tx_header(lua_State* L) {
   return guarded(L, [L] {
     sdk::HookContext& context = live_context(L);
-    const std::optional<std::string> value = header_value(context.message(), luaL_checkstring(L, 2));
+    const std::optional<std::string> value = sdk::header_value(context.message(), luaL_checkstring(L, 2));
     if (value) {
       lua_pushlstring(L, value->data(), value->size());
     } else {
@@ -215,11 +216,11 @@ int part_content(lua_State* L) {
     lua_getfield(L, 1, "_index");
     const auto index = static_cast<std::size_t>(lua_tointeger(L, -1));
     lua_pop(L, 1);
-    const imap::MimeMessage parsed(message);
-    const std::vector<imap::MimeMessage::Section> leaves = parsed.leaves();
+    const mime::MimeMessage parsed(message);
+    const std::vector<mime::MimeMessage::Section> leaves = parsed.leaves();
     if (index >= leaves.size()) throw std::logic_error("this part is not in the message any more");
-    const imap::MimeMessage::Section& leaf = leaves[index];
-    const std::string decoded = imap::MimeMessage::decode(leaf.encoding, leaf.text).value_or(std::string(leaf.text));
+    const mime::MimeMessage::Section& leaf = leaves[index];
+    const std::string decoded = mime::MimeMessage::decode(leaf.encoding, leaf.text).value_or(std::string(leaf.text));
     lua_pushlstring(L, decoded.data(), decoded.size());
     return 1;
   });
@@ -232,17 +233,17 @@ int tx_parts(lua_State* L) {
     lua_getfield(L, 1, "_call");
     const lua_Number call = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    const imap::MimeMessage parsed(message);
-    const std::vector<imap::MimeMessage::Section> leaves = parsed.leaves();
+    const mime::MimeMessage parsed(message);
+    const std::vector<mime::MimeMessage::Section> leaves = parsed.leaves();
     lua_createtable(L, static_cast<int>(leaves.size()), 0);
     for (std::size_t i = 0; i < leaves.size(); ++i) {
-      const imap::MimeMessage::Section& leaf = leaves[i];
+      const mime::MimeMessage::Section& leaf = leaves[i];
       lua_createtable(L, 0, 8);
       set_string(L, "type", sdk::lower_ascii(leaf.type));
       if (!leaf.name.empty()) set_string(L, "name", leaf.name);
       if (!leaf.disposition.empty()) set_string(L, "disposition", sdk::lower_ascii(leaf.disposition));
       if (!leaf.charset.empty()) set_string(L, "charset", sdk::lower_ascii(leaf.charset));
-      const std::optional<std::string> decoded = imap::MimeMessage::decode(leaf.encoding, leaf.text);
+      const std::optional<std::string> decoded = mime::MimeMessage::decode(leaf.encoding, leaf.text);
       lua_pushinteger(L, static_cast<lua_Integer>(decoded ? decoded->size() : leaf.text.size()));
       lua_setfield(L, -2, "size");
       lua_pushnumber(L, call);
@@ -361,35 +362,6 @@ int sandboxed_require(lua_State* L) {
 }
 
 }  // namespace
-
-std::optional<std::string> header_value(std::string_view message, std::string_view name) {
-  std::size_t position = 0;
-  while (position < message.size()) {
-    const std::size_t end = message.find('\n', position);
-    std::string_view line = message.substr(position, end == std::string_view::npos ? message.npos : end - position);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) break;
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        std::equal(name.begin(), name.end(), line.begin(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-      std::string value(line.substr(name.size() + 1));
-      // Folded continuation lines belong to the value.
-      std::size_t next = end == std::string_view::npos ? message.size() : end + 1;
-      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
-        const std::size_t stop = message.find('\n', next);
-        std::string_view more = message.substr(next, stop == std::string_view::npos ? message.npos : stop - next);
-        if (!more.empty() && more.back() == '\r') more.remove_suffix(1);
-        value += more;
-        next = stop == std::string_view::npos ? message.size() : stop + 1;
-      }
-      const std::size_t first = value.find_first_not_of(" \t");
-      return first == std::string::npos ? std::string() : value.substr(first);
-    }
-    if (end == std::string_view::npos) break;
-    position = end + 1;
-  }
-  return std::nullopt;
-}
 
 void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call) {
   lua_createtable(L, 0, 10);

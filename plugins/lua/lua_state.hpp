@@ -82,8 +82,6 @@ void register_api(lua_State* L);      // the registry's `tern` table, and the bo
 void push_environment(lua_State* L);  // a fresh environment for one script
 void push_tx(lua_State* L, sdk::HookContext& context, std::uint64_t call);
 sdk::Verdict verdict_of(lua_State* L, int index);  // throws std::runtime_error for a value that is no verdict
-// The first header field called `name` (any case) of `message`, unfolded, or nullopt.
-std::optional<std::string> header_value(std::string_view message, std::string_view name);
 
 // lua_waits.cpp: the functions that make a hook wait (tern.dns, tern.tcp, tern.kv), and the waiting itself.
 int kv_get(lua_State* L);

@@ -11,7 +11,7 @@ extern "C" {
 }
 
 #include "lua_state.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/address.hpp"
 
 namespace tern::lua {
 namespace {
@@ -153,7 +153,7 @@ sdk::Task<int> send_vacation(VacationRequest request, CallData& call, lua_State*
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   static thread_local std::mt19937_64 random{std::random_device{}()};
-  const std::string domain = request.user.substr(request.user.rfind('@') + 1);
+  const std::string domain = sdk::domain_of(request.user);
   const std::string message_id = fmt::format("<{:016x}.vacation@{}>", random(), domain);
   const std::string reply = vacation_reply(original, request, sdk::rfc5322_date(now), message_id);
   std::optional<std::string> refusal;
@@ -171,7 +171,7 @@ sdk::Task<int> send_vacation(VacationRequest request, CallData& call, lua_State*
     const sdk::RecipientExpansion expansion = store.expand_recipient(request.sender);
     for (const std::string& user : expansion.local_users) intake.filings.push_back({user, "INBOX", ""});
     for (const std::string& address : expansion.forwards) intake.remote.push_back({address, "", ""});
-    const std::string sender_domain = request.sender.substr(request.sender.rfind('@') + 1);
+    const std::string sender_domain = sdk::domain_of(request.sender);
     if (intake.filings.empty() && intake.remote.empty() && !store.is_local_domain(sender_domain)) {
       intake.remote.push_back({request.sender, "", ""});
     }

@@ -42,23 +42,19 @@ TERN_PLUGIN("lua", "0.1.0", "hook:*") {
   const tern::sdk::ConfigSection& config = registrar.config();
   const std::vector<std::string> paths = config.get_strings("scripts").value_or(std::vector<std::string>{});
   tern::lua::Budget budget;
-  const std::int64_t milliseconds = config.get_integer("time_budget_ms").value_or(100);
-  if (milliseconds < 1 || milliseconds > 60000) config.fail("time_budget_ms", "must be 1 to 60000 milliseconds");
+  const std::int64_t milliseconds = config.integer("time_budget_ms", 100, 1, 60000, "milliseconds");
   budget.time = std::chrono::milliseconds(milliseconds);
-  const std::int64_t memory = config.get_integer("memory_budget_kib").value_or(16 * 1024);
-  if (memory < 256 || memory > 4 * 1024 * 1024) config.fail("memory_budget_kib", "must be 256 to 4194304 KiB");
+  const std::int64_t memory = config.integer("memory_budget_kib", 16 * 1024, 256, 4 * 1024 * 1024, "KiB");
   budget.memory_kib = static_cast<std::size_t>(memory);
   if (config.get_bool("user_scripts").value_or(false)) {
+    // Within the server's own scripts' budgets: a user's script is the less trusted of the two.
     tern::lua::Budget user_budget;
-    const std::int64_t user_milliseconds = config.get_integer("user_time_budget_ms").value_or(20);
-    if (user_milliseconds < 1 || user_milliseconds > milliseconds) {
-      config.fail("user_time_budget_ms", "must be 1 millisecond to time_budget_ms");
-    }
-    user_budget.time = std::chrono::milliseconds(user_milliseconds);
-    const std::int64_t user_memory = config.get_integer("user_memory_budget_kib").value_or(4096);
-    if (user_memory < 256 || user_memory > memory)
-      config.fail("user_memory_budget_kib", "must be 256 KiB to memory_budget_kib");
-    user_budget.memory_kib = static_cast<std::size_t>(user_memory);
+    user_budget.time =
+        std::chrono::milliseconds(config.integer("user_time_budget_ms", std::min<std::int64_t>(20, milliseconds), 1,
+                                                 milliseconds, "milliseconds (time_budget_ms at most)"));
+    user_budget.memory_kib =
+        static_cast<std::size_t>(config.integer("user_memory_budget_kib", std::min<std::int64_t>(4096, memory), 256,
+                                                memory, "KiB (memory_budget_kib at most)"));
     // After the server's own deliver hooks: what the administrator files (spam into Junk) stays filed.
     registrar.add_hook({"lua.user-scripts",
                         tern::sdk::Stage::deliver,

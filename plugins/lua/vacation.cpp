@@ -7,8 +7,9 @@
 #include <cctype>
 
 #include "lua_state.hpp"
+#include "tern/sdk/address.hpp"
 #include "tern/sdk/base64.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/header.hpp"
 
 namespace tern::lua {
 namespace {
@@ -53,25 +54,24 @@ std::string crlf_lines(std::string_view text) {
 
 std::optional<std::string> vacation_refusal(std::string_view message, const VacationRequest& request) {
   if (request.sender.empty()) return "the null sender gets no reply";
-  const std::size_t at = request.sender.rfind('@');
-  const std::string local = lower(std::string_view(request.sender).substr(0, at));
+  const std::string local = lower(sdk::local_part_of(request.sender));
   if (local == "mailer-daemon" || local == "postmaster" || local == "listserv" || local == "majordomo" ||
       local.starts_with("owner-") || local.ends_with("-request") || local.ends_with("-owner") ||
       local.ends_with("-bounces") || local == "noreply" || local == "no-reply") {
     return "a system or list address gets no reply";
   }
   if (lower(request.sender) == lower(request.user)) return "the user's own mail gets no reply";
-  const std::optional<std::string> auto_submitted = header_value(message, "Auto-Submitted");
+  const std::optional<std::string> auto_submitted = sdk::header_value(message, "Auto-Submitted");
   if (auto_submitted && lower(*auto_submitted).substr(0, 2) != "no") return "automatic mail gets no reply";
-  const std::string precedence = lower(header_value(message, "Precedence").value_or(""));
+  const std::string precedence = lower(sdk::header_value(message, "Precedence").value_or(""));
   if (precedence == "list" || precedence == "bulk" || precedence == "junk") return "bulk mail gets no reply";
   for (const char* field : {"List-Id", "List-Unsubscribe", "List-Post", "List-Help"}) {
-    if (header_value(message, field)) return "list mail gets no reply";
+    if (sdk::header_value(message, field)) return "list mail gets no reply";
   }
   std::vector<std::string> addresses = request.addresses;
   addresses.push_back(request.user);
   for (const char* field : {"To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc"}) {
-    const std::optional<std::string> value = header_value(message, field);
+    const std::optional<std::string> value = sdk::header_value(message, field);
     if (!value) continue;
     for (const std::string& address : addresses) {
       if (names_address(*value, address)) return std::nullopt;
@@ -84,7 +84,7 @@ std::string vacation_reply(std::string_view message, const VacationRequest& requ
                            std::string_view message_id) {
   std::string subject = request.subject;
   if (subject.empty()) {
-    subject = "Auto: " + header_value(message, "Subject").value_or("");
+    subject = "Auto: " + sdk::header_value(message, "Subject").value_or("");
   } else {
     subject = header_text(subject);
   }
@@ -92,8 +92,8 @@ std::string vacation_reply(std::string_view message, const VacationRequest& requ
       "From: <{}>\r\nTo: <{}>\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: {}\r\nAuto-Submitted: auto-replied\r\n",
       request.user, request.sender, subject, date, message_id);
   // RFC 3834 section 3.1.5: the reply threads with what it answers.
-  if (const std::optional<std::string> original = header_value(message, "Message-ID")) {
-    const std::string references = header_value(message, "References").value_or("");
+  if (const std::optional<std::string> original = sdk::header_value(message, "Message-ID")) {
+    const std::string references = sdk::header_value(message, "References").value_or("");
     reply += fmt::format("In-Reply-To: {}\r\nReferences: {}{}\r\n", *original, references,
                          references.empty() ? *original : " " + *original);
   }

@@ -13,7 +13,7 @@
 #include "pipe_program.hpp"
 #include "route_hook_context.hpp"
 #include "smtp_delivery.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/address.hpp"
 
 namespace tern::outbound {
 namespace {
@@ -34,18 +34,13 @@ std::int64_t now_seconds() {
   return static_cast<std::int64_t>(std::time(nullptr));
 }
 
-std::string domain_of(const std::string& address) {
-  const std::size_t at = address.rfind('@');
-  return sdk::lower_ascii(at == std::string::npos ? address : address.substr(at + 1));
-}
-
 // Files a notice for `recipient`: into a local user's INBOX (or the domain's postmaster's when the user is
 // gone), or onto the queue for a remote one; from the null sender, so it never bounces itself.
 void store_notice(sdk::MailStore& store, const std::string& notice, const DsnReport& report, sdk::Log& log) {
   const std::string& recipient = report.sender;
   sdk::Intake intake;
   intake.smtputf8 = !sdk::is_ascii(recipient);
-  const std::string domain = domain_of(recipient);
+  const std::string domain = sdk::domain_of(recipient);
   if (store.is_local_domain(domain)) {
     intake.local_users = store.resolve_recipient(recipient);
     if (intake.local_users.empty()) intake.local_users = store.resolve_recipient("postmaster@" + domain);
@@ -103,7 +98,7 @@ sdk::Task<const Route*> DeliveryScheduler::choose_route(EntryInFlight& entry, st
     case sdk::VerdictKind::accept:
     case sdk::VerdictKind::next: break;
   }
-  co_return &settings_.route_for(domain_of(recipient.address));
+  co_return &settings_.route_for(sdk::domain_of(recipient.address));
 }
 
 sdk::Task<void> DeliveryScheduler::admit(sdk::QueueEntry queued) {
@@ -137,7 +132,7 @@ sdk::Task<void> DeliveryScheduler::admit(sdk::QueueEntry queued) {
       recipient.status = sdk::DeliveryStatus::pending;
     }
     const Route& route = *chosen;
-    const std::string domain = domain_of(recipient.address);
+    const std::string domain = sdk::domain_of(recipient.address);
     std::string key = route.via == Route::Via::mx ? "mx:" + domain
                                                   : fmt::format("{}@{}", route.name, static_cast<const void*>(&route));
     // A pipe program gets one recipient a run, as its environment names one.

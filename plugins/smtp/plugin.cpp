@@ -33,32 +33,22 @@ class SmtpProtocol final : public tern::sdk::Protocol {
 TERN_PLUGIN("smtp", "0.1.0", "protocol:smtp,protocol:submission") {
   const auto& config = registrar.config();
   SmtpSettings settings;
-  if (auto size = config.get_integer("max_message_size")) {
-    if (*size < 1024) config.fail("max_message_size", "must be at least 1024 octets");
-    settings.max_message_size = static_cast<std::size_t>(*size);
-  }
-  if (auto recipients = config.get_integer("max_recipients")) {
-    if (*recipients < 1) config.fail("max_recipients", "must be a positive integer");
-    settings.max_recipients = static_cast<std::size_t>(*recipients);
-  }
-  if (auto errors = config.get_integer("max_errors")) {
-    if (*errors < 1) config.fail("max_errors", "must be a positive integer");
-    settings.max_errors = static_cast<int>(*errors);
-  }
-  if (auto timeout = config.get_integer("command_timeout")) {
-    if (*timeout < 1 || *timeout > 3600) config.fail("command_timeout", "must be between 1 and 3600 seconds");
-    settings.command_timeout = std::chrono::seconds(*timeout);
-  }
+  settings.max_message_size = config.size("max_message_size", settings.max_message_size, 1024);
+  settings.max_recipients =
+      static_cast<std::size_t>(config.integer("max_recipients", static_cast<std::int64_t>(settings.max_recipients), 1));
+  settings.max_errors = static_cast<int>(config.integer("max_errors", settings.max_errors, 1));
+  settings.command_timeout =
+      config.duration("command_timeout", settings.command_timeout, std::chrono::seconds(1), std::chrono::hours(1));
   settings.allow_any_sender = config.get_bool("allow_any_sender").value_or(false);
   for (const std::string& domain : config.get_strings("relay_domains").value_or(std::vector<std::string>{})) {
     if (domain.empty() || domain.find_first_of("@ *") != std::string::npos) {
-      config.fail("relay_domains", "\"" + domain + "\" is not a domain name");
+      config.error("relay_domains", "\"" + domain + "\" is not a domain name");
     }
     settings.relay_domains.insert(tern::sdk::lower_ascii(domain));
   }
   for (const std::string& network : config.get_strings("relay_networks").value_or(std::vector<std::string>{})) {
     if (!settings.relay_networks.add(network)) {
-      config.fail("relay_networks", "\"" + network + "\" is not an IP network such as \"192.0.2.0/24\"");
+      config.error("relay_networks", "\"" + network + "\" is not an IP network such as \"192.0.2.0/24\"");
     }
   }
   registrar.add_protocol(std::make_shared<SmtpProtocol>("smtp", Role::mx, settings));

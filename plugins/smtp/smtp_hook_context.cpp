@@ -1,7 +1,7 @@
 #include "smtp_hook_context.hpp"
 
-#include "deliver_stage.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/address.hpp"
+#include "tern/sdk/header.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -47,7 +47,7 @@ void SmtpHookContext::add_header(std::string_view name, std::string_view value) 
 
 void SmtpHookContext::set_sender(std::string_view address) {
   if (stage_ != sdk::Stage::message) not_here("set_sender()", stage_);
-  if (!address.empty() && !delivery::is_address(address)) {
+  if (!address.empty() && !sdk::is_address(address)) {
     throw std::invalid_argument("set_sender(): \"" + std::string(address) + "\" is not a mail address");
   }
   sender_ = std::string(address);
@@ -55,7 +55,7 @@ void SmtpHookContext::set_sender(std::string_view address) {
 
 void SmtpHookContext::add_recipient(std::string_view address) {
   if (stage_ != sdk::Stage::message) not_here("add_recipient()", stage_);
-  if (!delivery::is_address(address)) {
+  if (!sdk::is_address(address)) {
     throw std::invalid_argument("add_recipient(): \"" + std::string(address) + "\" is not a mail address");
   }
   added_recipients_.emplace_back(address);

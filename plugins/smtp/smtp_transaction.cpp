@@ -10,22 +10,14 @@
 #include "smtp_hook_context.hpp"
 #include "smtp_session.hpp"
 #include "smtp_syntax.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/address.hpp"
+#include "tern/sdk/header.hpp"
 
 namespace tern::smtp {
 namespace {
 
 constexpr std::size_t kTextLineLimit = 1000;  // RFC 5321 section 4.5.3.1.6, CRLF included
 constexpr std::size_t kEnvidLimit = 100;      // RFC 3461 section 4.4
-
-std::string rfc5322_date() {
-  std::time_t now = std::time(nullptr);
-  std::tm local{};
-  ::localtime_r(&now, &local);
-  char buffer[64];
-  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S %z", &local);
-  return buffer;
-}
 
 std::optional<std::size_t> parse_size(std::string_view text) {
   if (text.empty() || text.size() > 19) return std::nullopt;
@@ -209,7 +201,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
   // Only authenticated users and the configured relay networks may send to other domains (no open relay),
   // except to the domains this server relays for (a backup MX, a part-time domain held for ETRN).
   const bool may_relay = !client_.user.empty() || settings_.relay_networks.contains(client_.address) ||
-                         settings_.relay_domains.contains(lower_ascii(address.substr(address.rfind('@') + 1)));
+                         settings_.relay_domains.contains(sdk::domain_of(address));
   if (!local && !may_relay) {
     error(554, "5.7.1", fmt::format("<{}>: Relay access denied", address));
     co_return;
@@ -255,7 +247,7 @@ SmtpSession::Destinations SmtpSession::find_destinations(sdk::Recipient& recipie
     found.local = true;
     return found;
   }
-  found.local = store.is_local_domain(lower_ascii(recipient.address.substr(recipient.address.rfind('@') + 1)));
+  found.local = store.is_local_domain(sdk::domain_of(recipient.address));
   if (found.local) {
     found.expansion = store.expand_recipient(recipient.address);
     found.users = found.expansion.local_users;
@@ -469,14 +461,15 @@ std::string SmtpSession::received_header() const {
   std::string header = fmt::format("Received: from {} ([{}])\r\n\tby {} (Tern) with {} id {}.{}", client_.helo,
                                    client_.address, server_.hostname(), with, client_.session_id, transactions_);
   if (envelope_->recipients.size() == 1) header += fmt::format("\r\n\tfor <{}>", envelope_->recipients.front().address);
-  header += fmt::format(";\r\n\t{}\r\n", rfc5322_date());
+  header += fmt::format(";\r\n\t{}\r\n", sdk::rfc5322_date(std::time(nullptr)));
   return header;
 }
 
 std::string SmtpSession::submission_headers(std::string_view message) const {
   // RFC 6409 section 8: a submission server may add the Date and Message-ID a client left out.
   std::string headers;
-  if (!sdk::has_header_field(message, "Date")) headers += fmt::format("Date: {}\r\n", rfc5322_date());
+  if (!sdk::has_header_field(message, "Date"))
+    headers += fmt::format("Date: {}\r\n", sdk::rfc5322_date(std::time(nullptr)));
   if (!sdk::has_header_field(message, "Message-ID")) {
     static thread_local std::mt19937_64 random{std::random_device{}()};
     headers += fmt::format("Message-ID: <{:016x}.{}@{}>\r\n", random(), client_.session_id, server_.hostname());
@@ -524,8 +517,8 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   sdk::Intake intake;
   const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
   // `deliver`, once per local user: where their copy goes and with which flags, and who else gets one.
-  const delivery::Decisions decisions =
-      co_await delivery::decide(server_, client_, *envelope_, local_users_, stored, stored, folder, queue_id);
+  const intake::Decisions decisions =
+      co_await intake::decide(server_, client_, *envelope_, local_users_, stored, stored, folder, queue_id);
   if (decisions.refusal) {
     reply_verdict(*decisions.refusal);
     co_return;
@@ -557,7 +550,7 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
         return;
       }
     }
-    delivery::add_redirects(store, decisions, intake);
+    intake::add_redirects(store, decisions, intake);
     try {
       store.receive(stored, intake);
     } catch (const sdk::StoreFull& full) {

@@ -29,13 +29,8 @@ class SqliteStoreFactory final : public tern::sdk::StoreFactory {
 
 TERN_PLUGIN("store-sqlite", "0.1.0", "store:sqlite") {
   const auto& config = registrar.config();
-  std::size_t inline_limit = SqliteStore::kDefaultInlineLimit;
-  if (auto limit = config.get_integer("inline_max_size")) {
-    if (*limit < 0 || *limit > 16 * 1024 * 1024) {
-      config.fail("inline_max_size", "must be between 0 and 16777216 octets");
-    }
-    inline_limit = static_cast<std::size_t>(*limit);
-  }
+  const auto inline_limit =
+      static_cast<std::size_t>(config.size("inline_max_size", SqliteStore::kDefaultInlineLimit, 0, 16 * 1024 * 1024));
   registrar.add_store("sqlite",
                       std::make_shared<SqliteStoreFactory>(config.get_string("database").value_or(""),
                                                            config.get_string("blobs").value_or(""), inline_limit));

@@ -13,17 +13,13 @@
 #include <string_view>
 #include <utility>
 
+#include "tern/sdk/address.hpp"
 #include "tern/sdk/store.hpp"
-#include "tern/sdk/text.hpp"
 
 namespace tern::store_sqlite {
 
+using sdk::domain_of;
 using sdk::lower_ascii;
-
-inline std::string domain_of(const std::string& address) {
-  std::size_t at = address.rfind('@');
-  return at == std::string::npos ? std::string() : address.substr(at + 1);
-}
 
 inline std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -7,18 +7,21 @@
 #include <string_view>
 #include <vector>
 
+#include "addresses.hpp"
+#include "imap_structure.hpp"
 #include "imap_syntax.hpp"
-#include "mime_message.hpp"
+#include "tern/sdk/header.hpp"
 #include "threading.hpp"
 
 namespace {
 
 void fuzz_message(std::string_view text) {
-  using tern::imap::MimeMessage;
+  using tern::mime::MimeMessage;
   const MimeMessage message(text);
-  message.envelope();
-  message.body_structure(false);
-  message.body_structure(true);
+  tern::imap::envelope(message);
+  tern::imap::body_structure(message, false);
+  tern::imap::body_structure(message, true);
+  message.leaves();
   for (const char* part : {"", "1", "2", "1.1", "1.2", "2.1", "1.1.1", "3.2.1", "10"}) {
     if (auto section = message.section(part)) {
       MimeMessage::decode(section->encoding, section->text);
@@ -27,12 +30,12 @@ void fuzz_message(std::string_view text) {
     }
   }
   tern::imap::MessageSummary summary;
-  summary.subject = tern::imap::header_field(text, "Subject").value_or("");
-  summary.date = tern::imap::header_field(text, "Date").value_or("");
-  summary.from = tern::imap::first_mailbox(tern::imap::header_field(text, "From").value_or(""));
-  summary.message_id = tern::imap::header_field(text, "Message-ID").value_or("");
-  summary.references = tern::imap::header_field(text, "References").value_or("");
-  summary.in_reply_to = tern::imap::header_field(text, "In-Reply-To").value_or("");
+  summary.subject = tern::sdk::header_value(text, "Subject").value_or("");
+  summary.date = tern::sdk::header_value(text, "Date").value_or("");
+  summary.from = tern::mime::first_mailbox(tern::sdk::header_value(text, "From").value_or(""));
+  summary.message_id = tern::sdk::header_value(text, "Message-ID").value_or("");
+  summary.references = tern::sdk::header_value(text, "References").value_or("");
+  summary.in_reply_to = tern::sdk::header_value(text, "In-Reply-To").value_or("");
   tern::imap::base_subject(summary.subject);
   tern::imap::parse_sent_date(summary.date);
   std::vector<tern::imap::MessageSummary> messages{summary, summary};

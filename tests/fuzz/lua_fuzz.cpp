@@ -1,6 +1,6 @@
 // libFuzzer target for the Lua API surface: the input is a script. It is loaded as the server loads scripts
 // (sandbox, tern.hook, the top level under a budget); then each hook it registered is called once, at its stage,
-// with a tx that knows everything a stage can know, on a loop of its own, with the unit tests' NoServer (no
+// with a tx that knows everything a stage can know, on a loop of its own, with the unit tests' TestServer (no
 // store or network; those calls fail as they would in production). Whatever the script does with tern.* and tx,
 // the outcome is a verdict or an exception the pipeline turns into a defer: never a crash.
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
@@ -14,10 +14,10 @@
 #include <string>
 
 #include "lua_runtime.hpp"
-#include "no_server.hpp"
 #include "tern/sdk/hook.hpp"
 #include "tern/sdk/log.hpp"
 #include "tern/sdk/protocol.hpp"
+#include "test_server.hpp"
 
 namespace {
 
@@ -72,7 +72,7 @@ void run_script(const std::string& source) {
   } catch (const std::runtime_error&) {
     return;  // refused with its error, as a config load would be
   }
-  lua::NoServer server;
+  testing::TestServer server;
   lua::LuaRuntime runtime(scripts, &server.log());
   for (std::size_t index = 0; index < scripts->hooks.size(); ++index) {
     Everything context(scripts->hooks[index].stage);

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "smtp_syntax.hpp"
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/header.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace tern::smtp;

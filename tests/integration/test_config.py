@@ -43,6 +43,51 @@ def test_a_plugin_section_is_checked_by_its_plugin(tmp_path):
     assert f"{path}:3: plugin.smpt: no plugin of that name is loaded" in result.stderr
 
 
+def test_every_mistake_of_plugin_sections_is_reported_at_once(tmp_path):
+    path, result = check(tmp_path, f"""[plugins]
+dirs = ["{PLUGIN_DIR}"]
+[plugin.smtp]
+max_recipients = 0
+command_timeout = "2 weeks"
+max_message_size = "12X"
+[plugin.outbound]
+max_connections = 0
+tls = "sometimes"
+expire_after = "3d"
+[[plugin.outbound.route]]
+domains = ["slow.example"]
+via = "carrier pigeon"
+""")
+    assert result.returncode == 2
+    for line, key, what in [(4, "plugin.smtp.max_recipients", "must be a positive integer"),
+                            (5, "plugin.smtp.command_timeout", "must be a number of seconds, or one with a unit"),
+                            (6, "plugin.smtp.max_message_size", "must be a number of octets, or one with a unit"),
+                            (8, "plugin.outbound.max_connections", "must be 1 to 10000"),
+                            (9, "plugin.outbound.tls", 'must be "opportunistic", "starttls" or "none"'),
+                            (13, "plugin.outbound.route[0].via", 'must be "mx", "relay", "hold" or "pipe"')]:
+        assert f"{path}:{line}: {key}: {what}" in result.stderr, result.stderr
+    assert "expire_after" not in result.stderr  # "3d" is three days: a duration with its unit
+
+
+def test_durations_and_sizes_take_units(tmp_path):
+    path, result = check(tmp_path, f"""[plugins]
+dirs = ["{PLUGIN_DIR}"]
+[plugin.smtp]
+command_timeout = "10m"
+max_message_size = "50M"
+[plugin.store-sqlite]
+inline_max_size = "32K"
+""")
+    assert result.returncode == 0, result.stderr
+    path, result = check(tmp_path, f"""[plugins]
+dirs = ["{PLUGIN_DIR}"]
+[plugin.smtp]
+command_timeout = "2h"
+""")
+    assert result.returncode == 2
+    assert f"{path}:4: plugin.smtp.command_timeout: must be 1 to 3600 seconds" in result.stderr
+
+
 def test_a_listener_for_a_protocol_no_plugin_provides_is_an_error(tmp_path):
     path, result = check(tmp_path, f'[plugins]\ndirs = ["{PLUGIN_DIR}"]\n[[listener]]\nprotocol = "gopher"\naddress = "127.0.0.1:7070"\n')
     assert result.returncode == 2

@@ -2,8 +2,8 @@
 
 #include <fmt/ranges.h>
 
+#include "addresses.hpp"
 #include "encoded_words.hpp"
-#include "mime_message.hpp"
 #include "threading.hpp"
 
 using tern::imap::base_subject;
@@ -167,9 +167,9 @@ TEST_CASE("SORT DATE compares sent moments across zones, and an unreadable date 
 
 TEST_CASE("SORT FROM, TO and CC compare the first address's local part; a missing one sorts first") {
   std::vector<MessageSummary> messages = {message(1, "a"), message(2, "b"), message(3, "c")};
-  messages[0].from = tern::imap::first_mailbox("Zed <bob@z.test>");
-  messages[1].from = tern::imap::first_mailbox("\"Someone\" <Alice@y.test>, carol@x.test");
-  messages[2].from = tern::imap::first_mailbox("undisclosed:;");
+  messages[0].from = tern::mime::first_mailbox("Zed <bob@z.test>");
+  messages[1].from = tern::mime::first_mailbox("\"Someone\" <Alice@y.test>, carol@x.test");
+  messages[2].from = tern::mime::first_mailbox("undisclosed:;");
   messages[0].cc = "dave";
   CHECK(messages[0].from == "bob");
   CHECK(messages[2].from.empty());
@@ -187,14 +187,6 @@ TEST_CASE("SORT by several criteria uses the next one only for ties") {
   CHECK(sorted(messages, "(SIZE)") == "2 4 3 1");
   CHECK(sorted(messages, "(SUBJECT REVERSE SIZE)") == "1 3 2 4");
   CHECK(sorted({}, "(SIZE)").empty());
-}
-
-TEST_CASE("Header fields are read from the message's header only, the first of each name") {
-  const std::string text =
-      "Subject: first\r\nsubject: second\r\nFrom: a@b.test\r\n\tfolded\r\n\r\nSubject: in the body\r\nTo: x\r\n";
-  CHECK(tern::imap::header_field(text, "SUBJECT") == "first");
-  CHECK(tern::imap::header_field(text, "from") == "a@b.test\tfolded");
-  CHECK_FALSE(tern::imap::header_field(text, "To"));
 }
 
 TEST_CASE("THREAD ORDEREDSUBJECT: one thread per base subject, first message first, the rest its children") {

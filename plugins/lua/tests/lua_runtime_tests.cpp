@@ -13,7 +13,7 @@
 #include <string>
 
 #include "lua_runtime.hpp"
-#include "no_server.hpp"
+#include "test_server.hpp"
 
 using tern::lua::Budget;
 using tern::lua::LuaRuntime;
@@ -57,20 +57,8 @@ class FakeContext final : public tern::sdk::HookContext {
 
 // Runs one hook call to its end on a loop of its own; rethrows its failure.
 tern::sdk::Verdict call(LuaRuntime& runtime, std::size_t index, tern::sdk::HookContext& context) {
-  boost::asio::io_context loop;
-  tern::lua::NoServer server;
-  tern::sdk::Verdict verdict;
-  std::exception_ptr failure;
-  boost::asio::co_spawn(
-      loop,
-      [&]() -> tern::sdk::Task<void> {
-        const tern::sdk::Verdict answer = co_await runtime.call(index, context, server);
-        verdict = answer;
-      },
-      [&](std::exception_ptr error) { failure = error; });
-  loop.run();
-  if (failure) std::rethrow_exception(failure);
-  return verdict;
+  tern::testing::TestServer server;
+  return tern::testing::run_to_end(runtime.call(index, context, server));
 }
 
 tern::sdk::Verdict run(const std::string& source, Stage stage = Stage::rcpt, Budget budget = {}) {

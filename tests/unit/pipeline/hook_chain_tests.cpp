@@ -1,10 +1,18 @@
 #include <catch2/catch.hpp>
+
+#include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pipeline/hook_chain.hpp"
+#include "tern/sdk/async_hook.hpp"
 #include "tern/sdk/session_hook_context.hpp"
+#include "test_server.hpp"
 
 namespace {
 
@@ -13,15 +21,10 @@ using tern::sdk::Stage;
 using tern::sdk::Verdict;
 using tern::sdk::VerdictKind;
 
-class RecordingLog final : public tern::sdk::Log {
- public:
-  void write(tern::sdk::LogLevel, std::string_view message) override { lines.emplace_back(message); }
-  std::vector<std::string> lines;
-};
-
 struct Fixture {
   HookChain chain;
-  RecordingLog log;
+  tern::testing::TestServer server;
+  tern::testing::RecordingLog& log = server.recorded;
   tern::sdk::ClientInfo client;
   std::vector<std::string> calls;
 
@@ -33,7 +36,7 @@ struct Fixture {
   }
   Verdict run(Stage stage) {
     tern::sdk::SessionHookContext context(stage, client);
-    return chain.run(stage, context, log);
+    return tern::testing::run_to_end(chain.run(stage, context, server));
   }
 };
 
@@ -158,4 +161,51 @@ TEST_CASE("Decisions at queued are logged and ignored: the message is stored alr
   f.add("late", Stage::queued, 0, Verdict::reject());
   CHECK_FALSE(f.run(Stage::queued).decided());
   CHECK_FALSE(f.log.lines.empty());
+}
+
+namespace {
+
+// A hook that waits (for a timer, as a DNS answer would) before it answers.
+class WaitingHook final : public tern::sdk::AsyncHook {
+ public:
+  WaitingHook(Verdict verdict, std::vector<std::string>& calls) : verdict_(std::move(verdict)), calls_(calls) {}
+  tern::sdk::Task<Verdict> call(tern::sdk::HookContext&, tern::sdk::ServerContext&) const override {
+    const auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer timer(executor, std::chrono::milliseconds(1));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    calls_.push_back("waiting");
+    if (verdict_.text == "throw") throw std::runtime_error("the policy server went away");
+    co_return verdict_;
+  }
+
+ private:
+  Verdict verdict_;
+  std::vector<std::string>& calls_;
+};
+
+}  // namespace
+
+TEST_CASE("Hooks that wait and hooks that do not share one chain, in priority order") {
+  Fixture f;
+  f.add("first", Stage::rcpt, 0, Verdict::next());
+  f.chain.add({"waits", Stage::rcpt, 1, {}, std::make_shared<WaitingHook>(Verdict::next(), f.calls)});
+  f.add("last", Stage::rcpt, 2, Verdict::reject(554, "5.7.1", "Listed"));
+  const Verdict verdict = f.run(Stage::rcpt);
+  CHECK(f.calls == std::vector<std::string>{"first", "waiting", "last"});
+  CHECK(verdict.code == 554);
+}
+
+TEST_CASE("A waiting hook's decision ends the chain, and its failure is a logged defer like any hook's") {
+  Fixture f;
+  f.chain.add({"waits", Stage::mail, 0, {}, std::make_shared<WaitingHook>(Verdict::defer(), f.calls)});
+  f.add("never", Stage::mail, 1, Verdict::accept());
+  CHECK(f.run(Stage::mail).code == 451);
+  CHECK(f.calls == std::vector<std::string>{"waiting"});
+
+  Fixture g;
+  g.chain.add({"broken", Stage::mail, 0, {}, std::make_shared<WaitingHook>(Verdict::reject(0, {}, "throw"), g.calls)});
+  const Verdict failed = g.run(Stage::mail);
+  CHECK(failed.enhanced == "4.3.0");
+  CHECK(g.log.mentions("broken"));
+  CHECK(g.log.mentions("the policy server went away"));
 }

@@ -126,8 +126,8 @@ class ServerContext {
   virtual std::string_view hostname() const = 0;
   virtual MailStore& store() = 0;
   virtual Log& log() = 0;
-  // Runs the hook chain of a stage (DESIGN.md section 1) and returns the deciding verdict, with code,
-  // enhanced code and text filled in and checked. `next` when no hook decided.
+  // Runs the hook chain of a stage (docs/architecture.md, "Hooks and verdicts") and returns the deciding verdict, with
+  // code, enhanced code and text filled in and checked. `next` when no hook decided.
   virtual Task<Verdict> run_hooks(Stage stage, HookContext& context) = 0;
   // Runs blocking work (store calls, hashing) on the server's worker pool; the coroutine resumes on the
   // session's loop afterwards. An exception from `work` is rethrown here.

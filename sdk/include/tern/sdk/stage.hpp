@@ -1,4 +1,4 @@
-// The pipeline stages of DESIGN.md, in the order a message meets them.
+// The pipeline stages, in the order a message meets them (docs/architecture.md draws the path).
 #pragma once
 
 #include <array>

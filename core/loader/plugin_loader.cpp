@@ -1,4 +1,4 @@
-#include "plugins/plugin_loader.hpp"
+#include "loader/plugin_loader.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 
-namespace tern::plugins {
+namespace tern::loader {
 namespace {
 
 std::string describe_sdk(unsigned major, unsigned minor) {
@@ -98,4 +98,4 @@ PluginSet load_plugins(const std::vector<std::filesystem::path>& dirs, const std
   return set;
 }
 
-}  // namespace tern::plugins
+}  // namespace tern::loader

@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "tern/sdk/text.hpp"
+#include "tern/sdk/address.hpp"
+#include "tern/sdk/header.hpp"
 
-namespace tern::delivery {
+namespace tern::intake {
 namespace {
 
 // RFC 3501 flag: a system flag (a backslash and an atom) or a keyword (an atom).
@@ -20,12 +21,6 @@ bool is_imap_flag(std::string_view flag) {
 }
 
 }  // namespace
-
-bool is_address(std::string_view address) {
-  const std::size_t at = address.rfind('@');
-  return at != 0 && at != std::string_view::npos && at + 1 != address.size() && address.size() <= 254 &&
-         address.find_first_of(" \t\r\n<>,;") == std::string_view::npos;
-}
 
 void DeliverContext::add_flag(std::string_view flag) {
   if (!is_imap_flag(flag)) throw std::invalid_argument("add_flag(): \"" + std::string(flag) + "\" is not an IMAP flag");
@@ -42,7 +37,7 @@ void DeliverContext::add_flag(std::string_view flag) {
 }
 
 void DeliverContext::redirect(std::string_view address) {
-  if (!is_address(address)) {
+  if (!sdk::is_address(address)) {
     throw std::invalid_argument("redirect(): \"" + std::string(address) + "\" is not a mail address");
   }
   redirects_.emplace_back(address);
@@ -79,11 +74,11 @@ void add_redirects(sdk::MailStore& store, const Decisions& decisions, sdk::Intak
     const sdk::RecipientExpansion expansion = store.expand_recipient(to);
     for (const std::string& local : expansion.local_users) intake.filings.push_back({local, "INBOX", ""});
     std::vector<std::string> outside = expansion.forwards;
-    if (expansion.local_users.empty() && outside.empty() && !store.is_local_domain(to.substr(to.rfind('@') + 1))) {
+    if (expansion.local_users.empty() && outside.empty() && !store.is_local_domain(sdk::domain_of(to))) {
       outside = {to};
     }
     for (const std::string& address : outside) intake.remote.push_back({address, "", "rfc822;" + user});
   }
 }
 
-}  // namespace tern::delivery
+}  // namespace tern::intake

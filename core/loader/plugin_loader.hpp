@@ -14,7 +14,7 @@ namespace boost::dll {
 class shared_library;
 }
 
-namespace tern::plugins {
+namespace tern::loader {
 
 using EntryPoint = int(sdk::Registrar*) noexcept;
 
@@ -51,4 +51,4 @@ PluginSet load_plugins(const std::vector<std::filesystem::path>& dirs, const std
 // Why a manifest does not fit this build; empty when it does.
 std::string manifest_mismatch(const tern_plugin_manifest& manifest);
 
-}  // namespace tern::plugins
+}  // namespace tern::loader

@@ -1,6 +1,7 @@
-// A message's RFC 5322 header and MIME structure (RFC 2045/2046), as IMAP shows them: ENVELOPE, BODY and
-// BODYSTRUCTURE (RFC 3501 section 7.4.2) and the part numbers of FETCH BODY[<section>] (section 6.4.5). Pure
-// functions of the text, tested apart from any store or connection.
+// A message's MIME structure (RFC 2045/2046): its entity tree, the part numbers of IMAP's FETCH BODY[<section>]
+// (RFC 3501 section 6.4.5), its leaf parts and their transfer encodings undone. Pure functions of the text,
+// tested apart from any store or connection; IMAP writes ENVELOPE and BODYSTRUCTURE from it, filters read
+// parts through it.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,19 @@
 #include <string_view>
 #include <vector>
 
-namespace tern::imap {
+namespace tern::mime {
+
+// MIME parameters in order: names upper-cased, values as written (quotes undone).
+using Parameters = std::vector<std::pair<std::string, std::string>>;
+
+// A field value of the Content-Type or Content-Disposition kind: its leading token and its parameters.
+struct TypedValue {
+  std::string token;  // upper-cased: "TEXT", "ATTACHMENT", "BASE64"; empty when the value has none
+  Parameters parameters;
+};
+
+// Reads a raw field value (folded, with comments) as RFC 2045 tokens; what cannot be read is skipped.
+TypedValue parse_typed_value(std::string_view raw);
 
 // A message parsed once: its header and MIME structure, kept as offsets (views) into the caller's text, which
 // must outlive the object. Parsing never throws (beyond std::bad_alloc) and never reads outside the text.
@@ -22,10 +35,8 @@ namespace tern::imap {
 // entities in all: a multipart or message/rfc822 that would go beyond is shown as application/octet-stream,
 // and the parts of a multipart past the limit are dropped like an epilogue.
 //
-// Output conventions: type, subtype, parameter names, transfer encoding and disposition type upper-cased;
-// everything else as written (encoded-words are not decoded), unfolded, quoted with imap_string() (a literal
-// when 8-bit or long) and NIL when absent. Sizes are octets, lines count the line ends (plus a last,
-// unterminated line).
+// Names as read: type, subtype, parameter names and the disposition and encoding tokens upper-cased;
+// everything else as written (encoded-words are not decoded). Sizes are octets.
 class MimeMessage {
  public:
   static constexpr int kMaxDepth = 32;
@@ -35,19 +46,24 @@ class MimeMessage {
   explicit MimeMessage(const char* text) : MimeMessage(std::string_view(text)) {}
   // A temporary would die before the views into it: refused at compile time.
   explicit MimeMessage(std::string&&) = delete;
-  ~MimeMessage();
-  MimeMessage(MimeMessage&&) noexcept;
-  MimeMessage& operator=(MimeMessage&&) noexcept;
 
-  // ENVELOPE: ("date" "subject" (from) (sender) (reply-to) (to) (cc) (bcc) "in-reply-to" "message-id"), NIL
-  // for an absent field or an empty address list; sender and reply-to default to from. Addresses as
-  // ((name adl mailbox host) ...), a group as (NIL NIL "group" NIL) then its members then (NIL NIL NIL NIL).
-  std::string envelope() const;
+  // One entity of the tree: the message, a part, or a message/rfc822 part's encapsulated message.
+  struct Entity {
+    std::string_view header;  // its header, blank line included
+    std::string_view body;
+    std::string type = "TEXT";
+    std::string subtype = "PLAIN";
+    Parameters parameters;  // of its Content-Type
+    // The raw values of its other MIME fields, when present.
+    std::optional<std::string_view> encoding, id, description, disposition, language, location;
+    std::vector<std::uint32_t> children;  // a multipart's parts, or a message/rfc822's encapsulated message
+    bool message = false;                 // the whole message or an encapsulated one: its header is RFC 5322
 
-  // BODYSTRUCTURE (extensible) or BODY (not): for a text part the line count, for message/rfc822 the inner
-  // envelope, structure and line count, for a multipart its parts then its subtype; BODYSTRUCTURE adds the
-  // extension data (parameters or MD5 (always NIL), disposition, language, location).
-  std::string body_structure(bool extensible) const;
+    bool multipart() const { return type == "MULTIPART"; }
+    bool rfc822() const { return type == "MESSAGE" && subtype == "RFC822"; }
+  };
+  // The tree, as indexes into this list: [0] is the message, and a parent comes before its children.
+  const std::vector<Entity>& entities() const { return entities_; }
 
   // What FETCH BODY[<section>] returns, for a part specifier `part` such as "", "1", "1.2" or "2.1.3" (the
   // caller handles HEADER, TEXT, MIME and HEADER.FIELDS). nullopt when there is no such part. Per RFC 3501
@@ -78,31 +94,16 @@ class MimeMessage {
   // Every leaf part (neither multipart nor message/rfc822), in order, as section() would give it: what SEARCH
   // BODY and TEXT look into once their transfer encodings are undone.
   std::vector<Section> leaves() const;
-  // What section("") gives as header and body, found without parsing the rest: the header (blank line
-  // included) and what follows it.
-  static std::pair<std::string_view, std::string_view> split(std::string_view text);
-
   // A body undone from its Content-Transfer-Encoding (RFC 2045 section 6): base64 and quoted-printable
   // decoded leniently (characters outside the alphabet skipped, a broken escape kept as written), 7bit, 8bit
   // and binary as they are. nullopt for an encoding this parser does not know.
   static std::optional<std::string> decode(std::string_view encoding, std::string_view body);
 
  private:
-  struct Entity;
   std::uint32_t parse(std::string_view text, bool message, bool digest_part, int depth);
-  void write_body(std::string& out, std::uint32_t index, bool extensible) const;
 
   std::string_view text_;
-  std::vector<Entity> entities_;  // [0] is the message; a parent comes before its children
+  std::vector<Entity> entities_;
 };
 
-// The value of the first field named `name` (case-insensitive) in the header of a message (or of a header
-// section alone), unfolded and trimmed; nullopt when there is none. Cheaper than a MimeMessage when only a
-// field or two is wanted: the body is not parsed.
-std::optional<std::string> header_field(std::string_view message, std::string_view name);
-
-// The local part (IMAP's addr-mailbox) of the first address in an address-list field value, as ENVELOPE
-// shows it; empty when the value holds no address.
-std::string first_mailbox(std::string_view addresses);
-
-}  // namespace tern::imap
+}  // namespace tern::mime

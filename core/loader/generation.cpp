@@ -1,33 +1,35 @@
-#include "plugins/generation.hpp"
+#include "loader/generation.hpp"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include <toml++/toml.h>
 
 #include "config/table_reader.hpp"
 #include "tern/sdk/service.hpp"
 
-namespace tern::plugins {
+namespace tern::loader {
 namespace {
 
-// A plugin's config section: every getter goes through a TableReader, whose errors become ConfigError at
-// once so that the plugin's code stops where the bad value is.
+// A plugin's config section: every getter goes through a TableReader, which records what is wrong (file, line
+// and key) and lets the plugin read on, so that one start reports every mistake of the section.
 class PluginSection final : public sdk::ConfigSection {
  public:
   PluginSection(const toml::table* table, const std::string& file, const std::string& path)
-      : reader_(table, file, path, errors_) {}
+      : table_(table), reader_(table, file, path, errors_) {}
 
-  std::optional<std::string> get_string(std::string_view key) const override { return checked(reader_.string(key)); }
-  std::optional<std::int64_t> get_integer(std::string_view key) const override { return checked(reader_.integer(key)); }
-  std::optional<bool> get_bool(std::string_view key) const override { return checked(reader_.boolean(key)); }
+  std::optional<std::string> get_string(std::string_view key) const override { return reader_.string(key); }
+  std::optional<std::int64_t> get_integer(std::string_view key) const override { return reader_.integer(key); }
+  std::optional<bool> get_bool(std::string_view key) const override { return reader_.boolean(key); }
   std::optional<std::vector<std::string>> get_strings(std::string_view key) const override {
-    return checked(reader_.strings(key));
+    return reader_.strings(key);
   }
   std::optional<std::vector<std::int64_t>> get_integers(std::string_view key) const override {
-    return checked(reader_.integers(key));
+    return reader_.integers(key);
   }
   std::vector<const sdk::ConfigSection*> get_tables(std::string_view key) const override {
-    const std::vector<const toml::table*> tables = checked(reader_.tables(key));
+    const std::vector<const toml::table*> tables = reader_.tables(key);
     std::vector<const sdk::ConfigSection*> sections;
     for (std::size_t i = 0; i < tables.size(); ++i) {
       children_.push_back(
@@ -36,9 +38,23 @@ class PluginSection final : public sdk::ConfigSection {
     }
     return sections;
   }
+  bool holds_string(std::string_view key) const override {
+    const toml::node* node = table_ != nullptr ? table_->get(key) : nullptr;
+    return node != nullptr && node->is_string();
+  }
+  void error(std::string_view key, std::string_view what) const override { reader_.error(key, what); }
   [[noreturn]] void fail(std::string_view key, std::string_view what) const override {
     reader_.error(key, what);
     throw sdk::ConfigError(errors_.back());
+  }
+
+  // What the plugin's reads found wrong, here and in the tables of arrays it asked for.
+  std::vector<std::string> errors() const {
+    std::vector<std::string> found = errors_;
+    for (const auto& child : children_) {
+      for (std::string& error : child->errors()) found.push_back(std::move(error));
+    }
+    return found;
   }
 
   // The keys nobody read, here and in the tables of arrays the plugin asked for.
@@ -54,12 +70,7 @@ class PluginSection final : public sdk::ConfigSection {
   }
 
  private:
-  template <typename T>
-  T checked(T value) const {
-    if (!errors_.empty()) throw sdk::ConfigError(errors_.back());
-    return value;
-  }
-
+  const toml::table* table_;
   mutable std::vector<std::string> errors_;
   mutable config::TableReader reader_;
   mutable std::vector<std::unique_ptr<PluginSection>> children_;
@@ -90,18 +101,20 @@ class GenerationRegistrar final : public sdk::Registrar {
   }
   void fail(std::string_view message) override { failure_ = message; }
 
-  // Moves what was registered into the generation, unless the plugin failed. Returns the errors.
+  // Moves what was registered into the generation, unless the plugin failed or its section has errors. Returns
+  // the errors: the section's, then a failure of the plugin's own.
   std::vector<std::string> commit(const std::string& file) {
-    std::vector<std::string> errors;
-    if (!failure_.empty()) {
-      // A ConfigError already names file and line; any other failure is the plugin's own.
-      if (failure_.starts_with(file + ":")) {
-        errors.push_back(failure_);
-      } else {
-        errors.push_back(config::config_error(file, 0, "plugin." + plugin_.name, "refused: " + failure_));
-      }
-      return errors;
+    std::vector<std::string> errors = section_.errors();
+    // A ConfigError is one of the section's errors already; any other failure is the plugin's own.
+    if (!failure_.empty() && std::find(errors.begin(), errors.end(), failure_) == errors.end()) {
+      errors.push_back(config::config_error(file, 0, "plugin." + plugin_.name, "refused: " + failure_));
     }
+    // A plugin that read its whole section has its unread keys reported too; one that stopped early did not
+    // get to every key it knows.
+    if (failure_.empty()) {
+      for (std::string& unknown : section_.unknown_keys()) errors.push_back(std::move(unknown));
+    }
+    if (!errors.empty()) return errors;
     for (sdk::HookSpec& hook : hooks_) staged_.hooks.add(std::move(hook));
     for (auto& protocol : protocols_) {
       std::string name = protocol->name();
@@ -162,8 +175,7 @@ std::shared_ptr<const Generation> build_generation(const PluginSet& plugins,
     PluginSection section(own, file, "plugin." + plugin.name);
     GenerationRegistrar registrar(plugin, section, *generation);
     plugin.entry(&registrar);
-    auto plugin_errors = registrar.commit(file);
-    if (plugin_errors.empty()) plugin_errors = section.unknown_keys();
+    const std::vector<std::string> plugin_errors = registrar.commit(file);
     errors.insert(errors.end(), plugin_errors.begin(), plugin_errors.end());
   }
 
@@ -193,4 +205,4 @@ std::shared_ptr<const Generation> build_generation(const PluginSet& plugins,
   return generation;
 }
 
-}  // namespace tern::plugins
+}  // namespace tern::loader

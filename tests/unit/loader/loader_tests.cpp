@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include "plugins/plugin_loader.hpp"
+#include "loader/plugin_loader.hpp"
 
-using tern::plugins::load_plugins;
-using tern::plugins::manifest_mismatch;
+using tern::loader::load_plugins;
+using tern::loader::manifest_mismatch;
 
 namespace {
 const std::filesystem::path kFixtures = TERN_TEST_FIXTURE_PLUGINS;
@@ -79,7 +79,12 @@ TEST_CASE("The build signature carries a fingerprint of the SDK headers") {
   // A plugin built from other headers of the same SDK version must not match this server.
   const std::string signature = TERN_SDK_BUILD_SIGNATURE;
   CHECK_THAT(signature, Catch::Contains(";abi-" TERN_SDK_ABI_HASH));
-  tern_plugin_manifest manifest{TERN_PLUGIN_MAGIC, TERN_SDK_VERSION_MAJOR, TERN_SDK_VERSION_MINOR, "x", "1",
-                                "gcc-12.2;libstdc++-12-cxx11abi1;boost-1_74;sdk-0;abi-0000000000000000", ""};
+  tern_plugin_manifest manifest{TERN_PLUGIN_MAGIC,
+                                TERN_SDK_VERSION_MAJOR,
+                                TERN_SDK_VERSION_MINOR,
+                                "x",
+                                "1",
+                                "gcc-12.2;libstdc++-12-cxx11abi1;boost-1_74;sdk-0;abi-0000000000000000",
+                                ""};
   CHECK_THAT(manifest_mismatch(manifest), Catch::Contains("abi-0000000000000000"));
 }

@@ -11,10 +11,7 @@
 #include "tern/sdk/protocol.hpp"
 #include "tern/sdk/store.hpp"
 
-namespace tern::delivery {
-
-// Enough of an address to hand to the store and the queue: local@domain, no spaces, brackets or separators.
-bool is_address(std::string_view address);
+namespace tern::intake {
 
 // What one user's `deliver` hooks see, and what they ask for.
 class DeliverContext final : public sdk::HookContext {
@@ -68,4 +65,4 @@ sdk::Task<Decisions> decide(sdk::ServerContext& server, const sdk::ClientInfo& c
 // ServerContext::attempt, before MailStore::receive.
 void add_redirects(sdk::MailStore& store, const Decisions& decisions, sdk::Intake& intake);
 
-}  // namespace tern::delivery
+}  // namespace tern::intake

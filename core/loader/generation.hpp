@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "config/server_config.hpp"
+#include "loader/plugin_loader.hpp"
 #include "pipeline/hook_chain.hpp"
-#include "plugins/plugin_loader.hpp"
 #include "tern/sdk/protocol.hpp"
 
 namespace tern::sdk {
 class Service;
 }
 
-namespace tern::plugins {
+namespace tern::loader {
 
 struct Generation {
   std::shared_ptr<const config::ServerConfig> config;
@@ -32,4 +32,4 @@ struct Generation {
 std::shared_ptr<const Generation> build_generation(const PluginSet& plugins,
                                                    std::shared_ptr<const config::ServerConfig> config);
 
-}  // namespace tern::plugins
+}  // namespace tern::loader
