@@ -57,7 +57,7 @@ std::int64_t parsed_id(const std::string& text) {
 }
 
 int list(sdk::MailStore& store) {
-  const std::vector<sdk::QueueEntry> entries = store.list_queue();
+  const std::vector<sdk::QueueEntry> entries = store.queue().list();
   if (entries.empty()) {
     std::cout << "Queue is empty\n";
     return 0;
@@ -75,7 +75,7 @@ int list(sdk::MailStore& store) {
 }
 
 int show(sdk::MailStore& store, std::int64_t id) {
-  const std::optional<sdk::QueueEntry> entry = store.queue_entry(id);
+  const std::optional<sdk::QueueEntry> entry = store.queue().entry(id);
   if (!entry) {
     std::cerr << fmt::format("tern: no queue entry {}\n", id);
     return 1;
@@ -92,7 +92,7 @@ int show(sdk::MailStore& store, std::int64_t id) {
     if (!recipient.orcpt.empty()) std::cout << " orcpt=" << recipient.orcpt;
     std::cout << "\n  " << status_line(recipient) << '\n';
   }
-  std::cout << '\n' << store.read_queued(id);
+  std::cout << '\n' << store.queue().read(id);
   return 0;
 }
 
@@ -101,7 +101,7 @@ int summary(sdk::MailStore& store) {
   constexpr std::array<std::int64_t, 5> limits{5 * 60, 3600, 4 * 3600, 24 * 3600, INT64_MAX};
   std::map<std::string, std::array<std::size_t, 6>> rows;  // total, then one count per age column
   const std::int64_t now = now_seconds();
-  for (const sdk::QueueEntry& entry : store.list_queue()) {
+  for (const sdk::QueueEntry& entry : store.queue().list()) {
     const std::int64_t age = now - entry.created;
     std::size_t column = 0;
     while (age >= limits[column]) ++column;
@@ -161,13 +161,13 @@ void add_queue_commands(CLI::App& app, const std::string& config_file, std::func
   };
   by_id(
       "hold", "keep a message from being tried until it is released",
-      [](sdk::MailStore& store, std::int64_t id) { return store.hold_queued(id, true); }, "on hold");
+      [](sdk::MailStore& store, std::int64_t id) { return store.queue().hold(id, true); }, "on hold");
   by_id(
       "release", "release a held message: it is tried at once",
-      [](sdk::MailStore& store, std::int64_t id) { return store.hold_queued(id, false); }, "released");
+      [](sdk::MailStore& store, std::int64_t id) { return store.queue().hold(id, false); }, "released");
   by_id(
       "remove", "remove a message from the queue, without a bounce",
-      [](sdk::MailStore& store, std::int64_t id) { return store.remove_queued(id); }, "removed");
+      [](sdk::MailStore& store, std::int64_t id) { return store.queue().remove(id); }, "removed");
 
   auto* flush = queue->add_subcommand("flush", "try queued mail now: all, or one domain's, held mail included");
   flush->add_option("domain", *argument);
@@ -175,7 +175,7 @@ void add_queue_commands(CLI::App& app, const std::string& config_file, std::func
     const std::string domain = sdk::lower_ascii(*argument);
     {
       StoreSession session(config_file);
-      const std::size_t due = session.store().flush_queue(domain, now_seconds());
+      const std::size_t due = session.store().queue().flush(domain, now_seconds());
       std::cout << fmt::format("{} message{} due now\n", due, due == 1 ? "" : "s") << std::flush;
     }
     return run_service_once(config_file, "outbound", domain);

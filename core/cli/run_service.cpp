@@ -1,5 +1,5 @@
-// `tern <service> run [TARGET]`: a service's on-demand pass in the administrative command's own process, with
-// the same context the server gives it: the store, the hooks of the configuration, outbound connections.
+// A service's on-demand pass and plugins' commands, in the administrative command's own process, with the same
+// context the server gives a service: the store, the hooks of the configuration, outbound connections.
 #include "cli/run_service.hpp"
 
 #include <utility>  // before Boost.Asio: Boost 1.74's awaitable.hpp needs it with g++ 12
@@ -18,22 +18,20 @@
 #include "cli/store_session.hpp"
 #include "privileges/run_as.hpp"
 #include "server/service_context.hpp"
+#include "tern/sdk/command.hpp"
 
 namespace tern::cli {
 
 namespace asio = boost::asio;
 
-int run_service_once(const std::filesystem::path& config_file, const std::string& service, const std::string& target) {
-  // A config error is thrown as config::ConfigInvalid and answered by the command line (exit code 2).
-  const LoadedConfig loaded = load_everything(config_file);
+namespace {
+
+// Runs `body` with a ServiceContext named `name`, as the server would give one to a service, on a loop and a small
+// worker pool of this process. Ctrl-C or a kill tells it to stop (ServiceContext::stopping).
+int run_in_process(const LoadedConfig& loaded, const std::string& name,
+                   std::function<sdk::Task<int>(sdk::ServiceContext&)> body) {
   const std::shared_ptr<const loader::Generation>& generation = loaded.generation;
   const config::ServerConfig& config = *generation->config;
-  const auto found = std::find_if(generation->services.begin(), generation->services.end(),
-                                  [&](const auto& candidate) { return candidate->name() == service; });
-  if (found == generation->services.end()) {
-    std::cerr << "no service \"" << service << "\" is configured (is its plugin loaded and given something to do?)\n";
-    return 2;
-  }
   std::filesystem::create_directories(config.data_dir);
   privileges::settle(config, false);
   std::unique_ptr<sdk::MailStore> store = generation->stores.at(config.store_backend)->open(config.data_dir);
@@ -43,7 +41,6 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   server::MailboxWatch watch;
   dns::Resolver resolver(config.dns_servers);
   metrics::Counters counters;  // this run's own: nobody reads them
-  // Ctrl-C or a kill asks the service to stop as the server would: it writes back what it did and returns.
   std::atomic<bool> stopping{false};
   asio::signal_set signals(loop, SIGINT, SIGTERM);
   signals.async_wait([&stopping](const boost::system::error_code& error, int) {
@@ -56,14 +53,14 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
       loop,
       [&]() -> asio::awaitable<void> {
         auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, resolver,
-                                                                counters, client_tls, stopping, service);
+                                                                counters, client_tls, stopping, name);
         server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), stopping,
                                        config.data_dir);
         try {
-          const int result = co_await (*found)->run_once(context, target);
+          const int result = co_await body(context);
           code = result;
         } catch (const std::exception& error) {
-          spdlog::error("{} run: {}", service, error.what());
+          spdlog::error("{}: {}", name, error.what());
           code = 1;
         }
         signals.cancel();
@@ -72,6 +69,40 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
   loop.run();
   workers.join();
   return code;
+}
+
+}  // namespace
+
+int run_service_once(const std::filesystem::path& config_file, const std::string& service, const std::string& target) {
+  // A config error is thrown as config::ConfigInvalid and answered by the command line (exit code 2).
+  const LoadedConfig loaded = load_everything(config_file);
+  const auto& services = loaded.generation->services;
+  const auto found = std::find_if(services.begin(), services.end(),
+                                  [&](const auto& candidate) { return candidate->name() == service; });
+  if (found == services.end()) {
+    std::cerr << "no service \"" << service << "\" is configured (is its plugin loaded and given something to do?)\n";
+    return 2;
+  }
+  return run_in_process(loaded, service,
+                        [&](sdk::ServiceContext& context) { return (*found)->run_once(context, target); });
+}
+
+std::optional<int> run_plugin_command(const std::filesystem::path& config_file, const std::string& name,
+                                      std::vector<std::string> arguments) {
+  const LoadedConfig loaded = load_everything(config_file);
+  const auto found = loaded.generation->commands.find(name);
+  if (found == loaded.generation->commands.end()) return std::nullopt;
+  const std::shared_ptr<const sdk::Command> command = found->second;
+  return run_in_process(loaded, name,
+                        [&](sdk::ServiceContext& context) { return command->run(context, std::move(arguments)); });
+}
+
+std::vector<std::pair<std::string, std::string>> plugin_commands(const std::filesystem::path& config_file) {
+  std::vector<std::pair<std::string, std::string>> found;
+  for (const auto& [name, command] : load_everything(config_file).generation->commands) {
+    found.emplace_back(name, command->summary());
+  }
+  return found;
 }
 
 }  // namespace tern::cli

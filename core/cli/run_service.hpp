@@ -1,8 +1,11 @@
-// `tern <service> run [TARGET]`: a service's on-demand pass in the command's own process.
+// What the command line runs with the context a service gets: a service's on-demand pass (`tern queue flush`
+// runs outbound's) and the commands plugins add (`tern script`, `tern fetch`).
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace tern::cli {
 
@@ -10,5 +13,13 @@ namespace tern::cli {
 // the context the server would give it. Returns its exit code; 2 when no such service is configured. A bad
 // config throws config::ConfigInvalid.
 int run_service_once(const std::filesystem::path& config_file, const std::string& service, const std::string& target);
+
+// `tern NAME ARGUMENTS...` for a command a plugin registered: its exit code, or nullopt when no loaded plugin
+// provides NAME. A bad config throws config::ConfigInvalid.
+std::optional<int> run_plugin_command(const std::filesystem::path& config_file, const std::string& name,
+                                      std::vector<std::string> arguments);
+
+// The name and summary of every command the plugins of this config provide, for `tern --help` and `tern plugins`.
+std::vector<std::pair<std::string, std::string>> plugin_commands(const std::filesystem::path& config_file);
 
 }  // namespace tern::cli

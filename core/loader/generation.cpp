@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "config/table_reader.hpp"
+#include "tern/sdk/command.hpp"
 #include "tern/sdk/service.hpp"
 
 namespace tern::loader {
@@ -99,6 +100,9 @@ class GenerationRegistrar final : public sdk::Registrar {
   void add_service(std::shared_ptr<const sdk::Service> service) override {
     if (service) services_.push_back(std::move(service));
   }
+  void add_command(std::shared_ptr<const sdk::Command> command) override {
+    if (command) commands_.push_back(std::move(command));
+  }
   void fail(std::string_view message) override { failure_ = message; }
 
   // Moves what was registered into the generation, unless the plugin failed or its section has errors. Returns
@@ -130,6 +134,20 @@ class GenerationRegistrar final : public sdk::Registrar {
       }
     }
     for (auto& service : services_) staged_.services.push_back(std::move(service));
+    for (auto& command : commands_) {
+      const std::string name = command->name();
+      const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+      });
+      const bool core = std::find(std::begin(kCoreCommands), std::end(kCoreCommands), name) != std::end(kCoreCommands);
+      if (!valid || core || !staged_.commands.emplace(name, std::move(command)).second) {
+        errors.push_back(config::config_error(file, 0, "plugin." + plugin_.name,
+                                              fmt::format("provides command \"{}\", which {}", name,
+                                                          !valid ? "is not a command name"
+                                                          : core ? "is one of the core's own"
+                                                                 : "another plugin provides")));
+      }
+    }
     return errors;
   }
 
@@ -142,6 +160,7 @@ class GenerationRegistrar final : public sdk::Registrar {
   std::vector<std::shared_ptr<const sdk::Protocol>> protocols_;
   std::vector<std::pair<std::string, std::shared_ptr<const sdk::StoreFactory>>> stores_;
   std::vector<std::shared_ptr<const sdk::Service>> services_;
+  std::vector<std::shared_ptr<const sdk::Command>> commands_;
 };
 
 std::int64_t line_of(const toml::node* node) {

@@ -101,6 +101,8 @@ class Server {
                                     sdk::ClientInfo client);
   asio::awaitable<void> refuse_busy(tcp::socket socket, std::string reply);
   asio::awaitable<void> handle_signals();
+  // Every few minutes, on the worker pool: deletes the store's expired state entries (greylisting, tern.kv).
+  asio::awaitable<void> prune_state();
   void reload();
   asio::awaitable<void> shut_down();
   // A generation's services start when it starts serving and are told to stop when it is replaced.
@@ -174,6 +176,7 @@ int Server::run() {
   privileges::settle(config, true);
   store_ = generation_->stores.at(config.store_backend)->open(config.data_dir);
   asio::co_spawn(main_loop_, handle_signals(), asio::detached);
+  asio::co_spawn(main_loop_, prune_state(), asio::detached);
   client_tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   client_tls_->set_default_verify_paths();
   start_services(generation());
@@ -365,6 +368,27 @@ void Server::reload() {
     for (const std::string& line : invalid.errors()) spdlog::error("reload refused: {}", line);
   } catch (const std::exception& error) {
     spdlog::error("reload refused: {}", error.what());
+  }
+}
+
+asio::awaitable<void> Server::prune_state() {
+  // Bounded passes: a large backlog is deleted in steps that never hold the database long.
+  constexpr std::size_t kPass = 10'000;
+  asio::steady_timer pause(main_loop_);
+  while (!stopping_) {
+    asio::post(loops_.workers(), [store = store_.get()] {
+      try {
+        const std::int64_t now = ::time(nullptr);
+        std::size_t pruned = 0;
+        for (std::size_t pass = kPass; pass == kPass;) pruned += pass = store->state().prune(now, kPass);
+        if (pruned > 0) spdlog::debug("pruned {} expired state entries", pruned);
+      } catch (const std::exception& error) {
+        spdlog::warn("pruning expired state entries failed: {}", error.what());
+      }
+    });
+    pause.expires_after(std::chrono::minutes(5));
+    error_code ignored;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
 }
 

@@ -82,7 +82,7 @@ sdk::Task<sdk::LoginResult> SessionContext::authenticate(const sdk::ClientInfo& 
   bool matches = false;
   try {
     matches = co_await blocking([&] {
-      hash = store_.password_hash(address);
+      hash = store_.directory().password_hash(address);
       // An unknown user costs as much as a known one, so timing does not tell which addresses exist.
       static const std::string decoy = auth::hash_password("decoy");
       return auth::verify_password(hash ? *hash : decoy, secret) && hash.has_value();

@@ -12,7 +12,7 @@ TERN_PLUGIN("add-header", "1.0.0", "hook:message") {
   std::string name = config.get_string("name").value_or("X-Tern-Example");
   std::string value = config.get_string("value").value_or("yes");
   if (name.empty() || name.find_first_of(": \t\r\n") != std::string::npos) {
-    config.fail("name", "must be a header field name without spaces or colons");
+    config.error("name", "must be a header field name without spaces or colons");
   }
   registrar.add_hook({"add-header.tag", tern::sdk::Stage::message, 0, [name, value](tern::sdk::HookContext& context) {
                         context.add_header(name, value);

@@ -69,12 +69,12 @@ sdk::Task<Decisions> decide(sdk::ServerContext& server, const sdk::ClientInfo& c
   co_return decisions;
 }
 
-void add_redirects(sdk::MailStore& store, const Decisions& decisions, sdk::Intake& intake) {
+void add_redirects(sdk::Directory& directory, const Decisions& decisions, sdk::Intake& intake) {
   for (const auto& [to, user] : decisions.redirects) {
-    const sdk::RecipientExpansion expansion = store.expand_recipient(to);
+    const sdk::RecipientExpansion expansion = directory.expand_recipient(to);
     for (const std::string& local : expansion.local_users) intake.filings.push_back({local, "INBOX", ""});
     std::vector<std::string> outside = expansion.forwards;
-    if (expansion.local_users.empty() && outside.empty() && !store.is_local_domain(sdk::domain_of(to))) {
+    if (expansion.local_users.empty() && outside.empty() && !directory.is_local_domain(sdk::domain_of(to))) {
       outside = {to};
     }
     for (const std::string& address : outside) intake.remote.push_back({address, "", "rfc822;" + user});

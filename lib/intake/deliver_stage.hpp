@@ -1,4 +1,4 @@
-// The `deliver` stage, run once for each local user a message is filed for, by every plugin that files mail.
+// The `deliver` stage, run by the intake step once for each local user a message is filed for.
 #pragma once
 
 #include <optional>
@@ -61,8 +61,8 @@ sdk::Task<Decisions> decide(sdk::ServerContext& server, const sdk::ClientInfo& c
                             std::string_view folder, std::string_view name);
 
 // Adds the redirected copies to `intake`: a local address is filed in its INBOX at once (its own user's hooks do
-// not run again), any other is queued for `intake.sender`. Reads the store: call it off the loop, within
-// ServerContext::attempt, before MailStore::receive.
-void add_redirects(sdk::MailStore& store, const Decisions& decisions, sdk::Intake& intake);
+// not run again), any other is queued for `intake.sender`. Reads the directory: call it off the loop, before
+// MailStore::receive.
+void add_redirects(sdk::Directory& directory, const Decisions& decisions, sdk::Intake& intake);
 
 }  // namespace tern::intake

@@ -16,47 +16,14 @@
 #include <set>
 
 #include "addresses.hpp"
-#include "deliver_stage.hpp"
 #include "imap_client.hpp"
+#include "intake.hpp"
 #include "pop3_client.hpp"
 #include "recipients.hpp"
 #include "tern/sdk/header.hpp"
 
 namespace tern::fetch {
 namespace {
-
-// What hooks at `message` see of a collected message: the account's server as the client, the account's
-// user as the one recipient, and the sender its Return-Path says.
-class CollectedContext final : public sdk::HookContext {
- public:
-  CollectedContext(sdk::ClientInfo client, sdk::Envelope envelope, std::string_view message)
-      : client_(std::move(client)), envelope_(std::move(envelope)), message_(message) {}
-
-  sdk::Stage stage() const override { return sdk::Stage::message; }
-  const sdk::ClientInfo& client() const override { return client_; }
-  const sdk::Envelope* envelope() const override { return &envelope_; }
-  std::string_view recipient() const override {
-    throw std::logic_error("recipient() is not available at stage message");
-  }
-  std::string_view message() const override { return edited_ ? std::string_view(*edited_) : message_; }
-  void add_header(std::string_view name, std::string_view value) override {
-    added_ += fmt::format("{}: {}\r\n", name, value);
-  }
-  std::size_t remove_header(std::string_view name) override {
-    std::size_t removed = 0;
-    std::string edited = sdk::without_header_fields(message(), name, removed);
-    if (removed != 0) edited_ = std::move(edited);
-    return removed;
-  }
-  const std::string& added_headers() const { return added_; }
-
- private:
-  sdk::ClientInfo client_;
-  sdk::Envelope envelope_;
-  std::string_view message_;
-  std::optional<std::string> edited_;  // the message once a hook removed a field from it
-  std::string added_;
-};
 
 // The address in a Return-Path header, or "" (the null sender) when there is none.
 std::string return_path(std::string_view message) {
@@ -65,19 +32,6 @@ std::string return_path(std::string_view message) {
   const std::size_t close = value.find('>', open);
   if (open == std::string::npos || close == std::string::npos) return "";
   return value.substr(open + 1, close - open - 1);
-}
-
-// The collected message from its topmost Received field on. Above it sits the ISP's own final delivery
-// (Return-Path, and a Delivered-To naming the local user the message was for), which is no sign that the message
-// passed this server before; only the fields further down can be this server's marks.
-std::string_view from_first_received(std::string_view message) {
-  std::string_view found;
-  sdk::visit_header_fields(message, [&](const sdk::HeaderField& field) {
-    if (!sdk::same_ascii(field.name, "Received")) return false;
-    found = message.substr(static_cast<std::size_t>(field.text.data() - message.data()));
-    return true;
-  });
-  return found;
 }
 
 // One poll of an account at a time, across processes: the server's schedule, an on-demand `tern fetch run`,
@@ -138,7 +92,7 @@ sdk::Task<std::optional<std::map<std::string, std::int64_t>>> load_collected(sdk
   std::vector<std::pair<std::string, std::string>> known;
   sdk::MailStore& store = context.store();
   const std::optional<std::string> unavailable =
-      co_await context.attempt([&] { known = store.state_list("fetch:" + account.name); });
+      co_await context.attempt([&] { known = store.state().list("fetch:" + account.name); });
   if (unavailable) {
     log_failure(context, account, "the store: " + *unavailable);
     co_return std::nullopt;
@@ -224,7 +178,7 @@ sdk::Task<void> FetchService::forget(sdk::ServiceContext& context, const Account
   sdk::MailStore& store = context.store();
   const std::string space = "fetch:" + account.name;
   co_await context.attempt([&] {
-    for (const std::string& key : forgotten) store.state_erase(space, key);
+    for (const std::string& key : forgotten) store.state().erase(space, key);
   });
 }
 
@@ -315,12 +269,12 @@ sdk::Task<bool> FetchService::poll_pop3(sdk::ServiceContext& context, const Acco
   co_return true;
 }
 
-FetchService::Destination FetchService::destination(sdk::MailStore& store, const Account& account,
+FetchService::Destination FetchService::destination(sdk::Directory& directory, const Account& account,
                                                     std::string_view message) const {
   if (account.domain.empty()) return {{account.deliver_to}, "INBOX"};
   std::set<std::string> users;
   const auto resolve = [&](const std::string& address) {
-    for (std::string& user : store.resolve_recipient(address)) users.insert(std::move(user));
+    for (std::string& user : directory.resolve_recipient(address)) users.insert(std::move(user));
   };
   // Rules first: a mailing list, or a sender, mapped to the users who read it.
   const std::vector<std::string> list_ids = sdk::header_values(message, "List-Id");
@@ -361,7 +315,7 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
   Destination destination;
   sdk::MailStore& store = context.store();
   const std::optional<std::string> unresolved =
-      co_await context.attempt([&] { destination = this->destination(store, account, message); });
+      co_await context.attempt([&] { destination = this->destination(store.directory(), account, message); });
   if (unresolved || destination.users.empty()) {
     context.log().error(
         fmt::format("fetch {}: message {} has no local recipient and there is no postmaster for {}; "
@@ -373,56 +327,37 @@ sdk::Task<bool> FetchService::file(sdk::ServiceContext& context, const Account& 
     context.log().warn(fmt::format("fetch {}: message {} names no local recipient; filed in Lost for {}", account.name,
                                    uidl, fmt::join(destination.users, ", ")));
   }
-  sdk::ClientInfo client;
-  client.session_id = "fetch:" + account.name;
-  client.protocol = "fetch";
-  client.address = account.server;
-  client.tls = account.tls.mode != sdk::TlsMode::none;
-  sdk::Envelope envelope;
-  envelope.sender = return_path(message);
-  for (const std::string& user : destination.users) envelope.recipients.push_back({user, "", ""});
-  CollectedContext hooks(client, envelope, message);
-  const sdk::Verdict verdict = co_await context.run_hooks(sdk::Stage::message, hooks);
-  sdk::Intake intake;
-  intake.sender = envelope.sender;
-  intake.state = {{"fetch:" + account.name, uidl, std::to_string(std::time(nullptr))}};
-  if (verdict.refuses()) {
-    // Refused mail is not lost: it stays on the server, unmarked, and the log says why.
-    context.log().warn(fmt::format("fetch {}: message {} refused by a hook ({} {}); left on the server", account.name,
-                                   uidl, verdict.code, verdict.text));
-    co_return false;
+  intake::Incoming incoming;
+  incoming.client.session_id = "fetch:" + account.name;
+  incoming.client.protocol = "fetch";
+  incoming.client.address = account.server;
+  incoming.client.tls = account.tls.mode != sdk::TlsMode::none;
+  incoming.envelope.sender = return_path(message);
+  for (const std::string& user : destination.users) {
+    const sdk::Recipient recipient{user, "", ""};
+    incoming.envelope.recipients.push_back(recipient);
+    incoming.destinations.add(recipient, {true, {user}, {}});
   }
-  if (verdict.kind == sdk::VerdictKind::discard) {
-    const std::optional<std::string> failure = co_await context.attempt([&] { store.state_put(intake.state); });
-    co_return !failure;
+  incoming.name = fmt::format("{} of fetch {}", uidl, account.name);
+  incoming.folder = destination.mailbox;
+  incoming.received_field =
+      fmt::format("Received: from {} by {} with {} (Tern fetch {}); {}\r\n", account.server, context.hostname(),
+                  account.protocol == Account::Protocol::imap ? "IMAP" : "POP3", account.name,
+                  sdk::rfc5322_date(std::time(nullptr)));
+  // Marked collected in the same commit as the copy: a crash between the two can neither lose it nor fetch it twice.
+  incoming.state = {{"fetch:" + account.name, uidl, std::to_string(std::time(nullptr))}};
+  incoming.message = std::move(message);
+  const intake::Outcome outcome = co_await intake::receive(context, std::move(incoming));
+  // Mail that is not filed is not lost: it stays on the server, unmarked, and the log says why.
+  if (outcome.status == intake::Outcome::Status::refused) {
+    context.log().warn(fmt::format("fetch {}: message {} refused by a {}hook ({} {}); left on the server", account.name,
+                                   uidl, outcome.refused_at == sdk::Stage::deliver ? "deliver " : "",
+                                   outcome.reply.code, outcome.reply.text));
+  } else if (!outcome.accepted()) {
+    context.log().error(fmt::format("fetch {}: storing message {} failed ({} {} {}); left on the server", account.name,
+                                    uidl, outcome.reply.code, outcome.reply.enhanced, outcome.reply.text));
   }
-  const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : destination.mailbox;
-  std::string stored = fmt::format("Received: from {} by {} with {} (Tern fetch {}); {}\r\n", account.server,
-                                   context.hostname(), account.protocol == Account::Protocol::imap ? "IMAP" : "POP3",
-                                   account.name, sdk::rfc5322_date(std::time(nullptr))) +
-                       hooks.added_headers() + std::string(hooks.message());
-  const std::string name = fmt::format("{} of fetch {}", uidl, account.name);
-  const intake::Decisions decisions = co_await intake::decide(context, client, envelope, destination.users, stored,
-                                                              from_first_received(hooks.message()), folder, name);
-  if (decisions.refusal) {
-    context.log().warn(fmt::format("fetch {}: message {} refused by a deliver hook ({} {}); left on the server",
-                                   account.name, uidl, decisions.refusal->code, decisions.refusal->text));
-    co_return false;
-  }
-  intake.filings = decisions.filings;
-  stored = decisions.redirected_by + stored;
-  const std::optional<std::string> failure = co_await context.attempt([&] {
-    intake::add_redirects(store, decisions, intake);
-    store.receive(stored, intake);  // every copy discarded: only the mark that the message was collected
-  });
-  if (failure) {
-    context.log().error(fmt::format("fetch {}: storing message {} failed: {}", account.name, uidl, *failure));
-    co_return false;
-  }
-  std::vector<std::string> filed;
-  for (const sdk::Filing& filing : intake.filings) filed.push_back(filing.user);
-  context.mailbox_changed(filed);
-  co_return true;
+  co_return outcome.accepted();
 }
 
 }  // namespace tern::fetch

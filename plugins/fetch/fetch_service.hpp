@@ -1,4 +1,4 @@
-// The collector: polls each account on its schedule and files what it finds through the `message` stage.
+// The collector: polls each account on its schedule and files what it finds through the intake step.
 #pragma once
 
 #include <map>
@@ -39,7 +39,7 @@ class FetchService final : public sdk::Service {
     std::string mailbox;
   };
   // Blocking (store lookups): call it on the worker pool.
-  Destination destination(sdk::MailStore& store, const Account& account, std::string_view message) const;
+  Destination destination(sdk::Directory& directory, const Account& account, std::string_view message) const;
 
   std::vector<Account> accounts_;
 };

@@ -1,7 +1,10 @@
 // Entry point of the fetch plugin: reads [[plugin.fetch.account]] and registers the collector as a service.
 #include <fmt/format.h>
 
+#include <iostream>
 #include "fetch_service.hpp"
+
+#include "tern/sdk/command.hpp"
 #include "tern/sdk/plugin.hpp"
 #include "tern/sdk/text.hpp"
 
@@ -57,9 +60,34 @@ tern::fetch::Account read_account(const tern::sdk::ConfigSection& section) {
   return account;
 }
 
+// `tern fetch run [ACCOUNT]`: polls the account, or every one, now, in the command's own process.
+class FetchCommand final : public tern::sdk::Command {
+ public:
+  explicit FetchCommand(std::shared_ptr<const tern::fetch::FetchService> service) : service_(std::move(service)) {}
+  std::string name() const override { return "fetch"; }
+  std::string summary() const override { return "collecting remote mailboxes: run [ACCOUNT] polls now"; }
+  tern::sdk::Task<int> run(tern::sdk::ServiceContext& context, std::vector<std::string> arguments) const override {
+    if (arguments.empty() || arguments.front() != "run" || arguments.size() > 2) {
+      std::cerr << "usage: tern fetch run [ACCOUNT]: poll one account, or all, now\n";
+      co_return 2;
+    }
+    if (!service_) {
+      std::cerr << "tern: no fetch account is configured ([[plugin.fetch.account]])\n";
+      co_return 2;
+    }
+    // A local, not a temporary in the await: g++ 12 frees a coroutine's by-value argument made from one twice.
+    const std::string account = arguments.size() == 2 ? arguments[1] : std::string();
+    const int code = co_await service_->run_once(context, account);
+    co_return code;
+  }
+
+ private:
+  std::shared_ptr<const tern::fetch::FetchService> service_;
+};
+
 }  // namespace
 
-TERN_PLUGIN("fetch", "0.1.0", "service:fetch") {
+TERN_PLUGIN("fetch", "0.1.0", "service:fetch,command:fetch") {
   std::vector<tern::fetch::Account> accounts;
   for (const tern::sdk::ConfigSection* section : registrar.config().get_tables("account")) {
     accounts.push_back(read_account(*section));
@@ -67,5 +95,8 @@ TERN_PLUGIN("fetch", "0.1.0", "service:fetch") {
       if (accounts[i].name == accounts.back().name) section->error("name", "names another account already");
     }
   }
-  if (!accounts.empty()) registrar.add_service(std::make_shared<tern::fetch::FetchService>(std::move(accounts)));
+  std::shared_ptr<const tern::fetch::FetchService> service;
+  if (!accounts.empty()) service = std::make_shared<tern::fetch::FetchService>(std::move(accounts));
+  if (service) registrar.add_service(service);
+  registrar.add_command(std::make_shared<FetchCommand>(service));
 }

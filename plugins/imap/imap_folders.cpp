@@ -46,7 +46,7 @@ sdk::Task<void> ImapSession::on_create(const Command& command) {
   const std::string& name = *created;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.create_mailbox(client_.user, name, special_use); });
+      co_await server_.attempt([&] { store.mailboxes().create_mailbox(client_.user, name, special_use); });
   if (failure) {
     tagged(command, "NO",
            name == "INBOX" || failure->find("exists") != std::string::npos
@@ -71,7 +71,7 @@ sdk::Task<void> ImapSession::on_delete(const Command& command) {
   }
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.delete_mailbox(client_.user, name); });
+      co_await server_.attempt([&] { store.mailboxes().delete_mailbox(client_.user, name); });
   if (failure) {
     tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
     co_return;
@@ -93,12 +93,13 @@ sdk::Task<void> ImapSession::on_rename(const Command& command) {
     // RFC 3501 section 6.3.5: renaming INBOX moves its messages to the new mailbox and leaves INBOX, empty.
     // Copied before they are removed, so a failure half-way duplicates and never loses.
     const std::optional<std::string> failure = co_await server_.attempt([&] {
-      store.create_mailbox(client_.user, *to, "");
+      store.mailboxes().create_mailbox(client_.user, *to, "");
       std::vector<std::int64_t> ids;
-      for (const sdk::MessageEntry& message : store.list_messages(client_.user, "INBOX")) ids.push_back(message.id);
+      for (const sdk::MessageEntry& message : store.mailboxes().list_messages(client_.user, "INBOX"))
+        ids.push_back(message.id);
       if (ids.empty()) return;
-      store.copy_messages(client_.user, ids, *to);
-      store.remove_messages(client_.user, ids);
+      store.mailboxes().copy_messages(client_.user, ids, *to);
+      store.mailboxes().remove_messages(client_.user, ids);
     });
     if (failure) {
       tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
@@ -109,7 +110,7 @@ sdk::Task<void> ImapSession::on_rename(const Command& command) {
     co_return;
   }
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.rename_mailbox(client_.user, *from, *to); });
+      co_await server_.attempt([&] { store.mailboxes().rename_mailbox(client_.user, *from, *to); });
   if (failure) {
     tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
     co_return;

@@ -29,8 +29,8 @@ sdk::Task<void> ImapSession::on_getquotaroot(const Command& command) {
   std::optional<sdk::MailboxState> exists;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    exists = store.mailbox_state(client_.user, name);
-    quota = store.quota(client_.user);
+    exists = store.mailboxes().mailbox_state(client_.user, name);
+    quota = store.mailboxes().quota(client_.user);
   });
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Quota not available, try again");
@@ -54,7 +54,8 @@ sdk::Task<void> ImapSession::on_getquota(const Command& command) {
   }
   sdk::QuotaInfo quota;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] { quota = store.quota(client_.user); });
+  const std::optional<std::string> failure =
+      co_await server_.attempt([&] { quota = store.mailboxes().quota(client_.user); });
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Quota not available, try again");
     co_return;

@@ -76,6 +76,45 @@ bool needs_content(const std::vector<Value>& keys) {
   });
 }
 
+// The search keys that test a system flag, and the flag.
+constexpr std::pair<const char*, const char*> kFlagKeys[] = {{"seen", "\\Seen"},
+                                                             {"deleted", "\\Deleted"},
+                                                             {"flagged", "\\Flagged"},
+                                                             {"answered", "\\Answered"},
+                                                             {"draft", "\\Draft"}};
+
+// BEFORE, ON and SINCE (the arrival day) and SENTBEFORE, SENTON and SENTSINCE (the Date header's day) against `date`;
+// nullopt when it is not a date.
+std::optional<bool> date_key(const std::string& name, const Value* date, const Candidate& candidate) {
+  auto day = date ? search_day(date->text) : std::nullopt;
+  if (!day) return std::nullopt;
+  if (!name.starts_with("sent")) {
+    const std::int64_t received = candidate.message.received / 86400;
+    return name == "before" ? received < *day : name == "on" ? received == *day : received >= *day;
+  }
+  // The day as written in the Date header: time and zone are disregarded (RFC 3501 section 6.4.4).
+  const std::optional<SentDate> sent = parse_sent_date(sdk::header_value(candidate.content, "Date").value_or(""));
+  if (!sent) return false;  // no Date, or one that cannot be read: no sent date matches
+  return name == "sentbefore" ? sent->day < *day : name == "senton" ? sent->day == *day : sent->day >= *day;
+}
+
+// BODY and TEXT (`field` "body" or "text"), and a header field's value (FROM, TO, CC, BCC, SUBJECT, or HEADER's
+// field when `header`): whether it holds `wanted`, case-insensitively.
+bool text_key(const std::string& field, bool header_key, const std::string& wanted, std::string_view content) {
+  const auto [header, body] = sdk::split_header(content);
+  if (field == "body" || field == "text") {
+    // As written first; then as read: encoded-words in the header (TEXT), and base64 or quoted-printable
+    // parts decoded (their charset is not converted).
+    if (contains(field == "body" ? body : content, wanted)) return true;
+    if (field == "text" && contains(decode_encoded_words(header), wanted)) return true;
+    return encoded_parts_contain(content, wanted);
+  }
+  const std::vector<std::string> values = sdk::header_values(header, field);
+  // HEADER field "" matches every message that has the field (RFC 3501).
+  if (header_key && wanted.empty()) return !values.empty();
+  return contains(decode_encoded_words(fmt::format("{}", fmt::join(values, " "))), wanted);
+}
+
 // One search key and its arguments; advances `position`. nullopt for a key this server does not know.
 std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& position, const Candidate& candidate) {
   if (position >= keys.size()) return std::nullopt;
@@ -92,11 +131,6 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     return all;
   }
   const std::string name = sdk::lower_ascii(key.text);
-  static const std::pair<const char*, const char*> kFlagKeys[] = {{"seen", "\\Seen"},
-                                                                  {"deleted", "\\Deleted"},
-                                                                  {"flagged", "\\Flagged"},
-                                                                  {"answered", "\\Answered"},
-                                                                  {"draft", "\\Draft"}};
   for (const auto& [word, flag] : kFlagKeys) {
     if (name == word) return has_flag(message.flags, flag);
     if (name == std::string("un") + word) return !has_flag(message.flags, flag);
@@ -142,39 +176,16 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     }
     return message.modseq >= std::strtoull(since->text.c_str(), nullptr, 10);
   }
-  if (name == "before" || name == "on" || name == "since") {
-    const Value* date = argument();
-    auto day = date ? search_day(date->text) : std::nullopt;
-    if (!day) return std::nullopt;
-    const std::int64_t received = message.received / 86400;
-    return name == "before" ? received < *day : name == "on" ? received == *day : received >= *day;
-  }
-  if (name == "sentbefore" || name == "senton" || name == "sentsince") {
-    const Value* date = argument();
-    auto day = date ? search_day(date->text) : std::nullopt;
-    if (!day) return std::nullopt;
-    // The day as written in the Date header: time and zone are disregarded (RFC 3501 section 6.4.4).
-    const std::optional<SentDate> sent = parse_sent_date(sdk::header_value(candidate.content, "Date").value_or(""));
-    if (!sent) return false;  // no Date, or one that cannot be read: no sent date matches
-    return name == "sentbefore" ? sent->day < *day : name == "senton" ? sent->day == *day : sent->day >= *day;
+  if (name == "before" || name == "on" || name == "since" || name == "sentbefore" || name == "senton" ||
+      name == "sentsince") {
+    return date_key(name, argument(), candidate);
   }
   if (name == "from" || name == "to" || name == "cc" || name == "bcc" || name == "subject" || name == "header" ||
       name == "body" || name == "text") {
     const Value* field = name == "header" ? argument() : nullptr;
     const Value* wanted = argument();
     if (!wanted || (name == "header" && !field)) return std::nullopt;
-    const auto [header, body] = sdk::split_header(candidate.content);
-    if (name == "body" || name == "text") {
-      // As written first; then as read: encoded-words in the header (TEXT), and base64 or quoted-printable
-      // parts decoded (their charset is not converted).
-      if (contains(name == "body" ? body : candidate.content, wanted->text)) return true;
-      if (name == "text" && contains(decode_encoded_words(header), wanted->text)) return true;
-      return encoded_parts_contain(candidate.content, wanted->text);
-    }
-    const std::vector<std::string> values = sdk::header_values(header, field ? field->text : name);
-    // HEADER field "" matches every message that has the field (RFC 3501).
-    if (name == "header" && wanted->text.empty()) return !values.empty();
-    return contains(decode_encoded_words(fmt::format("{}", fmt::join(values, " "))), wanted->text);
+    return text_key(field ? sdk::lower_ascii(field->text) : name, name == "header", wanted->text, candidate.content);
   }
   if (key.text == "$") return std::binary_search(candidate.saved.begin(), candidate.saved.end(), message.uid);
   auto ranges = parse_sequence_set(key.text, std::max<std::uint32_t>(candidate.count, 1));
@@ -209,7 +220,7 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
         const std::vector<std::int64_t> batch(
             ids.begin() + static_cast<std::ptrdiff_t>(start),
             ids.begin() + static_cast<std::ptrdiff_t>(std::min(start + kBatch, ids.size())));
-        for (std::optional<std::string>& content : store.read_messages(client_.user, batch)) {
+        for (std::optional<std::string>& content : store.mailboxes().read_messages(client_.user, batch)) {
           contents.push_back(content ? std::move(*content) : std::string());
         }
       }

@@ -1,7 +1,7 @@
 // One IMAP4rev1 session (RFC 3501), from greeting to LOGOUT. imap_session.cpp holds the session, its command
 // table and the commands of the not-authenticated and authenticated states; imap_mailbox.cpp the selected
-// state (FETCH, STORE, EXPUNGE and the mailbox snapshot), imap_search.cpp SEARCH and imap_sort.cpp SORT and
-// THREAD.
+// state (STORE, EXPUNGE and the mailbox snapshot), imap_list.cpp LIST and STATUS, imap_select.cpp SELECT,
+// imap_fetch.cpp FETCH, imap_search.cpp SEARCH and imap_sort.cpp SORT and THREAD.
 #pragma once
 
 #include <optional>
@@ -12,6 +12,7 @@
 
 #include "imap_syntax.hpp"
 #include "message_list.hpp"
+#include "mime_message.hpp"
 #include "structure_cache.hpp"
 #include "tern/sdk/protocol.hpp"
 #include "threading.hpp"
@@ -47,12 +48,31 @@ class ImapSession {
   sdk::Task<void> on_starttls(const Command& command);
   sdk::Task<void> on_login(const Command& command);
   sdk::Task<void> on_authenticate(const Command& command);
+  sdk::Task<void> on_idle(const Command& command);
+  sdk::Task<void> log_in(const Command& command, std::string_view user, std::string_view password);
+  // Reads one whole command, literals included; false when the session must end.
+  sdk::Task<bool> read_command(std::string& text, std::string& tag_hint);
+  std::string capabilities() const;
+  // A mailbox name as the client sent it, as the store keeps it: UTF-8 (from modified UTF-7 unless IMAP4rev2
+  // is on), INBOX in any case as INBOX, a trailing '/' dropped. nullopt when it is not valid modified UTF-7.
+  std::optional<std::string> mailbox_argument(const Value& value) const;
+  // A stored mailbox name as the client expects it, quoted or as a literal.
+  std::string mailbox_text(std::string_view name) const { return imap_string(rev2_ ? name : utf8_to_utf7(name)); }
+  bool login_allowed() const { return connection_.tls_active() || listener_.allow_plaintext_auth; }
+
+  // imap_list.cpp
   sdk::Task<void> on_list(const Command& command);
   sdk::Task<void> on_namespace(const Command& command);
   sdk::Task<void> on_status(const Command& command);
+  // LIST-STATUS: the STATUS response of one listed mailbox; false once the command has been answered.
+  sdk::Task<bool> list_status(const Command& command, const sdk::MailboxInfo& mailbox, const Value& items);
+  // The STATUS response for a mailbox and the items asked for; nullopt for an unknown item.
+  // `listed`: the mailbox's messages, needed (and only read) when status_needs_list(items).
+  std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items,
+                                             const Messages* listed) const;
+  static bool status_needs_list(const Value& items);
+  // imap_select.cpp
   sdk::Task<void> on_select(const Command& command);
-  sdk::Task<void> on_idle(const Command& command);
-  sdk::Task<void> log_in(const Command& command, std::string_view user, std::string_view password);
   // SELECT's QRESYNC parameter: the client's last UIDVALIDITY and change number, and the UIDs it knows.
   struct Resync {
     std::uint32_t uidvalidity = 0;
@@ -60,20 +80,10 @@ class ImapSession {
     std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> known;
   };
   static std::optional<Resync> parse_resync(const Value& list);
-  // Reads one whole command, literals included; false when the session must end.
-  sdk::Task<bool> read_command(std::string& text, std::string& tag_hint);
-  std::string capabilities() const;
-  // The STATUS response for a mailbox and the items asked for; nullopt for an unknown item.
-  // `listed`: the mailbox's messages, needed (and only read) when status_needs_list(items).
-  std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items,
-                                             const Messages* listed) const;
-  static bool status_needs_list(const Value& items);
-  // A mailbox name as the client sent it, as the store keeps it: UTF-8 (from modified UTF-7 unless IMAP4rev2
-  // is on), INBOX in any case as INBOX, a trailing '/' dropped. nullopt when it is not valid modified UTF-7.
-  std::optional<std::string> mailbox_argument(const Value& value) const;
-  // A stored mailbox name as the client expects it, quoted or as a literal.
-  std::string mailbox_text(std::string_view name) const { return imap_string(rev2_ ? name : utf8_to_utf7(name)); }
-  bool login_allowed() const { return connection_.tls_active() || listener_.allow_plaintext_auth; }
+  // SELECT's parameters (CONDSTORE, QRESYNC); false once the command has been answered BAD.
+  bool select_parameters(const Command& command, std::optional<Resync>& resync);
+  // QRESYNC's report for a client that knew the mailbox: VANISHED (EARLIER), then each message changed since.
+  void report_resync(const Resync& resync, std::vector<std::uint32_t> vanished);
 
   // imap_folders.cpp
   sdk::Task<void> on_create(const Command& command);
@@ -92,9 +102,33 @@ class ImapSession {
   sdk::Task<void> on_setquota(const Command& command);
   static std::string quota_response(const sdk::QuotaInfo& quota);
 
-  // imap_mailbox.cpp
+  // imap_fetch.cpp
   sdk::Task<void> on_fetch(const Command& command);
+  struct FetchPlan;
+  struct FetchTrouble;
+  // One message as a FETCH response is written from it.
+  struct Fetched {
+    const sdk::MessageEntry& message;
+    std::string_view content;         // the message, when a section or an unknown structure asked for it
+    const mime::MimeMessage* parsed;  // its MIME structure, when a part or a structure asked for it
+    const Structure* structure;       // ENVELOPE, BODY and BODYSTRUCTURE, when asked for
+    bool seen_now;                    // this FETCH set \\Seen
+  };
+  // Reads a FETCH command into its plan; false once the command has been answered BAD.
+  bool plan_fetch(const Command& command, FetchPlan& plan);
+  bool plan_items(const Command& command, const std::vector<std::string>& items, FetchPlan& plan);
+  // VANISHED (EARLIER) for the UIDs of the set that went since CHANGEDSINCE; false once answered NO.
+  sdk::Task<bool> report_vanished(const Command& command, const FetchPlan& plan);
+  // Reads the messages plan.indexes[start, end) in one trip to the store, setting \\Seen as the plan says, and
+  // writes their responses; false once the command has been answered NO.
+  sdk::Task<bool> fetch_batch(const Command& command, const FetchPlan& plan, std::size_t start, std::size_t end,
+                              FetchTrouble& trouble);
+  void render_fetch(const FetchPlan& plan, std::size_t index, const Fetched& fetched, FetchTrouble& trouble);
+  // imap_mailbox.cpp
   sdk::Task<void> on_store(const Command& command);
+  // Takes a STORE's result into the snapshot, tells the client the new flags unless `silent`, and answers it.
+  void report_stored(const Command& command, const std::vector<std::size_t>& indexes, const sdk::FlagResult& result,
+                     bool silent);
   sdk::Task<void> on_expunge(const Command& command);
   sdk::Task<void> on_close(const Command& command);
   // imap_search.cpp

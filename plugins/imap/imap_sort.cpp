@@ -60,7 +60,7 @@ sdk::Task<std::optional<std::vector<MessageSummary>>> ImapSession::summarize_mat
       const std::size_t end = std::min(start + kBatch, matches->size());
       std::vector<std::int64_t> ids;
       for (std::size_t k = start; k < end; ++k) ids.push_back(messages_[(*matches)[k]].id);
-      const std::vector<std::optional<std::string>> read = store.read_messages(client_.user, ids);
+      const std::vector<std::optional<std::string>> read = store.mailboxes().read_messages(client_.user, ids);
       for (std::size_t k = start; k < end; ++k) {
         const std::optional<std::string>& content = read[k - start];
         summarize((*matches)[k], content ? std::string_view(*content) : std::string_view());

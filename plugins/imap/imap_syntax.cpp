@@ -358,4 +358,13 @@ std::string imap_string(std::string_view text) {
   return out;
 }
 
+std::optional<std::uint64_t> modifier(const Value& list, std::string_view name) {
+  if (list.kind != Value::Kind::list || list.items.size() != 2 || !list.items[0].is_atom(name)) return std::nullopt;
+  const std::string& digits = list.items[1].text;
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::strtoull(digits.c_str(), nullptr, 10);
+}
+
 }  // namespace tern::imap

@@ -47,6 +47,10 @@ bool in_sequence_set(const std::vector<std::pair<std::uint32_t, std::uint32_t>>&
 // Ascending numbers as a compact sequence set: "1:3,5,9:10" (ESEARCH ALL, VANISHED).
 std::string compact_set(const std::vector<std::uint32_t>& numbers);
 
+// A CONDSTORE modifier list, "(CHANGEDSINCE n)" or "(UNCHANGEDSINCE n)" with `name` the keyword: n. nullopt when it is
+// not that one.
+std::optional<std::uint64_t> modifier(const Value& list, std::string_view name);
+
 // Whether a space-separated flag list ("\\Seen $Work") holds `flag`; flags compare case-insensitively.
 bool has_flag(std::string_view flags, std::string_view flag);
 

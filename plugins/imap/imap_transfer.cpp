@@ -80,8 +80,8 @@ sdk::Task<void> ImapSession::on_append(const Command& command) {
   const std::string& message = arguments.back().text;
   bool over_quota = false;
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    over_quota = !store.quota(client_.user).room_for(message.size(), 1);
-    if (!over_quota) appended = store.append_message(client_.user, name, message, flags, received);
+    over_quota = !store.mailboxes().quota(client_.user).room_for(message.size(), 1);
+    if (!over_quota) appended = store.mailboxes().append_message(client_.user, name, message, flags, received);
   });
   if (!failure && over_quota) {
     tagged(command, "NO", "[OVERQUOTA] Mailbox quota exceeded");
@@ -130,10 +130,10 @@ sdk::Task<void> ImapSession::on_copy(const Command& command) {
   bool over_quota = false;
   const std::optional<std::string> failure = co_await server_.attempt([&] {
     // A move takes no more room than before; a copy adds its messages to the user's usage.
-    over_quota = !move && !store.quota(client_.user).room_for(octets, ids.size());
+    over_quota = !move && !store.mailboxes().quota(client_.user).room_for(octets, ids.size());
     if (over_quota) return;
-    copied = store.copy_messages(client_.user, ids, target);
-    if (move) store.remove_messages(client_.user, ids);
+    copied = store.mailboxes().copy_messages(client_.user, ids, target);
+    if (move) store.mailboxes().remove_messages(client_.user, ids);
   });
   if (!failure && over_quota) {
     tagged(command, "NO", "[OVERQUOTA] Mailbox quota exceeded");

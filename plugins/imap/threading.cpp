@@ -266,16 +266,14 @@ std::string ordered_subject_threads(const std::vector<MessageSummary>& messages)
   return forest.text(roots);
 }
 
-// Section 4's REFERENCES, steps 1 to 6.
-std::string reference_threads(const std::vector<MessageSummary>& messages) {
-  Forest forest;
+// REFERENCES step 1: links along each message's references, then from its last reference to the message itself.
+void link_references(Forest& forest, const std::vector<MessageSummary>& messages) {
   std::unordered_map<std::string, std::size_t> by_id;  // Message-IDs compare case-sensitively
   const auto node_of = [&](const std::string& id) {
     const auto [found, added] = by_id.try_emplace(id, 0);
     if (added) found->second = forest.add(nullptr);
     return found->second;
   };
-  // (1) Links along each message's references, then from its last reference to the message itself.
   for (const MessageSummary& message : messages) {
     const std::vector<std::string> ids = message_ids(message.message_id);
     const auto known = ids.empty() ? by_id.end() : by_id.find(ids.front());
@@ -304,13 +302,11 @@ std::string reference_threads(const std::vector<MessageSummary>& messages) {
     const std::size_t parent = node_of(references.back());
     if (!forest.descends_from(parent, self)) forest.link(parent, self);
   }
-  // (2) The nodes without a parent head the threads.
-  std::vector<std::size_t> roots;
-  for (std::size_t node = 0; node < forest.nodes.size(); ++node) {
-    if (forest.nodes[node].parent == kNone) roots.push_back(node);
-  }
-  // (3) Dummies go: without children, or with their children promoted, unless that would put more than
-  // one child at the top.
+}
+
+// REFERENCES step 3: dummies go, without children, or with their children promoted, unless that would put more than
+// one child at the top. Returns the top level left.
+std::vector<std::size_t> prune_dummies(Forest& forest, const std::vector<std::size_t>& roots) {
   const auto prune = [&](const std::vector<std::size_t>& siblings, bool top) {
     std::vector<std::size_t> kept;
     for (std::size_t node : siblings) {
@@ -328,14 +324,12 @@ std::string reference_threads(const std::vector<MessageSummary>& messages) {
   };
   for (std::size_t node : forest.bottom_up(roots))
     forest.nodes[node].children = prune(forest.nodes[node].children, false);
-  roots = prune(roots, true);
-  // (4) The top in sent order, a dummy by its first child.
-  for (std::size_t root : roots) {
-    if (!forest.nodes[root].message) forest.sort_by_sent_date(forest.nodes[root].children);
-  }
-  forest.sort_by_sent_date(roots);
-  // (5) Top-level threads with the same base subject gather: under the thread that is not a reply, or
-  // under a dummy.
+  return prune(roots, true);
+}
+
+// REFERENCES step 5: top-level threads with the same base subject gather, under the thread that is not a reply, or
+// under a dummy. Returns the top level left.
+std::vector<std::size_t> gather_by_subject(Forest& forest, const std::vector<std::size_t>& roots) {
   const auto subject_of = [&](std::size_t node) {
     const Forest::Node& top = forest.nodes[node];
     return base_subject((top.message ? top.message : forest.nodes[top.children.front()].message)->subject);
@@ -385,6 +379,25 @@ std::string reference_threads(const std::vector<MessageSummary>& messages) {
     if (!gone[root] && forest.nodes[root].parent == kNone) top.push_back(root);
   }
   top.insert(top.end(), added_dummies.begin(), added_dummies.end());
+  return top;
+}
+
+// Section 4's REFERENCES, steps 1 to 6.
+std::string reference_threads(const std::vector<MessageSummary>& messages) {
+  Forest forest;
+  link_references(forest, messages);
+  // (2) The nodes without a parent head the threads.
+  std::vector<std::size_t> roots;
+  for (std::size_t node = 0; node < forest.nodes.size(); ++node) {
+    if (forest.nodes[node].parent == kNone) roots.push_back(node);
+  }
+  roots = prune_dummies(forest, roots);
+  // (4) The top in sent order, a dummy by its first child.
+  for (std::size_t root : roots) {
+    if (!forest.nodes[root].message) forest.sort_by_sent_date(forest.nodes[root].children);
+  }
+  forest.sort_by_sent_date(roots);
+  std::vector<std::size_t> top = gather_by_subject(forest, roots);
   // (6) Every set of siblings in sent order.
   forest.sort_all(top);
   return forest.text(top);

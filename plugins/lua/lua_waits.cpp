@@ -10,6 +10,7 @@ extern "C" {
 #include <lauxlib.h>
 }
 
+#include "intake.hpp"
 #include "lua_state.hpp"
 #include "tern/sdk/address.hpp"
 
@@ -25,8 +26,9 @@ CallData& waiting_call(lua_State* L, const char* what, bool reaches_out = true) 
   return *call;
 }
 
-constexpr const char* kStoreSpace = "lua";
-// The vacation replies made: "<user> <sender>" to the time before which that sender gets no other.
+// tern.kv's entries, each with the expiry its ttl gave it.
+constexpr const char* kStoreSpace = "lua-kv";
+// The vacation replies made: "<user> <sender>", expiring when that sender may get another.
 constexpr const char* kVacationSpace = "vacation";
 
 // A DNS answer as a script gets it: a list of strings (MX: tables {preference = n, host = name}); an empty list
@@ -147,45 +149,42 @@ sdk::Task<int> finish_tcp(Wait wait, CallData& call, lua_State* thread, sdk::Ser
   co_return 1;
 }
 
-// tx:vacation's work, off the loop: the once-per-sender record and the reply go to the store in one commit.
+// tx:vacation's work: unless the sender had a reply within the days asked, the reply goes through the intake step
+// (a local sender's `deliver` hooks run), in one commit with the record that the sender had it.
 sdk::Task<int> send_vacation(VacationRequest request, CallData& call, lua_State* thread, sdk::ServerContext& server) {
-  const std::string original(call.context->message());
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   static thread_local std::mt19937_64 random{std::random_device{}()};
-  const std::string domain = sdk::domain_of(request.user);
-  const std::string message_id = fmt::format("<{:016x}.vacation@{}>", random(), domain);
-  const std::string reply = vacation_reply(original, request, sdk::rfc5322_date(now), message_id);
-  std::optional<std::string> refusal;
-  std::vector<std::string> local_users;
-  const std::optional<std::string> failure = co_await server.attempt([&] {
+  const std::string key = vacation_key(request.user, request.sender);
+  const std::string hostname(server.hostname());
+  bool replied = false;
+  sdk::Recipient to{request.sender, "", ""};
+  intake::Resolution resolution;
+  const std::optional<std::string> unread = co_await server.attempt([&] {
     sdk::MailStore& store = server.store();
-    const std::string key = vacation_key(request.user, request.sender);
-    const std::optional<std::string> last = store.state_get(kVacationSpace, key);
-    if (last && std::strtoll(last->c_str(), nullptr, 10) > now) {
-      refusal = fmt::format("this sender had a reply within {} day(s)", request.days);
-      return;
-    }
-    // RFC 3834 section 3.1.1: from the null sender, so that nothing answers the answer.
-    sdk::Intake intake;
-    const sdk::RecipientExpansion expansion = store.expand_recipient(request.sender);
-    for (const std::string& user : expansion.local_users) intake.filings.push_back({user, "INBOX", ""});
-    for (const std::string& address : expansion.forwards) intake.remote.push_back({address, "", ""});
-    const std::string sender_domain = sdk::domain_of(request.sender);
-    if (intake.filings.empty() && intake.remote.empty() && !store.is_local_domain(sender_domain)) {
-      intake.remote.push_back({request.sender, "", ""});
-    }
-    intake.state.push_back({kVacationSpace, key, std::to_string(now + std::int64_t{request.days} * 86400)});
-    store.receive(reply, intake);
-    for (const sdk::Filing& filing : intake.filings) local_users.push_back(filing.user);
+    replied = store.state().get(kVacationSpace, key).has_value();
+    if (!replied) resolution = intake::resolve(store.directory(), hostname, to);
   });
-  if (failure) co_return push_failure(thread, *failure);
-  if (refusal) {
+  if (unread) co_return push_failure(thread, *unread);
+  if (replied) {
+    const std::string refusal = fmt::format("this sender had a reply within {} day(s)", request.days);
     lua_pushboolean(thread, 0);
-    lua_pushlstring(thread, refusal->data(), refusal->size());
+    lua_pushlstring(thread, refusal.data(), refusal.size());
     co_return 2;
   }
-  if (!local_users.empty()) server.mailbox_changed(local_users);
+  // RFC 3834 section 3.1.1: from the null sender, so that nothing answers the answer.
+  intake::Incoming incoming;
+  incoming.origin = intake::Origin::server;
+  incoming.client = call.context->client();
+  incoming.client.protocol = "local";
+  incoming.envelope.recipients = {to};
+  if (!resolution.nobody()) incoming.destinations.add(to, resolution);
+  incoming.name = fmt::format("vacation reply from {}", request.user);
+  const std::string message_id = fmt::format("<{:016x}.vacation@{}>", random(), sdk::domain_of(request.user));
+  incoming.message = vacation_reply(call.context->message(), request, sdk::rfc5322_date(now), message_id);
+  incoming.state = {{kVacationSpace, key, "", now + std::int64_t{request.days} * 86400}};
+  const intake::Outcome outcome = co_await intake::receive(server, std::move(incoming));
+  if (!outcome.accepted()) co_return push_failure(thread, outcome.reply.text);
   server.log().info(fmt::format("vacation reply from <{}> to <{}>", request.user, request.sender));
   lua_pushboolean(thread, 1);
   co_return 1;
@@ -212,12 +211,11 @@ sdk::Task<int> finish_wait(Wait wait, CallData& call, lua_State* thread, sdk::Se
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::optional<std::string> found;
   const std::optional<std::string> failure = co_await server.attempt([&] {
-    sdk::MailStore& store = server.store();
+    sdk::State& state = server.store().state();
     if (wait.kind == Wait::Kind::kv_get) {
-      found = store.state_get(kStoreSpace, wait.key);
+      found = state.get(kStoreSpace, wait.key);
     } else {
-      // Kept as "<expiry>\t<value>"; an entry past its expiry reads as absent.
-      store.state_put({{kStoreSpace, wait.key, fmt::format("{}\t{}", now + wait.ttl, wait.value)}});
+      state.put({{kStoreSpace, wait.key, wait.value, now + wait.ttl}});
     }
   });
   if (failure) {
@@ -229,11 +227,10 @@ sdk::Task<int> finish_wait(Wait wait, CallData& call, lua_State* thread, sdk::Se
     lua_pushboolean(thread, 1);
     co_return 1;
   }
-  const std::size_t tab = found ? found->find('\t') : std::string::npos;
-  if (tab == std::string::npos || std::strtoll(found->c_str(), nullptr, 10) <= now) {
-    lua_pushnil(thread);
+  if (found) {
+    lua_pushlstring(thread, found->data(), found->size());
   } else {
-    lua_pushlstring(thread, found->data() + tab + 1, found->size() - tab - 1);
+    lua_pushnil(thread);
   }
   co_return 1;
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "lua_runtime.hpp"
+#include "script_command.hpp"
 #include "tern/sdk/plugin.hpp"
 #include "user_scripts.hpp"
 
@@ -38,7 +39,7 @@ class ScriptHook final : public tern::sdk::AsyncHook {
 
 }  // namespace
 
-TERN_PLUGIN("lua", "0.1.0", "hook:*") {
+TERN_PLUGIN("lua", "0.1.0", "hook:*,command:script") {
   const tern::sdk::ConfigSection& config = registrar.config();
   const std::vector<std::string> paths = config.get_strings("scripts").value_or(std::vector<std::string>{});
   tern::lua::Budget budget;
@@ -46,6 +47,7 @@ TERN_PLUGIN("lua", "0.1.0", "hook:*") {
   budget.time = std::chrono::milliseconds(milliseconds);
   const std::int64_t memory = config.integer("memory_budget_kib", 16 * 1024, 256, 4 * 1024 * 1024, "KiB");
   budget.memory_kib = static_cast<std::size_t>(memory);
+  registrar.add_command(std::make_shared<tern::lua::ScriptCommand>());
   if (config.get_bool("user_scripts").value_or(false)) {
     // Within the server's own scripts' budgets: a user's script is the less trusted of the two.
     tern::lua::Budget user_budget;

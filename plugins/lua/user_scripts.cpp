@@ -61,7 +61,7 @@ sdk::Task<sdk::Verdict> UserScriptHook::call(sdk::HookContext& context, sdk::Ser
   UserScriptCache::Prepared prepared;
   bool has_script = false;
   const std::optional<std::string> failure = co_await server.attempt([&] {
-    const std::optional<std::string> source = server.store().state_get(sdk::kUserScriptSpace, user);
+    const std::optional<std::string> source = server.store().state().get(kUserScriptSpace, user);
     if (!source) return;
     has_script = true;
     prepared = cache_->prepare(user, *source);

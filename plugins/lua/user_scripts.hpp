@@ -11,6 +11,10 @@
 
 namespace tern::lua {
 
+// The state space where `tern script` keeps each user's delivery script (key: the user's address, lower case;
+// value: the Lua source).
+inline constexpr const char* kUserScriptSpace = "user-script";
+
 class UserScriptCache;
 
 class UserScriptHook final : public sdk::AsyncHook {

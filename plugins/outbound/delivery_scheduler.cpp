@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
 
+#include "intake.hpp"
 #include "pipe_program.hpp"
 #include "route_hook_context.hpp"
 #include "smtp_delivery.hpp"
@@ -34,25 +35,19 @@ std::int64_t now_seconds() {
   return static_cast<std::int64_t>(std::time(nullptr));
 }
 
-// Files a notice for `recipient`: into a local user's INBOX (or the domain's postmaster's when the user is
-// gone), or onto the queue for a remote one; from the null sender, so it never bounces itself.
-void store_notice(sdk::MailStore& store, const std::string& notice, const DsnReport& report, sdk::Log& log) {
-  const std::string& recipient = report.sender;
-  sdk::Intake intake;
-  intake.smtputf8 = !sdk::is_ascii(recipient);
-  const std::string domain = sdk::domain_of(recipient);
-  if (store.is_local_domain(domain)) {
-    intake.local_users = store.resolve_recipient(recipient);
-    if (intake.local_users.empty()) intake.local_users = store.resolve_recipient("postmaster@" + domain);
-    if (intake.local_users.empty()) {
-      log.error(fmt::format("outbound: a delivery notice for <{}> has nobody to go to (no such user, no postmaster)",
-                            recipient));
-      return;
-    }
-  } else {
-    intake.remote.push_back({recipient, "", ""});
+// Where a notice for `recipient` goes: to that user (or, when the user is gone, the postmaster of their domain), or
+// out to the address. Empty when nobody here receives it. Reads the directory: call it off the loop.
+intake::Destinations notice_destinations(sdk::Directory& directory, std::string_view hostname,
+                                         const std::string& recipient) {
+  sdk::Recipient to{recipient, "", ""};
+  intake::Resolution resolution = intake::resolve(directory, hostname, to);
+  if (resolution.nobody()) {
+    to = {"postmaster@" + sdk::domain_of(recipient), "", ""};
+    resolution = intake::resolve(directory, hostname, to);
   }
-  store.receive(notice, intake);
+  intake::Destinations destinations;
+  if (!resolution.nobody()) destinations.add(to, resolution);
+  return destinations;
 }
 
 }  // namespace
@@ -64,7 +59,7 @@ sdk::Task<std::size_t> DeliveryScheduler::claim() {
   const std::int64_t now = now_seconds();
   const std::size_t limit = std::min(kClaimBatch, kMaxInFlight - in_flight_.size());
   std::vector<sdk::QueueEntry> entries =
-      co_await context_.blocking([&store, now, limit] { return store.claim_queue(now, now + kLease, limit); });
+      co_await context_.blocking([&store, now, limit] { return store.queue().claim(now, now + kLease, limit); });
   std::size_t claimed = 0;
   for (sdk::QueueEntry& entry : entries) {
     if (in_flight_.contains(entry.id)) continue;
@@ -200,7 +195,7 @@ sdk::Task<void> DeliveryScheduler::run_jobs(Destination& destination) {
     const std::int64_t id = job.entry->entry.id;
     std::string message;
     const std::optional<std::string> unreadable =
-        co_await context_.attempt([&store, &message, id] { message = store.read_queued(id); });
+        co_await context_.attempt([&store, &message, id] { message = store.queue().read(id); });
     if (unreadable) {
       for (std::size_t index : job.recipients) job.set(index, Outcome::temporary, "4.3.0 " + *unreadable);
     } else if (route.via == Route::Via::pipe) {
@@ -311,8 +306,14 @@ void DeliveryScheduler::finish(const std::shared_ptr<EntryInFlight>& flight) {
     entry.next_attempt =
         std::min(entry.created + settings_.expire_after.count(), now + settings_.retry_after.back().count());
   }
+  std::optional<DsnReport> notice = choose_notice(entry, std::move(failures), std::move(delays), std::move(successes));
+  finished_.push_back({std::move(entry), std::move(notice)});
+}
+
+std::optional<DsnReport> DeliveryScheduler::choose_notice(sdk::QueueEntry& entry, DsnReport failures, DsnReport delays,
+                                                          DsnReport successes) {
   const bool delay_due = settings_.delay_warning_after.count() > 0 && !entry.delay_notified &&
-                         now >= entry.created + settings_.delay_warning_after.count();
+                         now_seconds() >= entry.created + settings_.delay_warning_after.count();
   std::optional<DsnReport> notice;
   // One notice an attempt, the most urgent: failures, else a first delay, else successes.
   if (!failures.recipients.empty()) {
@@ -335,7 +336,41 @@ void DeliveryScheduler::finish(const std::shared_ptr<EntryInFlight>& flight) {
     notice->ret = entry.ret;
     notice->arrival = entry.created;
   }
-  finished_.push_back({std::move(entry), std::move(notice)});
+  return notice;
+}
+
+sdk::Task<void> DeliveryScheduler::file_notice(const sdk::QueueEntry& entry, const DsnReport& report) {
+  sdk::MailStore& store = context_.store();
+  const std::string hostname(context_.hostname());
+  std::string original;
+  intake::Destinations destinations;
+  const std::optional<std::string> unread = co_await context_.attempt([&] {
+    original = store.queue().read(entry.id);
+    destinations = notice_destinations(store.directory(), hostname, report.sender);
+  });
+  if (unread) {
+    context_.log().error(fmt::format("outbound: no delivery notice for {}: {}", entry.id, *unread));
+    co_return;
+  }
+  if (destinations.users.empty() && destinations.remote.empty()) {
+    context_.log().error(fmt::format(
+        "outbound: a delivery notice for <{}> has nobody to go to (no such user, no postmaster)", report.sender));
+    co_return;
+  }
+  // From the null sender (RFC 3464), so that a notice never bounces itself.
+  intake::Incoming incoming;
+  incoming.origin = intake::Origin::server;
+  incoming.client = {"outbound", "local", "127.0.0.1", 0, {}, false, {}};
+  incoming.envelope.recipients = {{report.sender, "", ""}};
+  incoming.envelope.smtputf8 = !sdk::is_ascii(report.sender);
+  incoming.destinations = std::move(destinations);
+  incoming.name = fmt::format("notice about {}", entry.id);
+  incoming.message = compose_dsn(report, original, now_seconds());
+  const intake::Outcome outcome = co_await intake::receive(context_, std::move(incoming));
+  if (!outcome.accepted()) {
+    context_.log().error(fmt::format("outbound: no delivery notice for {}: {} {} {}", entry.id, outcome.reply.code,
+                                     outcome.reply.enhanced, outcome.reply.text));
+  }
 }
 
 sdk::Task<void> DeliveryScheduler::write_back() {
@@ -343,30 +378,23 @@ sdk::Task<void> DeliveryScheduler::write_back() {
   while (!finished_.empty()) {
     std::vector<Finished> batch = std::move(finished_);
     finished_.clear();
-    sdk::MailStore& store = context_.store();
-    sdk::Log& log = context_.log();
     // Notices first: a crash between the two then repeats a notice instead of losing one. Each notice on its
     // own: an entry removed meanwhile (`tern queue remove`) has none, and takes nobody else's with it.
-    const std::optional<std::string> failure = co_await context_.attempt([&] {
-      std::vector<sdk::QueueEntry> entries;
-      for (Finished& done : batch) {
-        if (done.notice) {
-          try {
-            const std::string original = store.read_queued(done.entry.id);
-            store_notice(store, compose_dsn(*done.notice, original, now_seconds()), *done.notice, log);
-          } catch (const std::exception& error) {
-            log.error(fmt::format("outbound: no delivery notice for {}: {}", done.entry.id, error.what()));
-          }
-          done.notice.reset();
-        }
-        entries.push_back(done.entry);
+    std::vector<sdk::QueueEntry> entries;
+    for (Finished& done : batch) {
+      if (done.notice) {
+        co_await file_notice(done.entry, *done.notice);
+        done.notice.reset();
       }
-      store.update_queue(entries);
-    });
+      entries.push_back(done.entry);
+    }
+    sdk::Queue& queue = context_.store().queue();
+    const std::optional<std::string> failure = co_await context_.attempt([&] { queue.update(entries); });
     if (failure) {
       // Kept to be written again, unless the server is going away: then their leases bring them back later
       // (and what was delivered is sent twice).
-      log.error(fmt::format("outbound: writing back {} finished entries failed: {}", batch.size(), *failure));
+      context_.log().error(
+          fmt::format("outbound: writing back {} finished entries failed: {}", batch.size(), *failure));
       if (context_.stopping()) break;
       for (Finished& done : batch) finished_.push_back(std::move(done));
       co_await pause(std::chrono::seconds(1));

@@ -52,6 +52,13 @@ class DeliveryScheduler {
   void job_done(Job& job);
   void finish(const std::shared_ptr<EntryInFlight>& entry);
   sdk::Task<void> write_back();
+  // The one notice an attempt sends its sender, the most urgent: failures, else a first delay, else successes;
+  // none for a notice itself (the null sender). Marks the entry when it is the delay warning.
+  std::optional<DsnReport> choose_notice(sdk::QueueEntry& entry, DsnReport failures, DsnReport delays,
+                                         DsnReport successes);
+  // Files the notice a finished entry owes its sender, through the intake step (the `deliver` hooks of a local
+  // recipient run); a notice that cannot be filed is logged, and the entry is written back all the same.
+  sdk::Task<void> file_notice(const sdk::QueueEntry& entry, const DsnReport& report);
 
   sdk::ServiceContext& context_;
   boost::asio::any_io_executor executor_;  // the service's loop, where workers run

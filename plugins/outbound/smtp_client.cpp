@@ -180,7 +180,7 @@ sdk::Task<Reply> SmtpClient::authenticate(std::string user, std::string password
   co_return last;
 }
 
-sdk::Task<std::vector<Reply>> SmtpClient::send(const Transaction& transaction) {
+std::vector<std::string> SmtpClient::envelope_commands(const Transaction& transaction) const {
   const Extensions& peer = extensions_;
   std::string mail = "MAIL FROM:<" + transaction.sender + ">";
   if (peer.size) mail += fmt::format(" SIZE={}", transaction.message->size());
@@ -190,7 +190,7 @@ sdk::Task<std::vector<Reply>> SmtpClient::send(const Transaction& transaction) {
     if (!transaction.ret.empty()) mail += " RET=" + transaction.ret;
     if (!transaction.envid.empty()) mail += " ENVID=" + xtext(transaction.envid);
   }
-  std::vector<std::string> rcpts;
+  std::vector<std::string> commands{std::move(mail)};
   for (const sdk::QueueRecipient& recipient : transaction.recipients) {
     std::string rcpt = "RCPT TO:<" + recipient.address + ">";
     if (peer.dsn) {
@@ -200,8 +200,16 @@ sdk::Task<std::vector<Reply>> SmtpClient::send(const Transaction& transaction) {
         rcpt += " ORCPT=" + recipient.orcpt.substr(0, semicolon + 1) + xtext(recipient.orcpt.substr(semicolon + 1));
       }
     }
-    rcpts.push_back(std::move(rcpt));
+    commands.push_back(std::move(rcpt));
   }
+  return commands;
+}
+
+sdk::Task<std::vector<Reply>> SmtpClient::send(const Transaction& transaction) {
+  const Extensions& peer = extensions_;
+  std::vector<std::string> rcpts = envelope_commands(transaction);
+  const std::string mail = std::move(rcpts.front());
+  rcpts.erase(rcpts.begin());
   const std::size_t count = transaction.recipients.size();
   std::vector<Reply> replies(count);
   Reply mail_reply;

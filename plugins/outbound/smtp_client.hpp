@@ -64,6 +64,8 @@ class SmtpClient {
   const Extensions& extensions() const { return extensions_; }
 
  private:
+  // MAIL FROM with the parameters the peer takes, then a RCPT TO for each recipient.
+  std::vector<std::string> envelope_commands(const Transaction& transaction) const;
   sdk::Task<Reply> read_reply();
   sdk::Task<Reply> command(std::string line);
   sdk::Task<Reply> hello(const std::string& helo_name);

@@ -115,6 +115,66 @@ sdk::Task<std::unique_ptr<SmtpClient>> SmtpDelivery::open(std::string host, std:
   co_return client;
 }
 
+sdk::Task<std::vector<std::size_t>> SmtpDelivery::transfer(Job& job, const std::string& message, std::string peer,
+                                                           std::vector<std::size_t> remaining,
+                                                           std::string& last_failure) {
+  EntryInFlight& entry = *job.entry;
+  const bool eight_bit = !sdk::is_ascii(message);
+  const bool smtputf8 = needs_smtputf8(entry, job, message);
+  const Extensions& extensions = client_->extensions();
+  std::string refusal;
+  if (extensions.size_limit != 0 && message.size() > extensions.size_limit) {
+    refusal = fmt::format("5.3.4 the message is {} octets and {} takes at most {}", message.size(), peer,
+                          extensions.size_limit);
+  } else if (eight_bit && !extensions.eight_bit_mime) {
+    refusal = fmt::format("5.6.3 the message has 8-bit content and {} does not support 8BITMIME", peer);
+  } else if (smtputf8 && !extensions.smtputf8) {
+    refusal = fmt::format("5.6.7 the message needs SMTPUTF8 (international addresses or header) and {} lacks it", peer);
+  }
+  if (!refusal.empty()) {
+    for (std::size_t index : remaining) job.set(index, Outcome::permanent, refusal, peer);
+    co_return std::vector<std::size_t>{};
+  }
+  // Those the host deferred go on to the next host. A 452 to some recipients while others were taken is
+  // the peer's recipient limit: RFC 5321 section 4.5.3.1.10, the rest in a new transaction on this one.
+  std::vector<std::size_t> deferred;
+  std::vector<std::size_t> batch = std::move(remaining);
+  while (!batch.empty()) {
+    Transaction transaction;
+    transaction.sender = entry.entry.sender;
+    for (std::size_t index : batch) transaction.recipients.push_back(entry.entry.recipients[index]);
+    transaction.ret = entry.entry.ret;
+    transaction.envid = entry.entry.envid;
+    transaction.eight_bit = eight_bit;
+    transaction.smtputf8 = smtputf8;
+    transaction.message = &message;
+    const std::vector<Reply> replies = co_await client_->send(transaction);
+    std::vector<std::size_t> too_many;
+    bool any_delivered = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const Reply& reply = replies[i];
+      const std::size_t index = batch[i];
+      if (reply.positive()) {
+        any_delivered = true;
+        job.set(index, Outcome::delivered, bounded(reply.text), peer, extensions.dsn);
+      } else if (!reply.transient()) {
+        job.set(index, Outcome::permanent, bounded(reply.text), peer);
+      } else {
+        last_failure = reply.code == 0 ? fmt::format("4.4.2 {}: {}", peer, reply.text) : bounded(reply.text);
+        job.set(index, Outcome::temporary, last_failure, reply.code == 0 ? "" : peer);
+        (reply.code == 452 ? too_many : deferred).push_back(index);
+      }
+    }
+    if (any_delivered && client_->usable()) {
+      batch = std::move(too_many);
+    } else {
+      deferred.insert(deferred.end(), too_many.begin(), too_many.end());
+      batch.clear();
+    }
+  }
+  co_return deferred;
+}
+
 sdk::Task<void> SmtpDelivery::deliver(Job& job, const std::string& message) {
   EntryInFlight& entry = *job.entry;
   const MxAnswer answer = co_await hosts();
@@ -130,8 +190,6 @@ sdk::Task<void> SmtpDelivery::deliver(Job& job, const std::string& message) {
     }
     co_return;
   }
-  const bool eight_bit = !sdk::is_ascii(message);
-  const bool smtputf8 = needs_smtputf8(entry, job, message);
   std::vector<std::size_t> remaining = job.recipients;
   std::string last_failure = "4.4.1 no mail host could be reached";
   for (const MailHost& host : answer.hosts) {
@@ -159,58 +217,7 @@ sdk::Task<void> SmtpDelivery::deliver(Job& job, const std::string& message) {
         client_address_ = address;
       }
       const std::string peer = label(host.name, address);
-      const Extensions& extensions = client_->extensions();
-      std::string refusal;
-      if (extensions.size_limit != 0 && message.size() > extensions.size_limit) {
-        refusal = fmt::format("5.3.4 the message is {} octets and {} takes at most {}", message.size(), peer,
-                              extensions.size_limit);
-      } else if (eight_bit && !extensions.eight_bit_mime) {
-        refusal = fmt::format("5.6.3 the message has 8-bit content and {} does not support 8BITMIME", peer);
-      } else if (smtputf8 && !extensions.smtputf8) {
-        refusal =
-            fmt::format("5.6.7 the message needs SMTPUTF8 (international addresses or header) and {} lacks it", peer);
-      }
-      if (!refusal.empty()) {
-        for (std::size_t index : remaining) job.set(index, Outcome::permanent, refusal, peer);
-        co_return;
-      }
-      // Those the host deferred go on to the next host. A 452 to some recipients while others were taken is
-      // the peer's recipient limit: RFC 5321 section 4.5.3.1.10, the rest in a new transaction on this one.
-      std::vector<std::size_t> deferred;
-      std::vector<std::size_t> batch = std::move(remaining);
-      while (!batch.empty()) {
-        Transaction transaction;
-        transaction.sender = entry.entry.sender;
-        for (std::size_t index : batch) transaction.recipients.push_back(entry.entry.recipients[index]);
-        transaction.ret = entry.entry.ret;
-        transaction.envid = entry.entry.envid;
-        transaction.eight_bit = eight_bit;
-        transaction.smtputf8 = smtputf8;
-        transaction.message = &message;
-        const std::vector<Reply> replies = co_await client_->send(transaction);
-        std::vector<std::size_t> too_many;
-        bool any_delivered = false;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-          const Reply& reply = replies[i];
-          const std::size_t index = batch[i];
-          if (reply.positive()) {
-            any_delivered = true;
-            job.set(index, Outcome::delivered, bounded(reply.text), peer, extensions.dsn);
-          } else if (!reply.transient()) {
-            job.set(index, Outcome::permanent, bounded(reply.text), peer);
-          } else {
-            last_failure = reply.code == 0 ? fmt::format("4.4.2 {}: {}", peer, reply.text) : bounded(reply.text);
-            job.set(index, Outcome::temporary, last_failure, reply.code == 0 ? "" : peer);
-            (reply.code == 452 ? too_many : deferred).push_back(index);
-          }
-        }
-        if (any_delivered && client_->usable()) {
-          batch = std::move(too_many);
-        } else {
-          deferred.insert(deferred.end(), too_many.begin(), too_many.end());
-          batch.clear();
-        }
-      }
+      std::vector<std::size_t> deferred = co_await transfer(job, message, peer, std::move(remaining), last_failure);
       remaining = std::move(deferred);
     }
   }

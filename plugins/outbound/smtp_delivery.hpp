@@ -28,6 +28,10 @@ class SmtpDelivery {
   }
 
  private:
+  // Sends the message to the recipients `remaining` over the open connection to `peer`, in as many transactions
+  // as its recipient limit asks; sets each one's outcome. Returns those the host deferred, for the next host.
+  sdk::Task<std::vector<std::size_t>> transfer(Job& job, const std::string& message, std::string peer,
+                                               std::vector<std::size_t> remaining, std::string& last_failure);
   // A connection to `address`, greeted, TLS and AUTH done as the route asks; null with `failure` set
   // (an enhanced code first) when the host cannot be used now.
   sdk::Task<std::unique_ptr<SmtpClient>> open(std::string host, std::string address, std::string& failure);

@@ -18,7 +18,7 @@ sdk::Task<void> Pop3Session::on_quit(std::string_view) {
   }
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.remove_messages(client_.user, ids); });
+      co_await server_.attempt([&] { store.mailboxes().remove_messages(client_.user, ids); });
   // RFC 1939 releases the maildrop at QUIT whether the removal worked or not. Before the answer rather than
   // after, so that a client that logs in again as soon as it reads it is not told the maildrop is in use.
   locks_.unlock(client_.user);
@@ -103,7 +103,7 @@ sdk::Task<void> Pop3Session::send_message(const sdk::MessageEntry& entry, std::o
     std::vector<std::optional<std::string>> contents;
     sdk::MailStore& store = server_.store();
     const std::optional<std::string> failure =
-        co_await server_.attempt([&] { contents = store.read_messages(client_.user, ids); });
+        co_await server_.attempt([&] { contents = store.mailboxes().read_messages(client_.user, ids); });
     if (failure) {
       server_.log().error(fmt::format("reading message {} failed: {}", entry.id, *failure));
       err("[SYS/TEMP] Message not available, try again later");

@@ -260,7 +260,7 @@ sdk::Task<void> Pop3Session::log_in(std::string_view user, std::string_view pass
   logged_in_ = true;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { messages_ = store.list_messages(client_.user, "INBOX"); });
+      co_await server_.attempt([&] { messages_ = store.mailboxes().list_messages(client_.user, "INBOX"); });
   if (failure) {
     server_.log().error(fmt::format("listing the maildrop failed: {}", *failure));
     locks_.unlock(client_.user);

@@ -207,10 +207,8 @@ sdk::Task<void> SmtpSession::on_quit(std::string_view) {
 
 void SmtpSession::reset_transaction() {
   envelope_.reset();
-  local_users_.clear();
+  destinations_ = {};
   declared_size_ = 0;
-  remote_.clear();
-  aliases_.clear();
   data_decision_ = {};
   chunking_ = false;
   chunks_refused_ = false;

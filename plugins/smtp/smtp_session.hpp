@@ -1,12 +1,13 @@
 // One SMTP session (RFC 5321) from greeting to QUIT: a table of command handlers over a connection.
 // smtp_session.cpp holds the session and connection-level commands, smtp_auth.cpp AUTH, and
-// smtp_transaction.cpp the mail transaction (MAIL, RCPT, DATA, BDAT) up to the store.
+// smtp_transaction.cpp the mail transaction (MAIL, RCPT, DATA, BDAT) up to the intake step.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "destinations.hpp"
 #include "smtp_hook_context.hpp"
 #include "smtp_settings.hpp"
 #include "tern/sdk/protocol.hpp"
@@ -47,6 +48,8 @@ class SmtpSession {
   // smtp_transaction.cpp
   sdk::Task<void> on_mail(std::string_view argument);
   sdk::Task<void> on_rcpt(std::string_view argument);
+  // RCPT's address and DSN parameters; nullopt once the client has been answered.
+  std::optional<sdk::Recipient> parse_recipient(std::string_view argument);
   sdk::Task<void> on_data(std::string_view argument);
   sdk::Task<void> on_bdat(std::string_view argument);
   // Submission: whether the authenticated user may send as `sender` (their address or an alias of theirs).
@@ -57,19 +60,6 @@ class SmtpSession {
   sdk::Task<bool> read_chunk(std::size_t size, bool keep);
   sdk::Task<void> store_message(std::string message);
 
-  // Where one recipient's mail goes: local or not, the local users and the outside addresses its aliases lead
-  // to. Store calls: run off the loop. "postmaster" alone becomes the postmaster of a local domain.
-  struct Destinations {
-    bool local = false;
-    std::vector<std::string> users;
-    sdk::RecipientExpansion expansion;
-  };
-  Destinations find_destinations(sdk::Recipient& recipient) const;
-  // Adds an accepted recipient and its destinations to the transaction (local_users_, remote_, aliases_).
-  void add_destinations(sdk::Recipient recipient, Destinations destinations);
-  // What `message` hooks changed in the envelope (tx:set_sender, add_recipient, remove_recipient), applied:
-  // the recipients' destinations are found again. False, with the reply given, when the store failed.
-  sdk::Task<bool> apply_envelope_changes(const SmtpHookContext& context);
   std::string received_header() const;
   std::string submission_headers(std::string_view message) const;
   void reset_transaction();
@@ -93,11 +83,9 @@ class SmtpSession {
   int transactions_ = 0;
   std::string pending_;  // replies not yet written
   std::optional<sdk::Envelope> envelope_;
-  std::vector<std::string> local_users_;  // users the accepted recipients resolve to, each once
-  std::size_t declared_size_ = 0;         // MAIL's SIZE parameter, 0 when absent: checked against quotas
-  std::vector<sdk::Recipient> remote_;    // accepted recipients outside the local domains, for the queue
-  std::vector<std::string> aliases_;      // aliases that forward the message outside: Delivered-To, loops
-  sdk::Verdict data_decision_;            // a discard or quarantine decided at `data`
+  intake::Destinations destinations_;  // where the accepted recipients' mail goes
+  std::size_t declared_size_ = 0;      // MAIL's SIZE parameter, 0 when absent: checked against quotas
+  sdk::Verdict data_decision_;         // a discard or quarantine decided at `data`
   // BDAT (RFC 3030): the chunks so far, and whether the transaction already failed (its chunks are read and
   // dropped until the last one).
   bool chunking_ = false;

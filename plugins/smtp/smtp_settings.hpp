@@ -21,9 +21,6 @@ struct SmtpSettings {
   std::set<std::string> relay_domains;              // other domains anyone may send to: we relay for them
 };
 
-// RFC 5321 section 6.3 leaves the limit to us; 50 is what Postfix counts to.
-inline constexpr std::size_t kMaxHops = 50;
-
 // The listener's role: MX intake, or submission (AUTH required before MAIL).
 enum class Role { mx, submission };
 

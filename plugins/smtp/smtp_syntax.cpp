@@ -1,5 +1,7 @@
 #include "smtp_syntax.hpp"
 
+#include "tern/sdk/address.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -19,19 +21,7 @@ bool valid_domain(std::string_view domain) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':';
     });
   }
-  if (domain.empty() || domain.size() > 255 || domain.front() == '.' || domain.back() == '.') return false;
-  std::size_t label = 0;
-  for (char c : domain) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || static_cast<unsigned char>(c) >= 0x80) {
-      if (++label > 63) return false;
-    } else {
-      return false;
-    }
-  }
-  return true;
+  return sdk::is_domain_name(domain, true);
 }
 
 bool valid_local_part(std::string_view local) {

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <random>
 
-#include "deliver_stage.hpp"
+#include "intake.hpp"
 #include "smtp_hook_context.hpp"
 #include "smtp_session.hpp"
 #include "smtp_syntax.hpp"
@@ -44,9 +44,9 @@ sdk::Task<bool> SmtpSession::sender_allowed(const std::string& sender) {
   if (settings_.allow_any_sender || lower_ascii(sender) == client_.user) co_return true;
   if (sender.empty()) co_return false;
   std::vector<std::string> owners;
-  sdk::MailStore& store = server_.store();
+  sdk::Directory& directory = server_.store().directory();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { owners = store.resolve_recipient(sender); });
+      co_await server_.attempt([&] { owners = directory.resolve_recipient(sender); });
   co_return !failure && std::find(owners.begin(), owners.end(), client_.user) != owners.end();
 }
 
@@ -130,6 +130,40 @@ sdk::Task<void> SmtpSession::on_mail(std::string_view argument) {
   reply(250, "2.1.0", "Sender OK");
 }
 
+std::optional<sdk::Recipient> SmtpSession::parse_recipient(std::string_view argument) {
+  std::optional<PathArgument> path = parse_path_argument(argument, "TO");
+  if (!path) {
+    error(501, "5.5.4", "Syntax: RCPT TO:<address>");
+    return std::nullopt;
+  }
+  if (duplicate_parameters(*path)) {
+    error(501, "5.5.4", "A parameter is given twice");
+    return std::nullopt;
+  }
+  sdk::Recipient recipient{path->address, {}, {}};
+  for (const auto& [name, value] : path->parameters) {
+    if (name == "NOTIFY" && extended_) {
+      std::optional<std::string> notify = parse_notify(value);
+      if (!notify) {
+        error(501, "5.5.4", "Syntax: NOTIFY=NEVER or NOTIFY=SUCCESS,FAILURE,DELAY");
+        return std::nullopt;
+      }
+      recipient.notify = std::move(*notify);
+    } else if (name == "ORCPT" && extended_) {
+      std::optional<std::string> orcpt = parse_orcpt(value);
+      if (!orcpt) {
+        error(501, "5.5.4", "Syntax: ORCPT=<type>;<xtext>");
+        return std::nullopt;
+      }
+      recipient.orcpt = std::move(*orcpt);
+    } else {
+      error(555, "5.5.4", fmt::format("Unsupported parameter {}", name));
+      return std::nullopt;
+    }
+  }
+  return recipient;
+}
+
 sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
   if (!envelope_) {
     error(503, "5.5.1", "Need MAIL before RCPT");
@@ -139,36 +173,9 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     error(503, "5.5.1", "RCPT not allowed during BDAT");
     co_return;
   }
-  std::optional<PathArgument> path = parse_path_argument(argument, "TO");
-  if (!path) {
-    error(501, "5.5.4", "Syntax: RCPT TO:<address>");
-    co_return;
-  }
-  if (duplicate_parameters(*path)) {
-    error(501, "5.5.4", "A parameter is given twice");
-    co_return;
-  }
-  sdk::Recipient recipient{path->address, {}, {}};
-  for (const auto& [name, value] : path->parameters) {
-    if (name == "NOTIFY" && extended_) {
-      std::optional<std::string> notify = parse_notify(value);
-      if (!notify) {
-        error(501, "5.5.4", "Syntax: NOTIFY=NEVER or NOTIFY=SUCCESS,FAILURE,DELAY");
-        co_return;
-      }
-      recipient.notify = std::move(*notify);
-    } else if (name == "ORCPT" && extended_) {
-      std::optional<std::string> orcpt = parse_orcpt(value);
-      if (!orcpt) {
-        error(501, "5.5.4", "Syntax: ORCPT=<type>;<xtext>");
-        co_return;
-      }
-      recipient.orcpt = std::move(*orcpt);
-    } else {
-      error(555, "5.5.4", fmt::format("Unsupported parameter {}", name));
-      co_return;
-    }
-  }
+  std::optional<sdk::Recipient> parsed = parse_recipient(argument);
+  if (!parsed) co_return;
+  sdk::Recipient recipient = std::move(*parsed);
   if (!envelope_->smtputf8 && !is_ascii(recipient.address)) {
     error(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
     co_return;
@@ -177,13 +184,14 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply(452, "4.5.3", "Too many recipients");
     co_return;
   }
-  Destinations destinations;
+  intake::Resolution destinations;
   enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
   sdk::MailStore& store = server_.store();
+  const std::string hostname(server_.hostname());
   const std::optional<std::string> failure = co_await server_.attempt([&] {
-    destinations = find_destinations(recipient);
+    destinations = intake::resolve(store.directory(), hostname, recipient);
     for (const std::string& user : destinations.users) {
-      const sdk::QuotaInfo quota = store.quota(user);
+      const sdk::QuotaInfo quota = store.mailboxes().quota(user);
       if (!quota.could_hold(declared_size_)) {
         over_quota = QuotaRefusal::too_big;
       } else if (!quota.room_for(std::max<std::uint64_t>(declared_size_, 1), 1)) {
@@ -206,7 +214,7 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     error(554, "5.7.1", fmt::format("<{}>: Relay access denied", address));
     co_return;
   }
-  if (local && destinations.users.empty() && destinations.expansion.forwards.empty()) {
+  if (destinations.nobody()) {
     error(550, "5.1.1", fmt::format("<{}>: Recipient address rejected: User unknown", address));
     co_return;
   }
@@ -226,93 +234,9 @@ sdk::Task<void> SmtpSession::on_rcpt(std::string_view argument) {
     reply_verdict(verdict);
     co_return;
   }
-  add_destinations(std::move(recipient), std::move(destinations));
-  reply(250, "2.1.5", "Recipient OK");
-}
-
-SmtpSession::Destinations SmtpSession::find_destinations(sdk::Recipient& recipient) const {
-  sdk::MailStore& store = server_.store();
-  Destinations found;
-  if (recipient.address == "postmaster") {
-    // The server's own domain's postmaster, else the first local domain that has one.
-    std::vector<std::string> domains{lower_ascii(server_.hostname())};
-    for (std::string& domain : store.list_domains()) domains.push_back(std::move(domain));
-    for (const std::string& domain : domains) {
-      found.users = store.resolve_recipient("postmaster@" + domain);
-      if (!found.users.empty()) {
-        recipient.address = "postmaster@" + domain;
-        break;
-      }
-    }
-    found.local = true;
-    return found;
-  }
-  found.local = store.is_local_domain(sdk::domain_of(recipient.address));
-  if (found.local) {
-    found.expansion = store.expand_recipient(recipient.address);
-    found.users = found.expansion.local_users;
-  }
-  return found;
-}
-
-void SmtpSession::add_destinations(sdk::Recipient recipient, Destinations destinations) {
-  if (!destinations.local) remote_.push_back(recipient);
-  // Forwarded by an alias: queued for the outside address, with the DSN request and original recipient of
-  // the address the client gave (RFC 3461 section 5.2.1).
-  const sdk::RecipientExpansion& expansion = destinations.expansion;
-  for (const std::string& forward : expansion.forwards) {
-    const bool queued = std::any_of(remote_.begin(), remote_.end(),
-                                    [&](const sdk::Recipient& r) { return lower_ascii(r.address) == forward; });
-    if (!queued) {
-      remote_.push_back(
-          {forward, recipient.notify, recipient.orcpt.empty() ? "rfc822;" + recipient.address : recipient.orcpt});
-    }
-  }
-  for (const std::string& alias : expansion.aliases) {
-    if (!expansion.forwards.empty() && std::find(aliases_.begin(), aliases_.end(), alias) == aliases_.end()) {
-      aliases_.push_back(alias);
-    }
-  }
+  destinations_.add(recipient, destinations);
   envelope_->recipients.push_back(std::move(recipient));
-  for (std::string& user : destinations.users) {
-    if (std::find(local_users_.begin(), local_users_.end(), user) == local_users_.end()) {
-      local_users_.push_back(std::move(user));
-    }
-  }
-}
-
-sdk::Task<bool> SmtpSession::apply_envelope_changes(const SmtpHookContext& context) {
-  if (context.new_sender()) envelope_->sender = *context.new_sender();
-  if (context.removed_recipients().empty() && context.added_recipients().empty()) co_return true;
-  std::vector<sdk::Recipient> recipients;
-  for (sdk::Recipient& recipient : envelope_->recipients) {
-    const bool removed =
-        std::any_of(context.removed_recipients().begin(), context.removed_recipients().end(),
-                    [&](const std::string& address) { return lower_ascii(address) == lower_ascii(recipient.address); });
-    if (!removed) recipients.push_back(std::move(recipient));
-  }
-  for (const std::string& address : context.added_recipients()) recipients.push_back({address, {}, {}});
-  std::vector<Destinations> destinations(recipients.size());
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
-    for (std::size_t i = 0; i < recipients.size(); ++i) destinations[i] = find_destinations(recipients[i]);
-  });
-  if (failure) {
-    server_.log().error(fmt::format("recipient lookup failed: {}", *failure));
-    reply(451, "4.3.0", "Temporary lookup failure, try again later");
-    co_return false;
-  }
-  envelope_->recipients.clear();
-  local_users_.clear();
-  remote_.clear();
-  aliases_.clear();
-  for (std::size_t i = 0; i < recipients.size(); ++i) {
-    if (destinations[i].local && destinations[i].users.empty() && destinations[i].expansion.forwards.empty()) {
-      server_.log().warn(fmt::format("a hook added <{}>, which nobody receives: skipped", recipients[i].address));
-      continue;
-    }
-    add_destinations(std::move(recipients[i]), std::move(destinations[i]));
-  }
-  co_return true;
+  reply(250, "2.1.5", "Recipient OK");
 }
 
 sdk::Task<bool> SmtpSession::start_message() {
@@ -479,114 +403,24 @@ std::string SmtpSession::submission_headers(std::string_view message) const {
 
 sdk::Task<void> SmtpSession::store_message(std::string message) {
   ++transactions_;
-  SmtpHookContext context(sdk::Stage::message, client_, &*envelope_);
-  context.set_message(message);
-  sdk::Verdict verdict = co_await server_.run_hooks(sdk::Stage::message, context);
-  if (verdict.refuses()) {
-    reply_verdict(verdict);
-    co_return;
-  }
-  if (data_decision_.decided()) verdict = data_decision_;
-  const bool applied = co_await apply_envelope_changes(context);
-  if (!applied) co_return;
   const std::string queue_id = fmt::format("{}.{}", client_.session_id, transactions_);
-  if (verdict.kind == sdk::VerdictKind::discard) {
-    server_.log().info(fmt::format("message {} discarded by a hook", queue_id));
+  intake::Incoming incoming;
+  incoming.client = client_;
+  incoming.envelope = *envelope_;
+  incoming.destinations = destinations_;
+  incoming.name = queue_id;
+  incoming.early_verdict = data_decision_;
+  incoming.received_field = received_header();
+  if (role_ == Role::submission) {
+    incoming.extra_fields = [this](std::string_view content) { return submission_headers(content); };
+  }
+  incoming.message = std::move(message);
+  const intake::Outcome outcome = co_await intake::receive(server_, std::move(incoming));
+  if (outcome.accepted()) {
     reply(250, "2.0.0", fmt::format("Ok: queued as {}", queue_id));
-    co_return;
+  } else {
+    reply_verdict(outcome.reply);
   }
-  // RFC 5321 section 6.3: a message that went round too often is refused, whatever caused the loop; and one
-  // that already passed an alias that forwards it again would go round for ever.
-  if (sdk::count_header_fields(message, "Received") > kMaxHops) {
-    reply(554, "5.4.6", "Too many hops: the message is looping");
-    co_return;
-  }
-  for (const std::string& alias : aliases_) {
-    if (sdk::has_header_value(message, "Delivered-To", alias)) {
-      reply(554, "5.4.6", fmt::format("Mail forwarding loop for <{}>", alias));
-      co_return;
-    }
-  }
-  std::string stored = received_header() + context.added_headers();
-  // Marks the copies the aliases forward, so that the message is known when it comes back.
-  for (const std::string& alias : aliases_) stored += fmt::format("Delivered-To: {}\r\n", alias);
-  // As the hooks left it: a field they removed is gone.
-  const std::string_view content = context.message();
-  if (role_ == Role::submission) stored += submission_headers(content);
-  stored += content;
-  sdk::Intake intake;
-  const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : "INBOX";
-  // `deliver`, once per local user: where their copy goes and with which flags, and who else gets one.
-  const intake::Decisions decisions =
-      co_await intake::decide(server_, client_, *envelope_, local_users_, stored, stored, folder, queue_id);
-  if (decisions.refusal) {
-    reply_verdict(*decisions.refusal);
-    co_return;
-  }
-  intake.filings = decisions.filings;
-  stored = decisions.redirected_by + stored;
-  intake.sender = envelope_->sender;
-  intake.remote = remote_;
-  intake.ret = envelope_->ret;
-  intake.envid = envelope_->envid;
-  intake.smtputf8 = envelope_->smtputf8;
-  sdk::MailStore& store = server_.store();
-  // The quotas again, now that the size is known (a client need not announce it with SIZE): when no
-  // recipient, local or remote, could take the message, it is refused; when some can, all get it, as the
-  // reply after DATA is one for every recipient and a bounce for a few would be worse than a full mailbox.
-  enum class QuotaRefusal { none, full, too_big } over_quota = QuotaRefusal::none;
-  std::optional<std::string> disk_full;
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
-    if (remote_.empty() && !local_users_.empty()) {
-      bool any_room = false;
-      bool ever_fits = false;
-      for (const std::string& user : local_users_) {
-        const sdk::QuotaInfo quota = store.quota(user);
-        ever_fits = ever_fits || quota.could_hold(stored.size());
-        any_room = any_room || quota.room_for(stored.size(), 1);
-      }
-      if (!any_room) {
-        over_quota = ever_fits ? QuotaRefusal::full : QuotaRefusal::too_big;
-        return;
-      }
-    }
-    intake::add_redirects(store, decisions, intake);
-    try {
-      store.receive(stored, intake);
-    } catch (const sdk::StoreFull& full) {
-      disk_full = full.what();
-    }
-  });
-  if (!failure && over_quota == QuotaRefusal::too_big) {
-    reply(552, "5.2.2", "Message is larger than the mailbox's quota");
-    co_return;
-  }
-  if (!failure && over_quota == QuotaRefusal::full) {
-    reply(452, "4.2.2", "Mailbox full, try again later");
-    co_return;
-  }
-  if (disk_full) {
-    server_.log().error(fmt::format("storing message {} failed, no space: {}", queue_id, *disk_full));
-    reply(452, "4.3.1", "Insufficient system storage, try again later");
-    co_return;
-  }
-  if (failure) {
-    server_.log().error(fmt::format("storing message {} failed: {}", queue_id, *failure));
-    reply(451, "4.3.0", "Temporary failure storing the message, try again later");
-    co_return;
-  }
-  std::vector<std::string> destinations;
-  for (const sdk::Filing& filing : intake.filings) destinations.push_back(filing.user);
-  server_.mailbox_changed(destinations);
-  for (const sdk::Recipient& recipient : intake.remote) destinations.push_back("queue:" + recipient.address);
-  server_.log().info(fmt::format("message {} from <{}> stored for {} ({} octets{})", queue_id, envelope_->sender,
-                                 fmt::join(destinations, ", "), stored.size(),
-                                 folder == "INBOX" ? "" : ", in " + folder));
-  reply(250, "2.0.0", fmt::format("Ok: queued as {}", queue_id));
-  server_.count("messages_received", 1);
-  SmtpHookContext queued(sdk::Stage::queued, client_, &*envelope_);
-  queued.set_message(stored);
-  co_await server_.run_hooks(sdk::Stage::queued, queued);
 }
 
 }  // namespace tern::smtp

@@ -1,5 +1,5 @@
 // The outbound queue of the SQLite store: listing, claiming due entries, writing back delivery results, and the
-// administrator's hold, release, remove and flush. Entries are put on the queue by receive() (sqlite_mail.cpp).
+// administrator's hold, release, remove and flush. Entries are put on the queue by MailStore::receive() (receive.cpp).
 #include "sqlite_store.hpp"
 #include "store_queries.hpp"
 
@@ -62,38 +62,38 @@ std::vector<sdk::QueueEntry> read_entries(SQLite::Database& db, SQLite::Statemen
 
 }  // namespace
 
-std::vector<sdk::QueueEntry> SqliteStore::list_queue() {
-  std::lock_guard lock(read_mutex_);
+std::vector<sdk::QueueEntry> SqliteQueue::list() {
+  std::lock_guard lock(db_.read_mutex);
   return guarded("list queue", [&] {
-    SQLite::Transaction snapshot(*reader_);
-    SQLite::Statement query(*reader_, std::string(kEntryColumns) + "ORDER BY id");
-    return read_entries(*reader_, query);
+    SQLite::Transaction snapshot(*db_.reader);
+    SQLite::Statement query(*db_.reader, std::string(kEntryColumns) + "ORDER BY id");
+    return read_entries(*db_.reader, query);
   });
 }
 
-std::optional<sdk::QueueEntry> SqliteStore::queue_entry(std::int64_t id) {
-  std::lock_guard lock(read_mutex_);
+std::optional<sdk::QueueEntry> SqliteQueue::entry(std::int64_t id) {
+  std::lock_guard lock(db_.read_mutex);
   return guarded("read queue entry", [&]() -> std::optional<sdk::QueueEntry> {
-    SQLite::Transaction snapshot(*reader_);
-    SQLite::Statement query(*reader_, std::string(kEntryColumns) + "WHERE id = ?");
+    SQLite::Transaction snapshot(*db_.reader);
+    SQLite::Statement query(*db_.reader, std::string(kEntryColumns) + "WHERE id = ?");
     query.bind(1, id);
-    std::vector<sdk::QueueEntry> entries = read_entries(*reader_, query);
+    std::vector<sdk::QueueEntry> entries = read_entries(*db_.reader, query);
     if (entries.empty()) return std::nullopt;
     return std::move(entries.front());
   });
 }
 
-std::vector<sdk::QueueEntry> SqliteStore::claim_queue(std::int64_t now, std::int64_t lease_until, std::size_t limit) {
-  std::lock_guard lock(mutex_);
+std::vector<sdk::QueueEntry> SqliteQueue::claim(std::int64_t now, std::int64_t lease_until, std::size_t limit) {
+  std::lock_guard lock(db_.write_mutex);
   return guarded("claim queue entries", [&] {
-    SQLite::Transaction transaction(*db_);
-    SQLite::Statement query(*db_, std::string(kEntryColumns) +
-                                      "WHERE next_attempt <= ?1 AND leased_until <= ?1 AND held = 0 "
-                                      "ORDER BY next_attempt, id LIMIT ?2");
+    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Statement query(*db_.writer, std::string(kEntryColumns) +
+                                             "WHERE next_attempt <= ?1 AND leased_until <= ?1 AND held = 0 "
+                                             "ORDER BY next_attempt, id LIMIT ?2");
     query.bind(1, now);
     query.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<sdk::QueueEntry> entries = read_entries(*db_, query);
-    SQLite::Statement lease(*db_, "UPDATE queue SET leased_until = ?, flushed = 0 WHERE id = ?");
+    std::vector<sdk::QueueEntry> entries = read_entries(*db_.writer, query);
+    SQLite::Statement lease(*db_.writer, "UPDATE queue SET leased_until = ?, flushed = 0 WHERE id = ?");
     for (const sdk::QueueEntry& entry : entries) {
       lease.bind(1, lease_until);
       lease.bind(2, entry.id);
@@ -105,12 +105,12 @@ std::vector<sdk::QueueEntry> SqliteStore::claim_queue(std::int64_t now, std::int
   });
 }
 
-std::string SqliteStore::read_queued(std::int64_t id) {
+std::string SqliteQueue::read(std::int64_t id) {
   std::string hash;
   {
-    std::lock_guard lock(read_mutex_);
+    std::lock_guard lock(db_.read_mutex);
     std::optional<std::string> inline_body = guarded("read queued message", [&]() -> std::optional<std::string> {
-      SQLite::Statement query(*reader_,
+      SQLite::Statement query(*db_.reader,
                               "SELECT q.blob, b.body FROM queue q JOIN blobs b ON b.hash = q.blob WHERE q.id = ?");
       query.bind(1, id);
       if (!query.executeStep()) throw sdk::StoreError(fmt::format("no queue entry {}", id));
@@ -123,25 +123,25 @@ std::string SqliteStore::read_queued(std::int64_t id) {
     });
     if (inline_body) return std::move(*inline_body);
   }
-  return blobs_.read(hash);
+  return db_.blobs.read(hash);
 }
 
-void SqliteStore::update_queue(const std::vector<sdk::QueueEntry>& entries) {
+void SqliteQueue::update(const std::vector<sdk::QueueEntry>& entries) {
   if (entries.empty()) return;
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(db_.write_mutex);
   std::vector<std::string> unused = guarded("update queue", [&] {
-    SQLite::Transaction transaction(*db_);
-    SQLite::Statement rows(*db_, "SELECT rowid FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
+    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Statement rows(*db_.writer, "SELECT rowid FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
     // A flush while the entry was out (`tern queue flush DOMAIN`) is not undone by what the deliverer writes:
     // its released recipients stay released, and the entry stays due.
-    SQLite::Statement recipient(*db_,
+    SQLite::Statement recipient(*db_.writer,
                                 "UPDATE queue_recipients SET status = CASE WHEN status = 'released' AND ?1 = 'held' "
                                 "AND (SELECT flushed FROM queue WHERE id = queue_id) THEN 'released' ELSE ?1 END, "
                                 "diagnostic = ?2, remote_host = ?3 WHERE rowid = ?4");
-    SQLite::Statement entry_update(*db_,
+    SQLite::Statement entry_update(*db_.writer,
                                    "UPDATE queue SET next_attempt = CASE WHEN flushed THEN min(?1, ?5) ELSE ?1 END, "
                                    "attempts = ?2, delay_notified = ?3, leased_until = 0, flushed = 0 WHERE id = ?4");
-    SQLite::Statement remove(*db_, "DELETE FROM queue WHERE id = ? RETURNING blob");
+    SQLite::Statement remove(*db_.writer, "DELETE FROM queue WHERE id = ? RETURNING blob");
     std::vector<std::string> hashes;
     for (const sdk::QueueEntry& entry : entries) {
       std::vector<std::int64_t> row_ids;
@@ -176,36 +176,36 @@ void SqliteStore::update_queue(const std::vector<sdk::QueueEntry>& entries) {
         remove.reset();
       }
     }
-    std::vector<std::string> released = release_blobs(hashes);
+    std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return released;
   });
-  for (const std::string& hash : unused) blobs_.remove(hash);
+  for (const std::string& hash : unused) db_.blobs.remove(hash);
 }
 
-bool SqliteStore::remove_queued(std::int64_t id) {
-  std::lock_guard lock(mutex_);
+bool SqliteQueue::remove(std::int64_t id) {
+  std::lock_guard lock(db_.write_mutex);
   std::optional<std::vector<std::string>> unused = guarded("remove queue entry", [&] {
-    SQLite::Transaction transaction(*db_);
-    SQLite::Statement remove(*db_, "DELETE FROM queue WHERE id = ? RETURNING blob");
+    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Statement remove(*db_.writer, "DELETE FROM queue WHERE id = ? RETURNING blob");
     remove.bind(1, id);
     if (!remove.executeStep()) return std::optional<std::vector<std::string>>();
     std::vector<std::string> hashes{remove.getColumn(0).getString()};
     remove.reset();
-    std::vector<std::string> released = release_blobs(hashes);
+    std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return std::optional<std::vector<std::string>>(std::move(released));
   });
   if (!unused) return false;
-  for (const std::string& hash : *unused) blobs_.remove(hash);
+  for (const std::string& hash : *unused) db_.blobs.remove(hash);
   return true;
 }
 
-bool SqliteStore::hold_queued(std::int64_t id, bool held) {
-  std::lock_guard lock(mutex_);
+bool SqliteQueue::hold(std::int64_t id, bool held) {
+  std::lock_guard lock(db_.write_mutex);
   return guarded("hold queue entry", [&] {
     // Released, it is due at once.
-    SQLite::Statement update(*db_,
+    SQLite::Statement update(*db_.writer,
                              "UPDATE queue SET held = ?1, next_attempt = CASE WHEN ?1 THEN next_attempt ELSE ?3 END "
                              "WHERE id = ?2");
     update.bind(1, held ? 1 : 0);
@@ -215,13 +215,13 @@ bool SqliteStore::hold_queued(std::int64_t id, bool held) {
   });
 }
 
-std::size_t SqliteStore::flush_queue(std::string_view domain, std::int64_t now) {
-  std::lock_guard lock(mutex_);
+std::size_t SqliteQueue::flush(std::string_view domain, std::int64_t now) {
+  std::lock_guard lock(db_.write_mutex);
   return guarded("flush queue", [&] {
-    SQLite::Transaction transaction(*db_);
+    SQLite::Transaction transaction(*db_.writer);
     std::size_t flushed = 0;
     if (domain.empty()) {
-      SQLite::Statement all(*db_,
+      SQLite::Statement all(*db_.writer,
                             "UPDATE queue SET next_attempt = ?1, flushed = 1 WHERE held = 0 AND next_attempt > ?2");
       all.bind(1, now);
       all.bind(2, now);
@@ -229,12 +229,12 @@ std::size_t SqliteStore::flush_queue(std::string_view domain, std::int64_t now) 
     } else {
       // The domain part after the '@', in any case: the queue keeps recipients as the client wrote them.
       const std::string suffix = "@" + lower_ascii(domain);
-      SQLite::Statement release(*db_,
+      SQLite::Statement release(*db_.writer,
                                 "UPDATE queue_recipients SET status = 'released' WHERE status = 'held' AND "
                                 "lower(substr(address, -length(?1))) = ?1");
       release.bind(1, suffix);
       release.exec();
-      SQLite::Statement due(*db_,
+      SQLite::Statement due(*db_.writer,
                             "UPDATE queue SET next_attempt = ?2, flushed = 1 WHERE held = 0 AND id IN (SELECT "
                             "queue_id FROM queue_recipients WHERE status IN ('pending', 'released') AND "
                             "lower(substr(address, -length(?1))) = ?1)");

@@ -79,12 +79,13 @@ inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite:
 inline void write_state(SQLite::Database& db, const std::vector<sdk::StateChange>& changes) {
   if (changes.empty()) return;
   SQLite::Statement put(db,
-                        "INSERT INTO state (space, key, value) VALUES (?1, ?2, ?3) "
-                        "ON CONFLICT (space, key) DO UPDATE SET value = ?3");
+                        "INSERT INTO state (space, key, value, expires) VALUES (?1, ?2, ?3, ?4) "
+                        "ON CONFLICT (space, key) DO UPDATE SET value = ?3, expires = ?4");
   for (const sdk::StateChange& change : changes) {
     put.bind(1, change.space);
     put.bind(2, change.key);
     put.bind(3, change.value);
+    put.bind(4, change.expires);
     put.exec();
     put.reset();
   }

@@ -75,9 +75,9 @@ class Tern(smtp_intake.Tern):
     own, with `[plugin.lua] scripts = [script]` when a script is given. Both instances load the same plugins,
     tern-lua.so included: without scripts it registers no hook."""
 
-    def __init__(self, root, name, script=None):
+    def __init__(self, root, name, script=None, build=None):
         root.mkdir(mode=0o755)
-        super().__init__(root)
+        super().__init__(root, "Tern", build)
         self.name = name
         self.script = script
 
@@ -134,6 +134,9 @@ def main():
     parser.add_argument("--connection-per-message", action="store_true",
                         help="let smtp-source open a new connection per message (default: -d, one per session, as "
                              "smtp_intake.py's main figures)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure an earlier build (DIR/tern and DIR/plugins), both configurations, "
+                             "alternating with this one's")
     parser.add_argument("--quick", action="store_true", help="1,000 messages, 1 repeat: checks the bench works")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder, and print where it is")
     args = parser.parse_args()
@@ -159,6 +162,9 @@ def main():
         servers.append(plain)
         scripted = Tern(root / "with", "5 Lua hooks", script)
         servers.append(scripted)
+        if args.baseline:
+            servers.append(Tern(root / "baseline-without", "old, no scripts", None, args.baseline))
+            servers.append(Tern(root / "baseline-with", "old, 5 hooks", script, args.baseline))
         lua_built = plugin_built()
         for server in servers:
             server.setup()
@@ -182,7 +188,8 @@ def main():
         results = {server.name: [] for server in servers}
         pair_ratios = {"rate": [], "cpu_ms": []}
         for repeat in range(args.repeats):
-            order = servers if repeat % 2 == 0 else servers[::-1]
+            # Each instance goes first in turn; with two, the order simply alternates.
+            order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
             log(f" repeat {repeat + 1} of {args.repeats}, {order[0].name} first")
             this = {}
             for server in order:
@@ -200,19 +207,25 @@ def main():
         medians = {name: {key: smtp_intake.median_of(runs, key) for key in ("rate", "cpu_ms", "others")}
                    for name, runs in results.items()}
         log("")
-        header = f"{'configuration':<14}  {'msg/s':>7}  {'Tern CPU ms/msg':>15}  {'runs':>4}"
+        header = f"{'configuration':<16}  {'msg/s':>7}  {'Tern CPU ms/msg':>15}  {'runs':>4}"
         log(header)
         log("-" * len(header))
         for server in servers:
             runs = results[server.name]
             good = sum(1 for result in runs if not result["error"])
-            log(f"{server.name:<14}  {fmt(medians[server.name]['rate'], '{:.0f}'):>7}  "
+            log(f"{server.name:<16}  {fmt(medians[server.name]['rate'], '{:.0f}'):>7}  "
                 f"{fmt(medians[server.name]['cpu_ms'], '{:.3f}'):>15}  {good:>4}"
                 + (f"  ({len(runs) - good} failed)" if good < len(runs) else ""))
         rate_ratio = ratio(medians[scripted.name]["rate"], medians[plain.name]["rate"])
         cpu_ratio = ratio(medians[scripted.name]["cpu_ms"], medians[plain.name]["cpu_ms"])
-        log(f"{'with / without':<14}  {fmt(rate_ratio, '{:.3f}'):>7}  {fmt(cpu_ratio, '{:.3f}'):>15}  "
+        log(f"{'with / without':<16}  {fmt(rate_ratio, '{:.3f}'):>7}  {fmt(cpu_ratio, '{:.3f}'):>15}  "
             "(ratios of the medians)")
+        if args.baseline:
+            for new, old in ((plain, servers[2]), (scripted, servers[3])):
+                log(f"{'this / old, ' + ('with' if new.script else 'without'):<16}  "
+                    f"{fmt(ratio(medians[new.name]['rate'], medians[old.name]['rate']), '{:.3f}'):>7}  "
+                    f"{fmt(ratio(medians[new.name]['cpu_ms'], medians[old.name]['cpu_ms']), '{:.3f}'):>15}  "
+                    f"(this build against {args.baseline}, ratios of the medians)")
         if pair_ratios["rate"]:
             log(f"Median of the per-repeat ratios: msg/s {statistics.median(pair_ratios['rate']):.3f}, "
                 f"CPU per message {statistics.median(pair_ratios['cpu_ms']):.3f}.")
@@ -236,7 +249,7 @@ def main():
         checks_failed = []
         for server in servers:
             total, tagged, sample = server.header_counts()
-            expected = total if server is scripted else 0
+            expected = total if server.script is not None else 0
             log(f"{server.name}: {tagged} of {total} stored messages carry {X_BENCH}"
                 + (f" (e.g. '{sample}')" if sample else "") + ("" if tagged == expected else "  UNEXPECTED"))
             if tagged != expected:
@@ -245,7 +258,7 @@ def main():
             lua_lines = [line for line in server.log_text().splitlines() if "Lua script(s)" in line]
             log(f"{server.name}: log " + (f"says '{lua_lines[0].strip()}'" if lua_lines
                                            else "has no 'Lua script(s)' line"))
-            if said != (server is scripted):
+            if said != (server.script is not None):
                 checks_failed.append(f"{server.name}: log {'has' if said else 'lacks'} '{HOOKS_LINE}'")
             problems = server.problems()
             log(f"{server.name}: {len(problems)} warning/error lines in the log" + (":" if problems else ""))

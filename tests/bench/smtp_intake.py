@@ -91,12 +91,14 @@ class Postfix(PostfixInstance):
 # --- Tern ----------------------------------------------------------------------------------------------------
 
 class Tern:
-    """`tern serve` with one plain smtp listener, a fresh data folder and the user bench@example.test."""
+    """`tern serve` with one plain smtp listener, a fresh data folder and the user bench@example.test. `build` is
+    the folder of the binary and its plugins/ (an earlier build, for --baseline), or None for this tree's build."""
 
-    name = "Tern"
-
-    def __init__(self, root):
-        self.root = root / "tern"
+    def __init__(self, root, name="Tern", build=None):
+        self.name = name
+        self.source_binary = Path(build) / "tern" if build else Path(TERN)
+        self.source_plugins = Path(build) / "plugins" if build else Path(PLUGIN_DIR)
+        self.root = root / name.lower()
         self.data = self.root / "var"
         self.config = self.root / "tern.toml"
         self.log = self.root / "tern.log"
@@ -116,9 +118,9 @@ class Tern:
     def setup(self):
         """Copies the binary and the plugins first: a rebuild during the run then changes nothing measured."""
         self.root.mkdir(mode=0o755)
-        shutil.copy2(TERN, self.binary)
+        shutil.copy2(self.source_binary, self.binary)
         self.plugins.mkdir()
-        for library in Path(PLUGIN_DIR).glob("*.so"):
+        for library in self.source_plugins.glob("*.so"):
             shutil.copy2(library, self.plugins)
         self.write_config()
         self.cli("domain", "add", "example.test")
@@ -313,20 +315,27 @@ def describe_machine(binary):
             f"{commit}{' with uncommitted changes' if changed else ''}; Postfix {postfix}")
 
 
-def print_table(points):
+def print_table(points, names):
+    """One row a point: each server's median rate, the ratio of each to the last (Postfix), and each one's CPU."""
     log("")
-    header = (f"{'sessions':>8}  {'size':>6}  {'N':>5}  {'Tern msg/s':>10}  {'Postfix msg/s':>13}  "
-              f"{'Tern/Postfix':>12}  {'Tern CPU ms/msg':>15}  {'Postfix CPU ms/msg':>18}")
+    reference = names[-1]
+    columns = ([f"{name} msg/s" for name in names] + [f"{name}/{reference}" for name in names[:-1]]
+               + [f"{name} CPU ms/msg" for name in names])
+    if len(names) == 3:
+        columns.append(f"{names[0]}/{names[1]} msg/s")
+    header = f"{'sessions':>8}  {'size':>6}  {'N':>5}  " + "  ".join(f"{column:>{max(len(column), 8)}}" for column in columns)
     log(header)
     log("-" * len(header))
     for (sessions, size, count), results in points.items():
-        tern, postfix = results["Tern"], results["Postfix"]
-        tern_rate, postfix_rate = median_of(tern, "rate"), median_of(postfix, "rate")
-        ratio = tern_rate / postfix_rate if tern_rate and postfix_rate else None
-        failures = sum(1 for result in tern + postfix if result["error"])
-        log(f"{sessions:>8}  {size_label(size):>6}  {count:>5}  {fmt(tern_rate, '{:.0f}'):>10}  "
-            f"{fmt(postfix_rate, '{:.0f}'):>13}  {fmt(ratio, '{:.2f}'):>12}  "
-            f"{fmt(median_of(tern, 'cpu_ms'), '{:.2f}'):>15}  {fmt(median_of(postfix, 'cpu_ms'), '{:.2f}'):>18}"
+        rates = [median_of(results[name], "rate") for name in names]
+        values = [fmt(rate, "{:.0f}") for rate in rates]
+        values += [fmt(rate / rates[-1] if rate and rates[-1] else None, "{:.2f}") for rate in rates[:-1]]
+        values += [fmt(median_of(results[name], "cpu_ms"), "{:.2f}") for name in names]
+        if len(names) == 3:
+            values.append(fmt(rates[0] / rates[1] if rates[0] and rates[1] else None, "{:.3f}"))
+        failures = sum(1 for name in names for result in results[name] if result["error"])
+        log(f"{sessions:>8}  {size_label(size):>6}  {count:>5}  "
+            + "  ".join(f"{value:>{max(len(column), 8)}}" for value, column in zip(values, columns))
             + (f"  ({failures} failed runs)" if failures else ""))
 
 
@@ -345,6 +354,8 @@ def main():
     parser.add_argument("--idle-sessions", type=int, default=1000, help="idle SMTP sessions opened to Tern (1000)")
     parser.add_argument("--connection-per-message", action="store_true",
                         help="let smtp-source open a new connection per message (default: -d, one per session)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure an earlier build (DIR/tern and DIR/plugins), alternating with this one")
     parser.add_argument("--quick", action="store_true", help="small runs, to check the script works")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder, and print where it is")
     args = parser.parse_args()
@@ -368,7 +379,7 @@ def main():
 
     root = Path(tempfile.mkdtemp(prefix="tern-bench-"))
     root.chmod(0o755)  # Postfix's daemons and the Maildir owner (uid 65534) must reach into it
-    servers = [Tern(root), Postfix(root)]
+    servers = [Tern(root)] + ([Tern(root, "Baseline", args.baseline)] if args.baseline else []) + [Postfix(root)]
     started = datetime.datetime.now()
     try:
         for server in servers:
@@ -400,9 +411,10 @@ def main():
         points = {}
         for sessions in args.sessions:
             for size, count in zip(args.sizes, args.messages):
-                results = points[(sessions, size, count)] = {"Tern": [], "Postfix": []}
+                results = points[(sessions, size, count)] = {server.name: [] for server in servers}
                 for repeat in range(args.repeat):
-                    order = servers if repeat % 2 == 0 else servers[::-1]
+                    # Each server goes first in turn; with two, the order simply alternates.
+                    order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
                     for server in order:
                         result = measure(server, sessions, size, count, reuse, args.timeout)
                         results[server.name].append(result)
@@ -411,11 +423,14 @@ def main():
                             f"{result['client']:6.2f} s)  CPU {result['cpu_ms']:.2f} ms/msg, smtp-source "
                             f"{result['client_ms']:.2f} ms/msg, others {result['others']:.2f} cores"
                             + (f"  FAILED: {result['error']}" if result["error"] else ""))
-        print_table(points)
+        print_table(points, [server.name for server in servers])
         others = [result["others"] for results in points.values() for runs in results.values() for result in runs]
         log(f"(client and servers share the machine's {os.cpu_count()} cores; other processes and kernel threads "
             f"used a median of {statistics.median(others):.2f} cores, at most {max(others):.2f}, during the runs)")
         log(f"Tern's peak RSS (VmHWM) over the whole run: {rss_kib(servers[0].process.pid, 'VmHWM')} KiB")
+        if args.baseline:
+            log(f"Baseline: {servers[1].source_binary} (built "
+                f"{datetime.datetime.fromtimestamp(servers[1].source_binary.stat().st_mtime).isoformat(timespec='seconds')})")
         if idle_line:
             log(idle_line)
         for server in servers:

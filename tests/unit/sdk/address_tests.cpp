@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <string>
+
 #include "tern/sdk/address.hpp"
 
 TEST_CASE("An address's domain is what follows its last @, lower-cased; its local part what precedes it") {
@@ -22,4 +24,17 @@ TEST_CASE("An address a hook hands in must be a plain local@domain") {
   CHECK_FALSE(is_address("@example.org"));
   CHECK_FALSE(is_address("bob@"));
   CHECK_FALSE(is_address("bob"));
+}
+
+TEST_CASE("A domain name is labels of letters, digits and hyphens; UTF-8 only when asked for") {
+  using tern::sdk::is_domain_name;
+  CHECK(is_domain_name("mail.example-one.org"));
+  CHECK_FALSE(is_domain_name("example..org"));
+  CHECK_FALSE(is_domain_name(".example.org"));
+  CHECK_FALSE(is_domain_name("example.org."));
+  CHECK_FALSE(is_domain_name("exa_mple.org"));
+  CHECK_FALSE(is_domain_name(std::string(64, 'a') + ".org"));
+  CHECK_FALSE(is_domain_name(std::string(250, 'a').insert(63, ".").insert(127, ".").insert(191, ".") + ".org"));
+  CHECK_FALSE(is_domain_name("bücher.example"));
+  CHECK(is_domain_name("bücher.example", true));
 }

@@ -37,6 +37,7 @@ struct tern_plugin_manifest {
 
 namespace tern::sdk {
 
+class Command;
 class Protocol;
 class Service;
 class StoreFactory;
@@ -54,6 +55,8 @@ class Registrar {
   virtual void add_store(std::string name, std::shared_ptr<const StoreFactory> factory) = 0;
   // Started when this generation starts serving, told to stop when it is replaced or the server stops.
   virtual void add_service(std::shared_ptr<const Service> service) = 0;
+  // A subcommand of the `tern` command line (tern/sdk/command.hpp).
+  virtual void add_command(std::shared_ptr<const Command> command) = 0;
   // Used by TERN_PLUGIN: the entry point failed with this message; nothing of this call is kept.
   virtual void fail(std::string_view message) = 0;
 

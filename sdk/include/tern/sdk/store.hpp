@@ -1,5 +1,6 @@
-// The mail store: directory (domains, users, aliases) and mailboxes. A store backend is a plugin that
-// registers a StoreFactory; the core opens the one named by `[store] backend`.
+// The mail store, in four parts: the directory (domains, users, aliases), the mailboxes, the outbound queue and
+// plugins' small state. A store backend is a plugin that registers a StoreFactory; the core opens the one named by
+// `[store] backend`.
 #pragma once
 
 #include <cstdint>
@@ -103,39 +104,36 @@ struct FlagResult {
 
 enum class FlagChange { add, remove, replace };
 
-// One entry of the small durable state plugins keep in the store (see MailStore::state_get()).
+// One entry of the small durable state plugins keep in the store (see State).
 struct StateChange {
   std::string space;  // whose it is and for what: "fetch:isp-pop3", "greylist"
   std::string key;
   std::string value;
+  std::int64_t expires = 0;  // seconds since the epoch after which the entry is gone; 0: it stays
 };
 
-// The state space where `tern script` keeps each user's delivery script (key: the user's address, lower case;
-// value: the Lua source), which the lua plugin runs at `deliver` for that user's mail.
-inline constexpr const char* kUserScriptSpace = "user-script";
-
-// One local copy with a place of its own: what `deliver` hooks decided for one user.
+// One copy of a received message: where it is filed and with which flags.
 struct Filing {
   std::string user;
   std::string mailbox = "INBOX";  // created when missing
   std::string flags;              // space-separated IMAP flags
 };
 
-// What receive() stores: mailboxes to file into, and the envelope of the remote part.
+// What MailStore::receive() takes in one commit: the copies to file, the envelope of the part that goes on
+// the outbound queue, and the state that goes with the message.
 struct Intake {
-  std::vector<std::string> local_users;
-  std::string mailbox = "INBOX";
+  std::vector<Filing> filings;    // local copies, each where it says
   std::string sender;             // the envelope sender, kept for the outbound side and its bounces
   std::vector<Recipient> remote;  // recipients outside the local domains, with their DSN requests
   std::string ret;                // DSN RET of the transaction
   std::string envid;              // DSN ENVID of the transaction
   bool smtputf8 = false;          // the sender asked for SMTPUTF8: the remote part may need a peer with it
-  std::string flags;              // flags of the filed copies (IMAP APPEND); none for mail received
-  std::int64_t received = 0;      // their INTERNALDATE, seconds since the epoch; 0 means now
-  std::vector<Filing> filings;    // copies filed besides local_users', each where it says
+  std::int64_t received = 0;      // the copies' INTERNALDATE, seconds since the epoch; 0 means now
   // State written in the same commit as the message: a collector marks a remote message seen exactly when
   // its local copy is durable, so a crash between the two can neither lose it nor fetch it twice.
   std::vector<StateChange> state;
+
+  bool keeps_a_copy() const { return !filings.empty() || !remote.empty(); }
 };
 
 // Where one recipient of a queued message stands.
@@ -172,15 +170,16 @@ struct QueueEntry {
   std::string envid;              // DSN ENVID of the transaction
 };
 
+// The store has four parts, each an interface of its own, and a backend implements all four behind one MailStore.
 // Addresses are "local@domain"; the store compares them case-insensitively and returns them lower-cased.
 //
-// Every method blocks (disk, database) and may be called from several threads at once; callers on an
-// event loop call it through ServerContext::blocking. Failures throw StoreError or DirectoryError.
-class MailStore {
- public:
-  virtual ~MailStore() = default;
+// Every method blocks (disk, database) and may be called from several threads at once; callers on an event loop
+// call it through ServerContext::blocking. Failures throw StoreError, or DirectoryError for a request that cannot
+// succeed as given.
 
-  // Directory
+// Domains, users and their credentials, aliases.
+class Directory {
+ public:
   virtual bool is_local_domain(std::string_view domain) = 0;
   virtual void add_domain(std::string_view domain) = 0;
   virtual void remove_domain(std::string_view domain) = 0;  // refuses while users or aliases remain
@@ -193,9 +192,6 @@ class MailStore {
   virtual void add_alias(std::string_view source, std::string_view target) = 0;
   virtual void remove_alias(std::string_view source, std::string_view target) = 0;
   virtual std::vector<AliasEntry> list_aliases(std::string_view domain) = 0;
-  // The user's limits and usage; DirectoryError for an unknown user. set_quota() replaces both limits.
-  virtual QuotaInfo quota(std::string_view address) = 0;
-  virtual void set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) = 0;
   // Where mail for `address` goes, aliases expanded (a loop or a depth over 8 ends the expansion): the local
   // users, and the outside addresses aliases forward to. An address of a local domain that is neither a user
   // nor an alias goes to the domain's catch-all alias ("@example.org") when it has one. Both lists are empty
@@ -204,47 +200,16 @@ class MailStore {
   // expand_recipient() for the local users only.
   std::vector<std::string> resolve_recipient(std::string_view address) { return expand_recipient(address).local_users; }
 
-  // Plugins' small durable state (a collector's seen UIDLs, greylist entries), by space and key. state_put()
-  // writes its changes in one commit; receive() writes an Intake's along with the message.
-  virtual std::optional<std::string> state_get(std::string_view space, std::string_view key) = 0;
-  virtual std::vector<std::pair<std::string, std::string>> state_list(std::string_view space) = 0;  // by key
-  virtual void state_put(const std::vector<StateChange>& changes) = 0;
-  virtual void state_erase(std::string_view space, std::string_view key) = 0;
-  // Mail
-  // Takes a received message in one durable step: filed into `mailbox` of each local user ("INBOX", or a
-  // folder created when missing) and, when it has remote recipients, put on the outbound queue. When it
-  // returns, all of it is on disk (body and folder fsynced, database committed) or none of it is. One stored
-  // copy is shared by every mailbox and the queue. With no copy to keep, only the Intake's state is written.
-  virtual void receive(std::string_view message, const Intake& intake) = 0;
+ protected:
+  ~Directory() = default;
+};
 
-  // receive() for local users only.
-  void deliver(std::string_view message, const std::vector<std::string>& users, std::string_view mailbox) {
-    Intake intake;
-    intake.local_users = users;
-    intake.mailbox = std::string(mailbox);
-    receive(message, intake);
-  }
-
-  // The outbound queue, oldest first, every entry and every recipient of it.
-  virtual std::vector<QueueEntry> list_queue() = 0;
-  virtual std::optional<QueueEntry> queue_entry(std::int64_t id) = 0;
-  // Hands out up to `limit` entries due at `now` (not held, next attempt passed), oldest first, leased to the
-  // caller until `lease_until` in the same commit: a second deliverer (the server, and `tern queue flush` in
-  // another process) is not handed them before, and an entry whose deliverer crashed is handed out again then.
-  // update_queue() ends the lease.
-  virtual std::vector<QueueEntry> claim_queue(std::int64_t now, std::int64_t lease_until, std::size_t limit) = 0;
-  // The queued message, as received.
-  virtual std::string read_queued(std::int64_t id) = 0;
-  // Writes back what delivery made of entries handed out by claim_queue(): each recipient's status and
-  // diagnostic, next_attempt, attempts and delay_notified, all in one commit. An entry with no recipient left
-  // pending, held or released leaves the queue. Entries removed meanwhile are skipped.
-  virtual void update_queue(const std::vector<QueueEntry>& entries) = 0;
-  // The administrator's tools; each returns false for an id that is not queued.
-  virtual bool remove_queued(std::int64_t id) = 0;  // no bounce
-  virtual bool hold_queued(std::int64_t id, bool held) = 0;
-  // Makes entries due now: every entry not held, or with `domain`, the entries with recipients of that domain,
-  // whose held recipients become released (a hold route's mail let go once, as ETRN asks). Returns how many.
-  virtual std::size_t flush_queue(std::string_view domain, std::int64_t now) = 0;
+// Users' mailboxes: folders, messages, flags, change numbers (MODSEQ) and quotas.
+class Mailboxes {
+ public:
+  // The user's limits and usage; DirectoryError for an unknown user. set_quota() replaces both limits.
+  virtual QuotaInfo quota(std::string_view address) = 0;
+  virtual void set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) = 0;
   virtual std::vector<MessageEntry> list_messages(std::string_view user, std::string_view mailbox) = 0;
   // The mailbox's identity (UIDVALIDITY: a mailbox deleted and made again has another) and latest change
   // number, cheaply: the change number moves with every delivery, flag change and expunge, so a caller that
@@ -290,6 +255,69 @@ class MailStore {
   virtual FlagResult change_flags(std::string_view user, const std::vector<std::int64_t>& ids, FlagChange change,
                                   const std::vector<std::string>& flags,
                                   std::optional<std::uint64_t> unchanged_since) = 0;
+
+ protected:
+  ~Mailboxes() = default;
+};
+
+// The outbound queue: entries with their recipients' states, holds, and the leases of those being delivered.
+class Queue {
+ public:
+  // Oldest first, every entry and every recipient of it.
+  virtual std::vector<QueueEntry> list() = 0;
+  virtual std::optional<QueueEntry> entry(std::int64_t id) = 0;
+  // Hands out up to `limit` entries due at `now` (not held, next attempt passed), oldest first, leased to the
+  // caller until `lease_until` in the same commit: a second deliverer (the server, and `tern queue flush` in
+  // another process) is not handed them before, and an entry whose deliverer crashed is handed out again then.
+  // update() ends the lease.
+  virtual std::vector<QueueEntry> claim(std::int64_t now, std::int64_t lease_until, std::size_t limit) = 0;
+  // The queued message, as received.
+  virtual std::string read(std::int64_t id) = 0;
+  // Writes back what delivery made of entries handed out by claim(): each recipient's status and diagnostic,
+  // next_attempt, attempts and delay_notified, all in one commit. An entry with no recipient left pending, held
+  // or released leaves the queue. Entries removed meanwhile are skipped.
+  virtual void update(const std::vector<QueueEntry>& entries) = 0;
+  // The administrator's tools; each returns false for an id that is not queued.
+  virtual bool remove(std::int64_t id) = 0;  // no bounce
+  virtual bool hold(std::int64_t id, bool held) = 0;
+  // Makes entries due now: every entry not held, or with `domain`, the entries with recipients of that domain,
+  // whose held recipients become released (a hold route's mail let go once, as ETRN asks). Returns how many.
+  virtual std::size_t flush(std::string_view domain, std::int64_t now) = 0;
+
+ protected:
+  ~Queue() = default;
+};
+
+// Plugins' small durable state (a collector's seen UIDLs, greylist entries, users' scripts), by space and key,
+// each entry with an optional expiry. An expired entry reads as absent at once, and prune() deletes it.
+class State {
+ public:
+  virtual std::optional<std::string> get(std::string_view space, std::string_view key) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> list(std::string_view space) = 0;  // by key
+  // Writes every change in one commit (an entry that exists is replaced).
+  virtual void put(const std::vector<StateChange>& changes) = 0;
+  virtual void erase(std::string_view space, std::string_view key) = 0;
+  // Deletes up to `limit` entries expired at `now`; returns how many. The server calls it every few minutes.
+  virtual std::size_t prune(std::int64_t now, std::size_t limit) = 0;
+
+ protected:
+  ~State() = default;
+};
+
+// A store backend: its four parts, and the one operation that spans them.
+class MailStore {
+ public:
+  virtual ~MailStore() = default;
+  virtual Directory& directory() = 0;
+  virtual Mailboxes& mailboxes() = 0;
+  virtual Queue& queue() = 0;
+  virtual State& state() = 0;
+
+  // Takes a received message in one durable step: a copy filed for each filing (into its mailbox, made when
+  // missing), the remote part put on the outbound queue, and the Intake's state written. When it returns, all
+  // of it is on disk (body and folder fsynced, database committed) or none of it is. One stored copy is shared
+  // by every mailbox and the queue. With no copy to keep, only the Intake's state is written.
+  virtual void receive(std::string_view message, const Intake& intake) = 0;
 };
 
 // Opens a store. Called once, at start-up, on the main thread.

@@ -1,4 +1,4 @@
-// The mail side of the SQLite store: durable intake with group commit (which also queues), mailboxes, flags.
+// The mailboxes part of the SQLite store: quotas, mailboxes, messages, flags and change numbers.
 #include <fmt/format.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -11,68 +11,82 @@
 
 namespace tern::store_sqlite {
 
-void SqliteStore::receive(std::string_view message, const sdk::Intake& intake) {
-  file(message, intake);
+sdk::QuotaInfo SqliteMailboxes::quota(std::string_view address) {
+  std::lock_guard lock(db_.read_mutex);
+  return guarded("read quota", [&] {
+    // Usage is kept up to date by triggers on messages (see the schema): reading it costs one row.
+    SQLite::Statement query(*db_.reader,
+                            "SELECT coalesce(q.storage_limit, 0), coalesce(q.messages_limit, 0), "
+                            "coalesce(s.octets, 0), coalesce(s.messages, 0) FROM users u "
+                            "LEFT JOIN quotas q ON q.user_id = u.id LEFT JOIN usage s ON s.user_id = u.id "
+                            "WHERE u.address = ?");
+    query.bind(1, lower_ascii(address));
+    if (!query.executeStep()) throw sdk::DirectoryError(fmt::format("user {} does not exist", lower_ascii(address)));
+    sdk::QuotaInfo info;
+    info.storage_limit = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+    info.messages_limit = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
+    info.storage_used = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
+    info.messages_used = static_cast<std::uint64_t>(query.getColumn(3).getInt64());
+    return info;
+  });
 }
 
-std::uint32_t SqliteStore::file(std::string_view message, const sdk::Intake& intake) {
-  if (intake.local_users.empty() && intake.filings.empty() && intake.remote.empty()) {
-    // No copy to keep, but the state that goes with the message still counts (a collected message discarded).
-    if (!intake.state.empty()) state_put(intake.state);
-    return 0;
-  }
-  Delivery delivery;
-  delivery.message = message;
-  delivery.intake = &intake;
-  // A large body is written to its file and fsynced here, on the caller's thread, in parallel with other
-  // deliveries; a small one travels inside the database and costs no fsync of its own.
-  delivery.in_file = message.size() > inline_limit_;
-  delivery.hash = delivery.in_file ? blobs_.write(message) : sha256_hex(message);
-  batcher_.run(delivery, [this](const std::vector<Delivery*>& batch) { commit_batch(batch); });
-  return delivery.uid;
+void SqliteMailboxes::set_quota(std::string_view address, std::uint64_t storage_limit, std::uint64_t messages_limit) {
+  std::lock_guard lock(db_.write_mutex);
+  guarded("set quota", [&] {
+    const std::string name = lower_ascii(address);
+    auto id = user_id(*db_.writer, name);
+    if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
+    SQLite::Statement upsert(*db_.writer,
+                             "INSERT INTO quotas (user_id, storage_limit, messages_limit) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT (user_id) DO UPDATE SET storage_limit = ?2, messages_limit = ?3");
+    upsert.bind(1, *id);
+    upsert.bind(2, static_cast<std::int64_t>(storage_limit));
+    upsert.bind(3, static_cast<std::int64_t>(messages_limit));
+    upsert.exec();
+  });
 }
 
-sdk::MessageEntry SqliteStore::append_message(std::string_view user, std::string_view mailbox, std::string_view message,
-                                              std::string_view flags, std::int64_t received) {
+sdk::MessageEntry SqliteMailboxes::append_message(std::string_view user, std::string_view mailbox,
+                                                  std::string_view message, std::string_view flags,
+                                                  std::int64_t received) {
   std::optional<std::pair<std::int64_t, std::int64_t>> target;
   {
-    std::lock_guard lock(read_mutex_);
-    target = guarded("find mailbox", [&] { return find_mailbox(*reader_, user, mailbox); });
+    std::lock_guard lock(db_.read_mutex);
+    target = guarded("find mailbox", [&] { return find_mailbox(*db_.reader, user, mailbox); });
   }
   if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
   sdk::Intake intake;
-  intake.local_users = {lower_ascii(user)};
-  intake.mailbox = std::string(mailbox);
-  intake.flags = std::string(flags);
+  intake.filings.push_back({lower_ascii(user), std::string(mailbox), std::string(flags)});
   intake.received = received;
   sdk::MessageEntry entry;
-  entry.uid = file(message, intake);
+  entry.uid = db_.file(message, intake);
   entry.size = message.size();
-  entry.flags = intake.flags;
+  entry.flags = std::string(flags);
   entry.received = received;
   entry.unique_id = fmt::format("{}.{}", target->second, entry.uid);
   return entry;
 }
 
-std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> SqliteStore::copy_messages(
+std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> SqliteMailboxes::copy_messages(
     std::string_view user, const std::vector<std::int64_t>& ids, std::string_view mailbox) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(db_.write_mutex);
   return guarded("copy messages", [&] {
-    auto target = find_mailbox(*db_, user, mailbox);
+    auto target = find_mailbox(*db_.writer, user, mailbox);
     if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
     std::vector<std::pair<std::uint32_t, std::uint32_t>> uids;
-    SQLite::Transaction transaction(*db_);
-    SQLite::Statement source(*db_,
+    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Statement source(*db_.writer,
                              "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
                              "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
                              "WHERE m.id = ? AND u.address = ?");
-    SQLite::Statement next(*db_,
+    SQLite::Statement next(*db_.writer,
                            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
                            "WHERE id = ? RETURNING uidnext - 1, highestmodseq");
-    SQLite::Statement insert(*db_,
+    SQLite::Statement insert(*db_.writer,
                              "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    SQLite::Statement reference(*db_, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
+    SQLite::Statement reference(*db_.writer, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
     for (std::int64_t id : ids) {
       source.bind(1, id);
       source.bind(2, lower_ascii(user));
@@ -104,29 +118,29 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
   });
 }
 
-void SqliteStore::create_mailbox(std::string_view user, std::string_view mailbox, std::string_view special_use) {
-  std::lock_guard lock(mutex_);
+void SqliteMailboxes::create_mailbox(std::string_view user, std::string_view mailbox, std::string_view special_use) {
+  std::lock_guard lock(db_.write_mutex);
   guarded("create mailbox", [&] {
-    auto id = user_id(*db_, lower_ascii(user));
+    auto id = user_id(*db_.writer, lower_ascii(user));
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", user));
-    if (find_mailbox(*db_, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
-    SQLite::Statement insert(*db_,
+    if (find_mailbox(*db_.writer, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
+    SQLite::Statement insert(*db_.writer,
                              "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
     insert.bind(1, *id);
     insert.bind(2, std::string(mailbox));
-    insert.bind(3, next_uidvalidity(*db_));
+    insert.bind(3, next_uidvalidity(*db_.writer));
     insert.bind(4, std::string(special_use));
     insert.exec();
   });
 }
 
-void SqliteStore::delete_mailbox(std::string_view user, std::string_view mailbox) {
-  std::lock_guard lock(mutex_);
+void SqliteMailboxes::delete_mailbox(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(db_.write_mutex);
   std::vector<std::string> unused = guarded("delete mailbox", [&] {
     if (mailbox == "INBOX") throw sdk::DirectoryError("INBOX cannot be deleted");
-    auto target = find_mailbox(*db_, user, mailbox);
+    auto target = find_mailbox(*db_.writer, user, mailbox);
     if (!target) throw sdk::DirectoryError(fmt::format("no mailbox {}", mailbox));
-    SQLite::Statement children(*db_,
+    SQLite::Statement children(*db_.writer,
                                "SELECT count(*) FROM mailboxes b JOIN users u ON b.user_id = u.id "
                                "WHERE u.address = ? AND substr(b.name, 1, ?) = ?");
     const std::string prefix = std::string(mailbox) + "/";
@@ -135,33 +149,33 @@ void SqliteStore::delete_mailbox(std::string_view user, std::string_view mailbox
     children.bind(3, prefix);
     children.executeStep();
     if (children.getColumn(0).getInt64() > 0) throw sdk::DirectoryError(fmt::format("{} has children", mailbox));
-    SQLite::Transaction transaction(*db_);
+    SQLite::Transaction transaction(*db_.writer);
     std::vector<std::string> hashes;
-    SQLite::Statement held(*db_, "SELECT blob FROM messages WHERE mailbox_id = ?");
+    SQLite::Statement held(*db_.writer, "SELECT blob FROM messages WHERE mailbox_id = ?");
     held.bind(1, target->first);
     while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
     // The messages go first, while their mailbox still says whose usage they count in.
-    SQLite::Statement messages(*db_, "DELETE FROM messages WHERE mailbox_id = ?");
+    SQLite::Statement messages(*db_.writer, "DELETE FROM messages WHERE mailbox_id = ?");
     messages.bind(1, target->first);
     messages.exec();
-    SQLite::Statement remove(*db_, "DELETE FROM mailboxes WHERE id = ?");
+    SQLite::Statement remove(*db_.writer, "DELETE FROM mailboxes WHERE id = ?");
     remove.bind(1, target->first);
     remove.exec();
-    std::vector<std::string> released = release_blobs(hashes);
+    std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return released;
   });
-  for (const std::string& hash : unused) blobs_.remove(hash);
+  for (const std::string& hash : unused) db_.blobs.remove(hash);
 }
 
-void SqliteStore::rename_mailbox(std::string_view user, std::string_view from, std::string_view to) {
-  std::lock_guard lock(mutex_);
+void SqliteMailboxes::rename_mailbox(std::string_view user, std::string_view from, std::string_view to) {
+  std::lock_guard lock(db_.write_mutex);
   guarded("rename mailbox", [&] {
     if (from == "INBOX" || to == "INBOX") throw sdk::DirectoryError("INBOX cannot be renamed");
-    if (!find_mailbox(*db_, user, from)) throw sdk::DirectoryError(fmt::format("no mailbox {}", from));
-    if (find_mailbox(*db_, user, to)) throw sdk::DirectoryError(fmt::format("{} exists already", to));
+    if (!find_mailbox(*db_.writer, user, from)) throw sdk::DirectoryError(fmt::format("no mailbox {}", from));
+    if (find_mailbox(*db_.writer, user, to)) throw sdk::DirectoryError(fmt::format("{} exists already", to));
     // The mailbox and its children move together; each keeps its UIDVALIDITY and UIDs.
-    SQLite::Statement rename(*db_,
+    SQLite::Statement rename(*db_.writer,
                              "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) "
                              "WHERE user_id = (SELECT id FROM users WHERE address = ?1) "
                              "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')");
@@ -172,122 +186,12 @@ void SqliteStore::rename_mailbox(std::string_view user, std::string_view from, s
   });
 }
 
-void SqliteStore::commit_batch(const std::vector<Delivery*>& batch) {
-  std::lock_guard lock(mutex_);
-  try {
-    const std::int64_t received = now_seconds();
-    SQLite::Transaction transaction(*db_);
-    SQLite::Statement blob(*db_,
-                           "INSERT INTO blobs (hash, size, refs, body) VALUES (?1, ?2, ?3, ?4) "
-                           "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3 RETURNING refs = ?3");
-    SQLite::Statement create(*db_,
-                             "INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
-                             "SELECT id, ?, ? FROM users WHERE address = ?");
-    SQLite::Statement mailbox(
-        *db_,
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE name = ? AND "
-        "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1, highestmodseq");
-    SQLite::Statement insert(*db_,
-                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    SQLite::Statement queue(*db_,
-                            "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt, smtputf8) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)");
-    SQLite::Statement queue_recipient(
-        *db_, "INSERT INTO queue_recipients (queue_id, address, notify, orcpt) VALUES (?, ?, ?, ?)");
-    for (Delivery* delivery : batch) {
-      const sdk::Intake& intake = *delivery->intake;
-      // Each delivery in a savepoint of its own: one that fails (a user removed meanwhile) fails alone.
-      db_->exec("SAVEPOINT delivery");
-      try {
-        blob.bind(1, delivery->hash);
-        blob.bind(2, static_cast<std::int64_t>(delivery->message.size()));
-        // One reference per mailbox copy, and one for the queue entry.
-        blob.bind(3, static_cast<std::int64_t>(intake.local_users.size() + intake.filings.size() +
-                                               (intake.remote.empty() ? 0 : 1)));
-        if (delivery->in_file) {
-          blob.bind(4);
-        } else {
-          blob.bind(4, delivery->message.data(), static_cast<int>(delivery->message.size()));
-        }
-        blob.executeStep();
-        const bool first_reference = blob.getColumn(0).getInt() != 0;
-        blob.reset();
-        // The file may have been unlinked by a removal that committed after write() found it: write it again.
-        if (delivery->in_file && first_reference) blobs_.write(delivery->message);
-        const auto file_copy = [&](const std::string& user, const std::string& mailbox_name, const std::string& flags) {
-          const std::string address = lower_ascii(user);
-          if (mailbox_name != "INBOX") {
-            create.bind(1, mailbox_name);
-            create.bind(2, received);
-            create.bind(3, address);
-            create.exec();
-            create.reset();
-          }
-          mailbox.bind(1, mailbox_name);
-          mailbox.bind(2, address);
-          const bool found = mailbox.executeStep();
-          if (!found) {
-            mailbox.reset();
-            throw sdk::StoreError(fmt::format("deliver: no {} for {}", mailbox_name, user));
-          }
-          insert.bind(1, mailbox.getColumn(0).getInt64());
-          delivery->uid = static_cast<std::uint32_t>(mailbox.getColumn(1).getInt64());
-          insert.bind(2, mailbox.getColumn(1).getInt64());
-          insert.bind(7, mailbox.getColumn(2).getInt64());
-          mailbox.reset();
-          insert.bind(3, delivery->hash);
-          insert.bind(4, static_cast<std::int64_t>(delivery->message.size()));
-          insert.bind(5, intake.received != 0 ? intake.received : received);
-          insert.bind(6, flags);
-          insert.exec();
-          insert.reset();
-        };
-        for (const std::string& user : intake.local_users) file_copy(user, intake.mailbox, intake.flags);
-        for (const sdk::Filing& filing : intake.filings) file_copy(filing.user, filing.mailbox, filing.flags);
-        if (!intake.remote.empty()) {
-          queue.bind(1, delivery->hash);
-          queue.bind(2, intake.sender);
-          queue.bind(3, intake.ret);
-          queue.bind(4, intake.envid);
-          queue.bind(5, static_cast<std::int64_t>(delivery->message.size()));
-          queue.bind(6, received);
-          queue.bind(7, intake.smtputf8 ? 1 : 0);
-          queue.exec();
-          queue.reset();
-          const std::int64_t queue_id = db_->getLastInsertRowid();
-          for (const sdk::Recipient& recipient : intake.remote) {
-            queue_recipient.bind(1, queue_id);
-            queue_recipient.bind(2, recipient.address);
-            queue_recipient.bind(3, recipient.notify);
-            queue_recipient.bind(4, recipient.orcpt);
-            queue_recipient.exec();
-            queue_recipient.reset();
-          }
-        }
-        write_state(*db_, intake.state);
-        db_->exec("RELEASE delivery");
-      } catch (const std::exception& failure) {
-        blob.reset();
-        db_->exec("ROLLBACK TO delivery");
-        db_->exec("RELEASE delivery");
-        delivery->error = store_error("deliver", failure);
-      }
-    }
-    transaction.commit();
-  } catch (const std::exception& failure) {
-    for (Delivery* delivery : batch) {
-      if (!delivery->error) delivery->error = store_error("deliver", failure);
-    }
-  }
-}
-
-std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user) {
-  std::lock_guard lock(read_mutex_);
+std::vector<sdk::MailboxInfo> SqliteMailboxes::list_mailboxes(std::string_view user) {
+  std::lock_guard lock(db_.read_mutex);
   return guarded("list mailboxes", [&] {
     std::vector<sdk::MailboxInfo> mailboxes;
     SQLite::Statement query(
-        *reader_,
+        *db_.reader,
         "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), b.highestmodseq, "
         "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
         "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
@@ -305,25 +209,25 @@ std::vector<sdk::MailboxInfo> SqliteStore::list_mailboxes(std::string_view user)
   });
 }
 
-sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
-                                          sdk::FlagChange change, const std::vector<std::string>& flags,
-                                          std::optional<std::uint64_t> unchanged_since) {
+sdk::FlagResult SqliteMailboxes::change_flags(std::string_view user, const std::vector<std::int64_t>& ids,
+                                              sdk::FlagChange change, const std::vector<std::string>& flags,
+                                              std::optional<std::uint64_t> unchanged_since) {
   sdk::FlagResult result;
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(db_.write_mutex);
   guarded("change flags", [&] {
-    SQLite::Transaction transaction(*db_);
+    SQLite::Transaction transaction(*db_.writer);
     // The user's mailboxes and their change numbers, advanced here and written back once at the end.
     std::unordered_map<std::int64_t, std::int64_t> highest;
-    SQLite::Statement mailboxes(*db_,
+    SQLite::Statement mailboxes(*db_.writer,
                                 "SELECT b.id, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
                                 "WHERE u.address = ?");
     mailboxes.bind(1, lower_ascii(user));
     while (mailboxes.executeStep()) highest[mailboxes.getColumn(0).getInt64()] = mailboxes.getColumn(1).getInt64();
     std::unordered_map<std::int64_t, std::int64_t> start = highest;
-    SQLite::Statement current(*db_,
+    SQLite::Statement current(*db_.writer,
                               "SELECT id, uid, size, flags, received, modseq, blob, mailbox_id FROM messages "
                               "WHERE id = ?");
-    SQLite::Statement update(*db_, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
+    SQLite::Statement update(*db_.writer, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
     const auto same = [](const std::string& a, const std::string& b) { return lower_ascii(a) == lower_ascii(b); };
     for (std::int64_t id : ids) {
       current.bind(1, id);
@@ -374,7 +278,7 @@ sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vect
       }
       result.changed.push_back(std::move(entry));
     }
-    SQLite::Statement advance(*db_, "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?");
+    SQLite::Statement advance(*db_.writer, "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?");
     for (const auto& [mailbox, modseq] : highest) {
       if (modseq == start[mailbox]) continue;
       advance.bind(1, modseq);
@@ -387,12 +291,12 @@ sdk::FlagResult SqliteStore::change_flags(std::string_view user, const std::vect
   return result;
 }
 
-std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user, std::string_view mailbox) {
-  std::lock_guard lock(read_mutex_);
+std::vector<sdk::MessageEntry> SqliteMailboxes::list_messages(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(db_.read_mutex);
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
     SQLite::Statement query(
-        *reader_,
+        *db_.reader,
         "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob FROM messages m "
         "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
@@ -414,10 +318,10 @@ std::vector<sdk::MessageEntry> SqliteStore::list_messages(std::string_view user,
   });
 }
 
-std::optional<sdk::MailboxState> SqliteStore::mailbox_state(std::string_view user, std::string_view mailbox) {
-  std::lock_guard lock(read_mutex_);
+std::optional<sdk::MailboxState> SqliteMailboxes::mailbox_state(std::string_view user, std::string_view mailbox) {
+  std::lock_guard lock(db_.read_mutex);
   return guarded("read change number", [&]() -> std::optional<sdk::MailboxState> {
-    SQLite::Statement query(*reader_,
+    SQLite::Statement query(*db_.reader,
                             "SELECT b.uidvalidity, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
                             "WHERE u.address = ? AND b.name = ?");
     query.bind(1, lower_ascii(user));
@@ -428,14 +332,14 @@ std::optional<sdk::MailboxState> SqliteStore::mailbox_state(std::string_view use
   });
 }
 
-std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, std::string_view mailbox,
-                                                       std::uint64_t modseq) {
-  std::lock_guard lock(read_mutex_);
+std::vector<std::uint32_t> SqliteMailboxes::expunged_since(std::string_view user, std::string_view mailbox,
+                                                           std::uint64_t modseq) {
+  std::lock_guard lock(db_.read_mutex);
   return guarded("list expunged", [&] {
     std::vector<std::uint32_t> uids;
-    SQLite::Transaction snapshot(*reader_);
+    SQLite::Transaction snapshot(*db_.reader);
     SQLite::Statement state(
-        *reader_,
+        *db_.reader,
         "SELECT b.id, b.expunged_floor, b.uidnext FROM mailboxes b JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ?");
     state.bind(1, lower_ascii(user));
@@ -447,7 +351,7 @@ std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, st
     if (modseq < floor) {
       // Some of what went since then is forgotten: every UID below UIDNEXT that is not here now may have gone.
       // RFC 7162 lets VANISHED (EARLIER) name UIDs the client never knew; it ignores them.
-      SQLite::Statement present(*reader_, "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
+      SQLite::Statement present(*db_.reader, "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
       present.bind(1, id);
       std::uint32_t next = 1;
       while (present.executeStep()) {
@@ -458,7 +362,7 @@ std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, st
       for (; next < uidnext; ++next) uids.push_back(next);
       return uids;
     }
-    SQLite::Statement query(*reader_, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+    SQLite::Statement query(*db_.reader, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
     query.bind(1, id);
     query.bind(2, static_cast<std::int64_t>(modseq));
     while (query.executeStep()) uids.push_back(static_cast<std::uint32_t>(query.getColumn(0).getInt64()));
@@ -466,26 +370,26 @@ std::vector<std::uint32_t> SqliteStore::expunged_since(std::string_view user, st
   });
 }
 
-std::string SqliteStore::read_message(std::string_view user, std::int64_t id) {
+std::string SqliteMailboxes::read_message(std::string_view user, std::int64_t id) {
   std::optional<std::string> content = std::move(read_messages(user, {id}).front());
   if (!content) throw sdk::StoreError(fmt::format("no message {} for {}", id, user));
   return std::move(*content);
 }
 
-std::vector<std::optional<std::string>> SqliteStore::read_messages(std::string_view user,
-                                                                   const std::vector<std::int64_t>& ids) {
+std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::string_view user,
+                                                                       const std::vector<std::int64_t>& ids) {
   std::vector<std::optional<std::string>> contents(ids.size());
   std::vector<std::pair<std::size_t, std::string>> in_files;  // (index, blob hash), read after the lock
   {
-    std::lock_guard lock(read_mutex_);
+    std::lock_guard lock(db_.read_mutex);
     guarded("read messages", [&] {
       // One read transaction and one prepared statement for the lot: a statement's own transaction takes and
       // drops the database's locks every time, which costs more than reading a small body.
-      SQLite::Transaction snapshot(*reader_);
+      SQLite::Transaction snapshot(*db_.reader);
       // The user is looked up once; each message is then found by id and checked to be in one of theirs.
-      const std::optional<std::int64_t> owner = user_id(*reader_, lower_ascii(user));
+      const std::optional<std::int64_t> owner = user_id(*db_.reader, lower_ascii(user));
       if (!owner) return;
-      SQLite::Statement query(*reader_,
+      SQLite::Statement query(*db_.reader,
                               "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
                               "JOIN blobs b ON b.hash = m.blob WHERE m.id = ? AND x.user_id = ?");
       for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -505,25 +409,25 @@ std::vector<std::optional<std::string>> SqliteStore::read_messages(std::string_v
       }
     });
   }
-  for (auto& [index, hash] : in_files) contents[index] = blobs_.read(hash);
+  for (auto& [index, hash] : in_files) contents[index] = db_.blobs.read(hash);
   return contents;
 }
 
-void SqliteStore::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
+void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return;
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(db_.write_mutex);
   std::vector<std::string> unused = guarded("remove messages", [&] {
-    SQLite::Transaction transaction(*db_);
+    SQLite::Transaction transaction(*db_.writer);
     std::vector<std::string> hashes;
-    SQLite::Statement remove(*db_,
+    SQLite::Statement remove(*db_.writer,
                              "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT b.id FROM mailboxes b "
                              "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob, mailbox_id, uid");
     // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on), remembered with its UID
     // for QRESYNC's VANISHED.
-    SQLite::Statement bump(*db_,
+    SQLite::Statement bump(*db_.writer,
                            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
                            "RETURNING highestmodseq");
-    SQLite::Statement remember(*db_, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
+    SQLite::Statement remember(*db_.writer, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
     std::vector<std::int64_t> touched;  // mailboxes that lost messages
     for (std::int64_t id : ids) {
       remove.bind(1, id);
@@ -547,20 +451,20 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
         if (std::find(touched.begin(), touched.end(), mailbox) == touched.end()) touched.push_back(mailbox);
       }
     }
-    // The record of expunges is bounded: past twice expunged_kept_ rows a mailbox keeps its newest
-    // expunged_kept_, and remembers up to which change number it forgot (see expunged_since()).
+    // The record of expunges is bounded: past twice db_.expunged_kept rows a mailbox keeps its newest
+    // db_.expunged_kept, and remembers up to which change number it forgot (see expunged_since()).
     SQLite::Statement cutoff(
-        *db_, "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
-    SQLite::Statement forget(*db_, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
-    SQLite::Statement floor(*db_, "UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
+        *db_.writer, "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
+    SQLite::Statement forget(*db_.writer, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
+    SQLite::Statement floor(*db_.writer, "UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
     for (std::int64_t mailbox : touched) {
       cutoff.bind(1, mailbox);
-      cutoff.bind(2, static_cast<std::int64_t>(2 * expunged_kept_));
+      cutoff.bind(2, static_cast<std::int64_t>(2 * db_.expunged_kept));
       const bool over = cutoff.executeStep();
       cutoff.reset();
       if (!over) continue;
       cutoff.bind(1, mailbox);
-      cutoff.bind(2, static_cast<std::int64_t>(expunged_kept_));
+      cutoff.bind(2, static_cast<std::int64_t>(db_.expunged_kept));
       cutoff.executeStep();
       const std::int64_t oldest_forgotten = cutoff.getColumn(0).getInt64();
       cutoff.reset();
@@ -573,11 +477,11 @@ void SqliteStore::remove_messages(std::string_view user, const std::vector<std::
       floor.exec();
       floor.reset();
     }
-    std::vector<std::string> released = release_blobs(hashes);
+    std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return released;
   });
-  for (const std::string& hash : unused) blobs_.remove(hash);
+  for (const std::string& hash : unused) db_.blobs.remove(hash);
 }
 
 }  // namespace tern::store_sqlite

@@ -1,5 +1,5 @@
-// Group commit: deliveries that arrive while one is being committed wait and are committed together, so one
-// fsync of the database serves every message that finished at the same moment.
+// Group commit: received messages that arrive while a commit is under way wait and are committed together, so
+// one fsync of the database serves every message that finished at the same moment.
 #pragma once
 
 #include <condition_variable>
@@ -16,29 +16,29 @@
 namespace tern::store_sqlite {
 
 // One received message, for mailboxes and the outbound queue, on its way into a batch.
-struct Delivery {
+struct Arrival {
   std::string_view message;
   const sdk::Intake* intake = nullptr;
   std::string hash;
   bool in_file = false;      // the body is a blob file (written and fsynced already), not inline
-  std::exception_ptr error;  // set by the commit when this delivery failed
+  std::exception_ptr error;  // set by the commit when this message failed
   std::uint32_t uid = 0;     // set by the commit: the UID of the (last) copy filed
   bool done = false;
 };
 
-class DeliveryBatcher {
+class GroupCommit {
  public:
-  using Commit = std::function<void(const std::vector<Delivery*>& batch)>;
+  using Commit = std::function<void(const std::vector<Arrival*>& batch)>;
 
-  // Returns once `delivery` is committed, or rethrows its error. The first caller to find no commit under way
+  // Returns once `arrival` is committed, or rethrows its error. The first caller to find no commit under way
   // leads: it commits everything queued at that moment, then hands over to a waiting caller. `commit` must
-  // not throw; it reports failures in each Delivery's `error`.
-  void run(Delivery& delivery, const Commit& commit);
+  // not throw; it reports failures in each Arrival's `error`.
+  void run(Arrival& arrival, const Commit& commit);
 
  private:
   std::mutex mutex_;
   std::condition_variable committed_;
-  std::vector<Delivery*> queue_;
+  std::vector<Arrival*> queue_;
   bool leading_ = false;
 };
 

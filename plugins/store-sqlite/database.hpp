@@ -1,0 +1,56 @@
+// What the four parts of the SQLite store share: the database's two connections and their locks, the folder
+// of body files, and the group commit that files received messages.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "blob_files.hpp"
+#include "group_commit.hpp"
+#include "tern/sdk/store.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace tern::store_sqlite {
+
+class Database {
+ public:
+  // Opens or creates the database at `path` (schema made or brought up to date) and the blob folder at `blobs`.
+  // Bodies up to `inline_limit` octets are kept in the database, larger ones as files. Each mailbox remembers
+  // at least its last `expunged_kept` expunged UIDs with their change numbers (QRESYNC). Throws sdk::StoreError.
+  Database(const std::filesystem::path& path, const std::filesystem::path& blobs, std::size_t inline_limit,
+           std::size_t expunged_kept);
+  ~Database();
+
+  // Files a received message (MailStore::receive) through the group commit; returns the UID of the last copy
+  // filed (APPEND files one).
+  std::uint32_t file(std::string_view message, const sdk::Intake& intake);
+  // Drops one reference from each blob, inside the caller's transaction on `writer`; returns the blobs nobody
+  // references any more (their rows deleted), whose files the caller removes once it committed.
+  std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
+
+  // One connection for writes, used by one thread at a time: SQLite writes one transaction at a time anyway. A
+  // batch rewrites a body file it is the first to reference, under this lock, so a removal that unlinked it
+  // after the message found it cannot leave a message without its body.
+  std::mutex write_mutex;
+  std::unique_ptr<SQLite::Database> writer;
+  // Lookups read through a connection of their own: in WAL mode they never wait for a commit's fsync.
+  std::mutex read_mutex;
+  std::unique_ptr<SQLite::Database> reader;
+  BlobFiles blobs;
+  const std::size_t inline_limit;
+  const std::size_t expunged_kept;
+
+ private:
+  // Commits a batch of received messages in one transaction; never throws (errors go to each Arrival).
+  void commit_batch(const std::vector<Arrival*>& batch);
+
+  GroupCommit commits_;
+};
+
+}  // namespace tern::store_sqlite
