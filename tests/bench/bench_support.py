@@ -176,6 +176,8 @@ class PostfixInstance:
         postfix_user = pwd.getpwnam("postfix")
         self.root.mkdir(mode=0o755)
         shutil.copytree("/etc/postfix", self.etc)
+        # main.cf from scratch: tools/install-deps installs postfix unconfigured, so the system's may be missing.
+        (self.etc / "main.cf").write_text("compatibility_level = 3.6\n")
         self.queue.mkdir(mode=0o755)
         self.data.mkdir(mode=0o700)
         os.chown(self.data, postfix_user.pw_uid, postfix_user.pw_gid)

@@ -500,7 +500,7 @@ def describe_machine(servers):
         parts.append(f"Tern binary built {built(tern.binary)}, {OUTBOUND_PLUGIN} "
                      f"{built(tern.plugins / OUTBOUND_PLUGIN)}, at {commit}"
                      f"{' with uncommitted changes' if changed else ''}")
-    parts.append(f"Postfix {run(['postconf', '-h', 'mail_version']).stdout.strip()}")
+    parts.append(f"Postfix {run(['postconf', '-d', '-h', 'mail_version']).stdout.strip()}")
     return "; ".join(parts)
 
 

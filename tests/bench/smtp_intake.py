@@ -310,7 +310,7 @@ def describe_machine(binary):
     changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
                              capture_output=True, text=True).stdout.strip()
     built = datetime.datetime.fromtimestamp(binary.stat().st_mtime).isoformat(timespec="seconds")
-    postfix = run(["postconf", "-h", "mail_version"]).stdout.strip()
+    postfix = run(["postconf", "-d", "-h", "mail_version"]).stdout.strip()
     return (f"{os.cpu_count()} cores ({model}), Linux {platform.release()}; Tern binary built {built} from "
             f"{commit}{' with uncommitted changes' if changed else ''}; Postfix {postfix}")
 
