@@ -373,7 +373,8 @@ sdk::Task<void> SmtpSession::on_bdat(std::string_view argument) {
     reply(250, "2.0.0", fmt::format("{} octets received", *size));
     co_return;
   }
-  co_await store_message(std::exchange(chunks_, {}));
+  std::string message = std::exchange(chunks_, {});
+  co_await store_message(std::move(message));
   reset_transaction();
 }
 
