@@ -97,12 +97,4 @@ std::optional<int> run_plugin_command(const std::filesystem::path& config_file, 
                         [&](sdk::ServiceContext& context) { return command->run(context, std::move(arguments)); });
 }
 
-std::vector<std::pair<std::string, std::string>> plugin_commands(const std::filesystem::path& config_file) {
-  std::vector<std::pair<std::string, std::string>> found;
-  for (const auto& [name, command] : load_everything(config_file).generation->commands) {
-    found.emplace_back(name, command->summary());
-  }
-  return found;
-}
-
 }  // namespace tern::cli

@@ -19,7 +19,4 @@ int run_service_once(const std::filesystem::path& config_file, const std::string
 std::optional<int> run_plugin_command(const std::filesystem::path& config_file, const std::string& name,
                                       std::vector<std::string> arguments);
 
-// The name and summary of every command the plugins of this config provide, for `tern --help` and `tern plugins`.
-std::vector<std::pair<std::string, std::string>> plugin_commands(const std::filesystem::path& config_file);
-
 }  // namespace tern::cli

@@ -112,6 +112,11 @@ std::vector<const toml::table*> TableReader::tables(std::string_view key) {
   return found;
 }
 
+bool TableReader::holds_string(std::string_view key) const {
+  const toml::node* node = table_ != nullptr ? table_->get(key) : nullptr;
+  return node != nullptr && node->is_string();
+}
+
 void TableReader::claim(std::string_view key) {
   read_.emplace(key);
 }

@@ -33,6 +33,8 @@ class TableReader {
   // The tables of an array of tables ([[a.b]]); marks the key read. Empty when absent or (with an error) of
   // another type.
   std::vector<const toml::table*> tables(std::string_view key);
+  // Whether the key is there with a string value; does not mark it read.
+  bool holds_string(std::string_view key) const;
   // Marks a key read without reading it, for keys handled elsewhere.
   void claim(std::string_view key);
 

@@ -18,7 +18,7 @@ namespace {
 class PluginSection final : public sdk::ConfigSection {
  public:
   PluginSection(const toml::table* table, const std::string& file, const std::string& path)
-      : table_(table), reader_(table, file, path, errors_) {}
+      : reader_(table, file, path, errors_) {}
 
   std::optional<std::string> get_string(std::string_view key) const override { return reader_.string(key); }
   std::optional<std::int64_t> get_integer(std::string_view key) const override { return reader_.integer(key); }
@@ -39,10 +39,7 @@ class PluginSection final : public sdk::ConfigSection {
     }
     return sections;
   }
-  bool holds_string(std::string_view key) const override {
-    const toml::node* node = table_ != nullptr ? table_->get(key) : nullptr;
-    return node != nullptr && node->is_string();
-  }
+  bool holds_string(std::string_view key) const override { return reader_.holds_string(key); }
   void error(std::string_view key, std::string_view what) const override { reader_.error(key, what); }
   [[noreturn]] void fail(std::string_view key, std::string_view what) const override {
     reader_.error(key, what);
@@ -71,7 +68,6 @@ class PluginSection final : public sdk::ConfigSection {
   }
 
  private:
-  const toml::table* table_;
   mutable std::vector<std::string> errors_;
   mutable config::TableReader reader_;
   mutable std::vector<std::unique_ptr<PluginSection>> children_;

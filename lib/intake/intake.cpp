@@ -220,15 +220,15 @@ sdk::Task<Outcome> receive(sdk::ServerContext& server, Incoming incoming) {
   if (received) {
     if (std::optional<Outcome> loop = loop_refusal(incoming)) co_return std::move(*loop);
   }
-  const std::string stored = received ? compose(incoming, hooks) : incoming.message;
+  std::string stored = received ? compose(incoming, hooks) : incoming.message;
   const std::string folder = verdict.kind == sdk::VerdictKind::quarantine ? verdict.folder : incoming.folder;
   // `deliver`, once per local user: where their copy goes and with which flags, and who else gets one.
   const std::string_view marks = received ? marks_of(incoming.message) : std::string_view(incoming.message);
   const Decisions decisions = co_await decide(server, incoming.client, incoming.envelope, incoming.destinations.users,
                                               stored, marks, folder, incoming.name);
   if (decisions.refusal) co_return refused_by(*decisions.refusal, sdk::Stage::deliver);
-  std::string filed = decisions.redirected_by + stored;
-  Outcome outcome = co_await commit(server, incoming, decisions, std::move(filed));
+  stored.insert(0, decisions.redirected_by);
+  Outcome outcome = co_await commit(server, incoming, decisions, std::move(stored));
   if (outcome.status != Status::stored) co_return outcome;
   co_await announce(server, incoming, outcome, folder);
   co_return outcome;

@@ -34,7 +34,6 @@ class MessageContext final : public sdk::HookContext {
   const std::optional<std::string>& new_sender() const { return sender_; }
   const std::vector<std::string>& added_recipients() const { return added_recipients_; }
   const std::vector<std::string>& removed_recipients() const { return removed_recipients_; }
-  bool envelope_changed() const { return sender_ || !added_recipients_.empty() || !removed_recipients_.empty(); }
 
  private:
   // The changes are the `message` stage's alone: at `queued` the message is filed already.

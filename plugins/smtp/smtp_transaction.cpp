@@ -407,11 +407,12 @@ sdk::Task<void> SmtpSession::store_message(std::string message) {
   const std::string queue_id = fmt::format("{}.{}", client_.session_id, transactions_);
   intake::Incoming incoming;
   incoming.client = client_;
-  incoming.envelope = *envelope_;
-  incoming.destinations = destinations_;
+  incoming.received_field = received_header();
+  // The transaction ends with this message (the caller resets it): its envelope and destinations move.
+  incoming.envelope = std::move(*envelope_);
+  incoming.destinations = std::move(destinations_);
   incoming.name = queue_id;
   incoming.early_verdict = data_decision_;
-  incoming.received_field = received_header();
   if (role_ == Role::submission) {
     incoming.extra_fields = [this](std::string_view content) { return submission_headers(content); };
   }
