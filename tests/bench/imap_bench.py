@@ -326,7 +326,7 @@ service imap-login {{
 
     def setup(self, messages):
         """Writes the messages as Maildir files in cur/, LF line endings, with the names and the ,S= and ,W= sizes
-        a delivery agent gives them (synthetic names make Dovecot's hashing collide: /work/shared/PEERS.md)."""
+        a delivery agent gives them (synthetic names make Dovecot's hashing collide)."""
         for sub in ("run", "state", "home"):
             (self.root / sub).mkdir(parents=True, mode=0o755, exist_ok=True)
         for sub in ("cur", "new", "tmp"):
