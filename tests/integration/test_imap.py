@@ -9,6 +9,7 @@ import smtplib
 import pytest
 
 from conftest import ALICE, ALICE_PASSWORD, BOB, insecure_context
+from imap_raw import RawImap
 
 MESSAGE = ("From: Carol <carol@remote.test>\r\nTo: alice@example.test\r\nSubject: {subject}\r\n"
            "Message-ID: <{subject}@remote.test>\r\n\r\nHello {subject}.\r\n.dot line\r\n")
@@ -165,27 +166,6 @@ def test_bad_input_gets_tagged_bad_not_a_crash(running):
         tls.sendall(b"a5 NOOP\r\n")
         assert stream.readline() == b"a5 OK NOOP completed\r\n"
         tls.close()
-
-
-class RawImap:
-    """IDLE over a raw TLS socket: imaplib has no IDLE before Python 3.14."""
-
-    def __init__(self, server):
-        import socket
-        raw = socket.create_connection(("127.0.0.1", server.port("imaps")), timeout=10)
-        self.sock = insecure_context().wrap_socket(raw, server_hostname="mx.example.test")
-        self.stream = self.sock.makefile("rb")
-        assert self.stream.readline().startswith(b"* OK")
-
-    def command(self, line):
-        tag = line.split(b" ", 1)[0]
-        self.sock.sendall(line + b"\r\n")
-        untagged = []
-        while True:
-            reply = self.stream.readline()
-            if reply.startswith(tag + b" "):
-                return reply, untagged
-            untagged.append(reply)
 
 
 def test_idle_hears_of_smtp_delivery_and_of_another_session_s_flags(running):
