@@ -308,6 +308,7 @@ class Shared:
         self.log = log
         self.commands = 0
         self.by_command = collections.Counter()
+        self.latencies = collections.defaultdict(list)
         self.errors = collections.Counter()
         self.samples = {}
         self.distinct = collections.Counter()
@@ -320,10 +321,12 @@ class Shared:
         self.expunged = {}
         self.contents = {}
 
-    def count(self, name):
+    def count(self, name, seconds):
         with self.lock:
             self.commands += 1
             self.by_command[name] += 1
+            if name != "IDLE":  # its time is the client's choice
+                self.latencies[name].append(seconds)
 
     def error(self, kind, text, key=None):
         """Counts an error of `kind`; its description is kept as a sample unless one like it (numbers aside, or the
@@ -374,6 +377,7 @@ class Context:
     uidnext: int = None
     code: tuple = None
     continuation: bool = False
+    started: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class Broken(Exception):
@@ -540,7 +544,7 @@ class Client:
         except ParseError as failure:
             self.error("unparsable", f"tagged reply to {ctx.name}: {failure}")
             raise Broken() from failure
-        self.shared.count(ctx.name)
+        self.shared.count(ctx.name, time.monotonic() - ctx.started)
         ctx.code = code
         if code and code[0] == "CAPABILITY" and code[1]:
             self.capabilities = set(code[1].upper().split())
@@ -1054,6 +1058,7 @@ class Result:
     notes: dict
     by_command: dict
     seed: int
+    latency: dict = dataclasses.field(default_factory=dict)  # command -> (median, 90th percentile) in seconds
 
     @property
     def rate(self):
@@ -1146,6 +1151,12 @@ def prepare_mailbox(host, port, user, password, count=50, seed=0, timeout=10, em
     return Prepared(uidvalidity, messages)
 
 
+def percentiles(values):
+    """(median, 90th percentile) of a list of durations."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+
+
 def spread(samples, count):
     """Up to `count` of the distinct descriptions, (kind, text) -> text, taken in turn from each kind so that one
     frequent kind does not hide the others."""
@@ -1195,7 +1206,8 @@ def run_stress(host, port, user, password, clients=10, seconds=20, logins=True, 
     with shared.lock:
         samples = spread(shared.samples, 20)
         result = Result(shared.commands, sum(shared.errors.values()), samples, elapsed, dict(shared.errors),
-                        dict(shared.notes), dict(shared.by_command), seed)
+                        dict(shared.notes), dict(shared.by_command), seed,
+                        {name: percentiles(values) for name, values in shared.latencies.items()})
     log(result.summary())
     return result
 
