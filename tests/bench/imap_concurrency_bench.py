@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import imap_bench as base
-from bench_support import all_pids, clean_up, fmt, interrupt, log, proc_stat, run, run_bench
+from bench_support import all_pids, clean_up, fmt, interrupt, log, machine_busy_ticks, proc_stat, run, run_bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import imap_stress  # noqa: E402  (tests/support is no package)
@@ -130,7 +130,7 @@ def measure(server, logins, args, seed):
     time.sleep(0.5)  # the preparing session's processes end
     cpu_before = server.cpu_ticks()
     auth_before = server.auth_ticks() if isinstance(server, Dovecot) else 0
-    own_before = time.process_time()
+    own_before, machine_before = time.process_time(), machine_busy_ticks()
     result = imap_stress.run_stress("127.0.0.1", server.port, base.USER, base.PASSWORD, clients=args.clients,
                                     seconds=args.seconds, logins=logins, seed=seed, prepared=prepared,
                                     timeout=args.timeout, log=None)
@@ -139,12 +139,15 @@ def measure(server, logins, args, seed):
         raise RuntimeError(f"{server.name} exited during the run; its log ends:\n"
                            + "\n".join(server.log_text().splitlines()[-20:]))
     cpu = (server.cpu_ticks() - cpu_before) / CLOCK_TICKS
+    own = time.process_time() - own_before
+    machine = (machine_busy_ticks() - machine_before) / CLOCK_TICKS
     logins_done = result.by_command.get("LOGIN", 0)
     auth = (server.auth_ticks() - auth_before) / CLOCK_TICKS if isinstance(server, Dovecot) else None
     return {"rate": result.rate, "commands": result.commands, "cpu": cpu,
             "cpu_ms": 1000 * cpu / max(result.commands, 1), "errors": result.errors, "kinds": result.kinds,
             "samples": result.error_samples, "logins": logins_done, "elapsed": result.elapsed,
-            "client": (time.process_time() - own_before) / max(result.elapsed, 1e-6),
+            "client": own / max(result.elapsed, 1e-6),
+            "others": max(0.0, machine - cpu - own) / (result.elapsed + 0.5),
             "auth_ms": 1000 * auth / logins_done if auth is not None and logins_done else None,
             "latency": result.latency, "by_command": result.by_command}
 
@@ -157,7 +160,7 @@ def median(runs, key):
 def print_table(points, servers):
     log("")
     header = (f"{'mix':<10} {'server':<12} {'commands/s':>10} {'CPU ms/command':>14} {'errors/run':>10} "
-              f"{'logins/run':>10} {'client cores':>12}")
+              f"{'logins/run':>10} {'client cores':>12} {'others cores':>12}")
     log(header)
     log("-" * len(header))
     for mix, _ in MIXES:
@@ -165,7 +168,8 @@ def print_table(points, servers):
             runs = points[mix][server.name]
             log(f"{mix:<10} {server.name:<12} {fmt(median(runs, 'rate'), '{:.0f}'):>10} "
                 f"{fmt(median(runs, 'cpu_ms'), '{:.3f}'):>14} {fmt(median(runs, 'errors'), '{:.0f}'):>10} "
-                f"{fmt(median(runs, 'logins'), '{:.0f}'):>10} {fmt(median(runs, 'client'), '{:.2f}'):>12}")
+                f"{fmt(median(runs, 'logins'), '{:.0f}'):>10} {fmt(median(runs, 'client'), '{:.2f}'):>12} "
+                f"{fmt(median(runs, 'others'), '{:.2f}'):>12}")
         tern, dovecot = points[mix]["Tern"], points[mix]["Dovecot"]
         rate = median(tern, "rate") / median(dovecot, "rate") if median(dovecot, "rate") else None
         cpu = median(tern, "cpu_ms") / median(dovecot, "cpu_ms") if median(dovecot, "cpu_ms") else None
@@ -255,7 +259,8 @@ def main():
             + "), Dovecot through {ARGON2ID} in its passwd-file (doveadm pw -t: verified); Dovecot's auth cache is on "
             "(auth_cache_size = 10M), as Tern is to get an equivalent cache.")
         log("CPU: utime+stime of each server's process tree (Dovecot: master, imap-login, imap, auth, ...), "
-            "with what it reaped. 'client cores': the checking client's own CPU use.")
+            "with what it reaped. 'client': the checking client's own CPU use; 'others': cores other processes "
+            "used meanwhile (the machine may be shared).")
         points = {mix: {server.name: [] for server in servers} for mix, _ in MIXES}
         for repeat in range(args.repeat):
             for mix, logins in MIXES:
@@ -269,7 +274,8 @@ def main():
                     log(f"  run {repeat + 1} {mix:<9} {server.name:<7} {result['rate']:6.0f} commands/s "
                         f"({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} logins)  CPU "
                         f"{result['cpu']:5.2f} s = {result['cpu_ms']:.3f} ms/command{auth}  client "
-                        f"{result['client']:.2f} cores  errors {result['errors']}" + (f" ({kinds})" if kinds else ""))
+                        f"{result['client']:.2f} cores, others {result['others']:.2f} cores  errors "
+                        f"{result['errors']}" + (f" ({kinds})" if kinds else ""))
         print_table(points, servers)
         print_latencies(points, servers)
         print_errors(points, servers)
