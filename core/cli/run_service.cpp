@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "auth/auth_throttle.hpp"
+#include "auth/login_cache.hpp"
 #include "cli/store_session.hpp"
 #include "privileges/run_as.hpp"
 #include "server/service_context.hpp"
@@ -38,6 +39,7 @@ int run_in_process(const LoadedConfig& loaded, const std::string& name,
   asio::io_context loop(1);
   asio::thread_pool workers(2);
   auth::AuthThrottle throttle(config.limits.max_auth_failures, config.limits.auth_failure_window);
+  auth::LoginCache logins(config.limits.auth_cache_ttl);
   server::MailboxWatch watch;
   dns::Resolver resolver(config.dns_servers);
   metrics::Counters counters;  // this run's own: nobody reads them
@@ -52,8 +54,8 @@ int run_in_process(const LoadedConfig& loaded, const std::string& name,
   asio::co_spawn(
       loop,
       [&]() -> asio::awaitable<void> {
-        auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, watch, resolver,
-                                                                counters, client_tls, stopping, name);
+        auto session = std::make_unique<server::SessionContext>(generation, *store, workers, throttle, logins, watch,
+                                                                resolver, counters, client_tls, stopping, name);
         server::ServiceContext context(std::move(session), std::make_shared<const std::atomic<bool>>(false), stopping,
                                        config.data_dir);
         try {

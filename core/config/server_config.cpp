@@ -230,6 +230,13 @@ void read_limits(TableReader section, ServerConfig& config) {
   std::int64_t window = config.limits.auth_failure_window.count();
   positive("auth_failure_window", window);
   config.limits.auth_failure_window = std::chrono::seconds(window);
+  if (auto ttl = section.integer("auth_cache_ttl")) {
+    if (*ttl < 0 || *ttl > 86400) {
+      section.error("auth_cache_ttl", "must be seconds from 0 (no cache) to 86400");
+    } else {
+      config.limits.auth_cache_ttl = std::chrono::seconds(*ttl);
+    }
+  }
   section.report_unknown_keys();
 }
 

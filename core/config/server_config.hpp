@@ -59,6 +59,7 @@ struct Limits {
   std::int64_t max_connections_per_client = 20;   // per client IP address
   std::int64_t max_auth_failures = 10;            // failed logins per client address within the window
   std::chrono::seconds auth_failure_window{900};  // before a failure is forgotten
+  std::chrono::seconds auth_cache_ttl{300};       // how long a verified login is remembered; 0: never
 };
 
 // [server] user and group: who the server becomes once its ports are bound (privileges/run_as.hpp).

@@ -57,6 +57,11 @@ void TcpConnection::wait_for_deadline() {
 }
 
 sdk::Task<std::size_t> TcpConnection::read_some(char* data, std::size_t size, error_code& error) {
+  // A client that writes a command in two pieces without TCP_NODELAY (an APPEND's line, then its literal)
+  // holds the second until the first is acknowledged, and a delayed ACK would make that 40 ms. The kernel
+  // leaves quick-ACK mode on its own, so it is asked for before every read.
+  const int quick = 1;
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &quick, sizeof quick);
   arm_deadline();
   std::size_t count = 0;
   if (tls_) {
@@ -87,6 +92,7 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t ma
   } done{line_deadline_};
   line.clear();
   bool discarding = false;
+  std::string head;       // an over-long line's first octets, kept for the caller
   char last_dropped = 0;  // the octet before the line's LF may have been dropped with the rest of it
   std::size_t scanned = start_;
   for (;;) {
@@ -96,7 +102,8 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t ma
       bool too_long = discarding || length > max_length;
       if (too_long) {
         const char before = end > start_ ? buffer_[end - 1] : last_dropped;
-        line = before == '\r' ? "\r\n" : "\n";
+        if (!discarding) head.assign(buffer_, start_, std::min(length, sdk::kLongLineHead));
+        line = std::move(head) + (before == '\r' ? "\r\n" : "\n");
       } else {
         line.assign(buffer_, start_, length);
       }
@@ -109,6 +116,7 @@ sdk::Task<sdk::ReadStatus> TcpConnection::read(std::string& line, std::size_t ma
       co_return too_long ? sdk::ReadStatus::too_long : sdk::ReadStatus::ok;
     }
     if (buffer_.size() - start_ >= max_length) {
+      if (!discarding) head.assign(buffer_, start_, std::min(buffer_.size() - start_, sdk::kLongLineHead));
       discarding = true;
       last_dropped = buffer_.back();
       start_ = buffer_.size();

@@ -22,6 +22,7 @@
 #include <mutex>
 
 #include "auth/auth_throttle.hpp"
+#include "auth/login_cache.hpp"
 #include "config/server_config.hpp"
 #include "loader/generation.hpp"
 #include "loader/plugin_loader.hpp"
@@ -85,6 +86,7 @@ class Server {
         loops_(startup_config_.threads, startup_config_.workers),
         limits_(startup_config_.limits.max_connections, startup_config_.limits.max_connections_per_client),
         auth_throttle_(startup_config_.limits.max_auth_failures, startup_config_.limits.auth_failure_window),
+        login_cache_(startup_config_.limits.auth_cache_ttl),
         resolver_(startup_config_.dns_servers),
         signals_(main_loop_, SIGTERM, SIGINT, SIGHUP) {}
 
@@ -121,6 +123,7 @@ class Server {
   net::EventLoops loops_;
   net::ConnectionLimits limits_;
   auth::AuthThrottle auth_throttle_;
+  auth::LoginCache login_cache_;
   MailboxWatch mailbox_watch_;
   dns::Resolver resolver_;
   metrics::Counters counters_;  // for the process's life, across reloads
@@ -257,8 +260,8 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<net::TcpConnection> co
     client.tls = ready;
   }
   if (ready) {
-    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_, resolver_, counters_,
-                           client_tls_, stopping_, client.session_id);
+    SessionContext context(generation, *store_, loops_.workers(), auth_throttle_, login_cache_, mailbox_watch_,
+                           resolver_, counters_, client_tls_, stopping_, client.session_id);
     context.count("connections_" + listener.info.protocol, 1);
     const std::string session_id = client.session_id;
     try {
@@ -286,8 +289,9 @@ asio::awaitable<void> Server::run_service(std::shared_ptr<const sdk::Service> se
                                           std::shared_ptr<const loader::Generation> generation,
                                           std::shared_ptr<const std::atomic<bool>> stop) {
   const std::string name = service->name();
-  auto session = std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, mailbox_watch_,
-                                                  resolver_, counters_, client_tls_, stopping_, "service " + name);
+  auto session =
+      std::make_unique<SessionContext>(generation, *store_, loops_.workers(), auth_throttle_, login_cache_,
+                                       mailbox_watch_, resolver_, counters_, client_tls_, stopping_, "service " + name);
   ServiceContext context(std::move(session), stop, stopping_, generation->config->data_dir);
   spdlog::info("service {} started", name);
   try {

@@ -47,14 +47,15 @@ auto async_run_on(asio::thread_pool& pool, std::function<void()> work, Token&& t
 }  // namespace
 
 SessionContext::SessionContext(std::shared_ptr<const loader::Generation> generation, sdk::MailStore& store,
-                               asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                               dns::Resolver& resolver, metrics::Counters& counters,
+                               asio::thread_pool& workers, auth::AuthThrottle& throttle, auth::LoginCache& logins,
+                               MailboxWatch& watch, dns::Resolver& resolver, metrics::Counters& counters,
                                std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& stopping,
                                std::string session_id)
     : generation_(std::move(generation)),
       store_(store),
       workers_(workers),
       throttle_(throttle),
+      logins_(logins),
       watch_(watch),
       resolver_(resolver),
       counters_(counters),
@@ -83,9 +84,14 @@ sdk::Task<sdk::LoginResult> SessionContext::authenticate(const sdk::ClientInfo& 
   try {
     matches = co_await blocking([&] {
       hash = store_.directory().password_hash(address);
+      // A login verified lately skips argon2id; the stored hash is read every time, so a changed password or
+      // a removed user takes effect at once.
+      if (hash && logins_.verified(address, *hash, secret)) return true;
       // An unknown user costs as much as a known one, so timing does not tell which addresses exist.
       static const std::string decoy = auth::hash_password("decoy");
-      return auth::verify_password(hash ? *hash : decoy, secret) && hash.has_value();
+      const bool verified = auth::verify_password(hash ? *hash : decoy, secret) && hash.has_value();
+      if (verified) logins_.remember(address, *hash, secret);
+      return verified;
     });
   } catch (const std::exception& error) {
     log_.error(fmt::format("login check for {} failed: {}", address, error.what()));

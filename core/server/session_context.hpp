@@ -13,6 +13,7 @@
 #include <string>
 
 #include "auth/auth_throttle.hpp"
+#include "auth/login_cache.hpp"
 #include "dns/resolver.hpp"
 #include "loader/generation.hpp"
 #include "log/logging.hpp"
@@ -25,8 +26,8 @@ namespace tern::server {
 class SessionContext final : public sdk::ServerContext {
  public:
   SessionContext(std::shared_ptr<const loader::Generation> generation, sdk::MailStore& store,
-                 boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, MailboxWatch& watch,
-                 dns::Resolver& resolver, metrics::Counters& counters,
+                 boost::asio::thread_pool& workers, auth::AuthThrottle& throttle, auth::LoginCache& logins,
+                 MailboxWatch& watch, dns::Resolver& resolver, metrics::Counters& counters,
                  std::shared_ptr<boost::asio::ssl::context> client_tls, const std::atomic<bool>& stopping,
                  std::string session_id);
 
@@ -54,6 +55,7 @@ class SessionContext final : public sdk::ServerContext {
   sdk::MailStore& store_;
   boost::asio::thread_pool& workers_;
   auth::AuthThrottle& throttle_;
+  auth::LoginCache& logins_;
   MailboxWatch& watch_;
   dns::Resolver& resolver_;
   metrics::Counters& counters_;

@@ -191,7 +191,7 @@ std::optional<PathArgument> parse_path_argument(std::string_view argument, std::
 bool DataReader::add(std::string_view line, bool too_long) {
   if (too_long) {
     too_long_ = true;
-    after_crlf_ = line == "\r\n";
+    after_crlf_ = line.ends_with("\r\n");
     return false;
   }
   if (line == ".\r\n" && after_crlf_) return true;

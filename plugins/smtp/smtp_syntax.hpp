@@ -51,7 +51,7 @@ class DataReader {
  public:
   explicit DataReader(std::size_t max_size) : max_size_(max_size) {}
   // One line, its terminator included; `too_long`: the connection dropped the rest of an over-long line, and
-  // `line` holds only its terminator. True when this line ended the message.
+  // `line` ends with its terminator. True when this line ended the message.
   bool add(std::string_view line, bool too_long);
   std::string& message() { return message_; }
   // The reply that refuses the message once it ended ("552 5.3.4 ..."), or "" when it may be taken.

@@ -36,9 +36,14 @@ struct ListenerInfo {
   bool allow_plaintext_auth = false;
 };
 
+// How much of an over-long line read_line() keeps (see ReadStatus::too_long).
+inline constexpr std::size_t kLongLineHead = 256;
+
 enum class ReadStatus {
-  ok,        // a whole line, terminator included
-  too_long,  // the line exceeded the cap and was discarded up to its end; `line` holds only its terminator
+  ok,  // a whole line, terminator included
+  // The line exceeded the cap and was discarded up to its end; `line` holds its first octets (at most
+  // kLongLineHead), so a protocol can still name the command it answers (an IMAP tag), then its terminator.
+  too_long,
   timeout,   // the read deadline passed
   closed,    // the peer closed, or the connection failed
   stopping,  // read_command only: the server is shutting down and the client has no command under way
