@@ -80,6 +80,12 @@ CREATE TABLE IF NOT EXISTS expunged (
   uid INTEGER NOT NULL,
   modseq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS expunged_by_modseq ON expunged (mailbox_id, modseq);
+CREATE TABLE IF NOT EXISTS removed (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  blob TEXT NOT NULL,
+  removed INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS removed_by_time ON removed (removed);
 CREATE TABLE IF NOT EXISTS usage (
   user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
   octets INTEGER NOT NULL,
@@ -110,8 +116,11 @@ CREATE TABLE IF NOT EXISTS quotas (
 }  // namespace
 
 Database::Database(const std::filesystem::path& path, const std::filesystem::path& blobs_folder,
-                   std::size_t inline_limit_octets, std::size_t expunged_to_keep)
-    : blobs(blobs_folder), inline_limit(inline_limit_octets), expunged_kept(expunged_to_keep) {
+                   std::size_t inline_limit_octets, std::size_t expunged_to_keep, std::int64_t removed_seconds)
+    : blobs(blobs_folder),
+      inline_limit(inline_limit_octets),
+      expunged_kept(expunged_to_keep),
+      removed_readable(removed_seconds) {
   guarded("open database", [&] {
     // NOMUTEX: each connection is used under a mutex of its own already; SQLite's would be a second one.
     writer = std::make_unique<SQLite::Database>(path.string(),
@@ -160,6 +169,18 @@ Database::Database(const std::filesystem::path& path, const std::filesystem::pat
 }
 
 Database::~Database() = default;
+
+Database::Unflushed::Unflushed(Database& db) : db_(db) {
+  db_.writer->exec("PRAGMA synchronous = NORMAL");
+}
+
+Database::Unflushed::~Unflushed() {
+  try {
+    db_.writer->exec("PRAGMA synchronous = FULL");
+  } catch (const std::exception&) {
+    // Setting a pragma reads nothing and does no I/O: it fails only with the connection itself.
+  }
+}
 
 std::vector<std::string> Database::release_blobs(const std::vector<std::string>& hashes) {
   std::vector<std::string> unused;

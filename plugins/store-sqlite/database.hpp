@@ -22,9 +22,12 @@ class Database {
  public:
   // Opens or creates the database at `path` (schema made or brought up to date) and the blob folder at `blobs`.
   // Bodies up to `inline_limit` octets are kept in the database, larger ones as files. Each mailbox remembers
-  // at least its last `expunged_kept` expunged UIDs with their change numbers (QRESYNC). Throws sdk::StoreError.
+  // at least its last `expunged_kept` expunged UIDs with their change numbers (QRESYNC). A removed message
+  // stays readable by its id for `removed_readable` seconds, so that an IMAP session not yet told of an
+  // expunge still serves it; its body's reference goes with the first removal after that. Throws
+  // sdk::StoreError.
   Database(const std::filesystem::path& path, const std::filesystem::path& blobs, std::size_t inline_limit,
-           std::size_t expunged_kept);
+           std::size_t expunged_kept, std::int64_t removed_readable);
   ~Database();
 
   // Files a received message (MailStore::receive) through the group commit; returns the UID of the last copy
@@ -33,6 +36,21 @@ class Database {
   // Drops one reference from each blob, inside the caller's transaction on `writer`; returns the blobs nobody
   // references any more (their rows deleted), whose files the caller removes once it committed.
   std::vector<std::string> release_blobs(const std::vector<std::string>& hashes);
+
+  // Run with write_mutex held, around a transaction whose loss at a power cut does no harm worth a flush (a
+  // flag change, an expunge): its commit does not wait for the disk (WAL with synchronous NORMAL) and becomes
+  // durable with the next commit that does; the database stays consistent either way. A message is never
+  // acknowledged this way.
+  class Unflushed {
+   public:
+    explicit Unflushed(Database& db);
+    ~Unflushed();
+    Unflushed(const Unflushed&) = delete;
+    Unflushed& operator=(const Unflushed&) = delete;
+
+   private:
+    Database& db_;
+  };
 
   // One connection for writes, used by one thread at a time: SQLite writes one transaction at a time anyway. A
   // batch rewrites a body file it is the first to reference, under this lock, so a removal that unlinked it
@@ -45,6 +63,7 @@ class Database {
   BlobFiles blobs;
   const std::size_t inline_limit;
   const std::size_t expunged_kept;
+  const std::int64_t removed_readable;
 
  private:
   // Commits a batch of received messages in one transaction; never throws (errors go to each Arrival).

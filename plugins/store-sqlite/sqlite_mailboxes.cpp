@@ -3,6 +3,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
+#include <ctime>
 #include <sstream>
 #include <unordered_map>
 
@@ -215,6 +216,7 @@ sdk::FlagResult SqliteMailboxes::change_flags(std::string_view user, const std::
   sdk::FlagResult result;
   std::lock_guard lock(db_.write_mutex);
   guarded("change flags", [&] {
+    const Database::Unflushed unflushed(db_);
     SQLite::Transaction transaction(*db_.writer);
     // The user's mailboxes and their change numbers, advanced here and written back once at the end.
     std::unordered_map<std::int64_t, std::int64_t> highest;
@@ -389,13 +391,16 @@ std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::stri
       // The user is looked up once; each message is then found by id and checked to be in one of theirs.
       const std::optional<std::int64_t> owner = user_id(*db_.reader, lower_ascii(user));
       if (!owner) return;
+      // A message removed not long ago is read from what its removal kept (see remove_messages).
       SQLite::Statement query(*db_.reader,
                               "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
-                              "JOIN blobs b ON b.hash = m.blob WHERE m.id = ? AND x.user_id = ?");
+                              "JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1 AND x.user_id = ?2 "
+                              "UNION ALL SELECT r.blob, b.body FROM removed r JOIN blobs b ON b.hash = r.blob "
+                              "WHERE r.id = ?1 AND r.user_id = ?2");
       for (std::size_t i = 0; i < ids.size(); ++i) {
         query.bind(1, ids[i]);
         query.bind(2, *owner);
-        if (!query.executeStep()) {  // removed meanwhile, or not this user's: nullopt
+        if (!query.executeStep()) {  // removed long ago, or not this user's: nullopt
           query.reset();
           continue;
         }
@@ -413,32 +418,68 @@ std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::stri
   return contents;
 }
 
+void SqliteMailboxes::bound_expunged(std::int64_t mailbox) {
+  SQLite::Statement cutoff(*db_.writer,
+                           "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
+  SQLite::Statement forget(*db_.writer, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
+  SQLite::Statement floor(*db_.writer, "UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
+  cutoff.bind(1, mailbox);
+  cutoff.bind(2, static_cast<std::int64_t>(2 * db_.expunged_kept));
+  const bool over = cutoff.executeStep();
+  cutoff.reset();
+  if (!over) return;
+  cutoff.bind(1, mailbox);
+  cutoff.bind(2, static_cast<std::int64_t>(db_.expunged_kept));
+  cutoff.executeStep();
+  const std::int64_t oldest_forgotten = cutoff.getColumn(0).getInt64();
+  cutoff.reset();
+  forget.bind(1, mailbox);
+  forget.bind(2, oldest_forgotten);
+  forget.exec();
+  forget.reset();
+  floor.bind(1, mailbox);
+  floor.bind(2, oldest_forgotten);
+  floor.exec();
+  floor.reset();
+}
+
 void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return;
   std::lock_guard lock(db_.write_mutex);
+  const std::int64_t now = std::time(nullptr);
   std::vector<std::string> unused = guarded("remove messages", [&] {
-    SQLite::Transaction transaction(*db_.writer);
-    std::vector<std::string> hashes;
-    SQLite::Statement remove(*db_.writer,
-                             "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT b.id FROM mailboxes b "
-                             "JOIN users u ON b.user_id = u.id WHERE u.address = ?) RETURNING blob, mailbox_id, uid");
-    // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on), remembered with its UID
-    // for QRESYNC's VANISHED.
-    SQLite::Statement bump(*db_.writer,
-                           "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
-                           "RETURNING highestmodseq");
-    SQLite::Statement remember(*db_.writer, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
-    std::vector<std::int64_t> touched;  // mailboxes that lost messages
-    for (std::int64_t id : ids) {
-      remove.bind(1, id);
-      remove.bind(2, lower_ascii(user));
-      std::vector<std::pair<std::int64_t, std::int64_t>> removed;  // (mailbox, uid)
-      while (remove.executeStep()) {
-        hashes.push_back(remove.getColumn(0).getString());
-        removed.emplace_back(remove.getColumn(1).getInt64(), remove.getColumn(2).getInt64());
-      }
-      remove.reset();
-      for (const auto& [mailbox, uid] : removed) {
+    {
+      const Database::Unflushed unflushed(db_);
+      SQLite::Transaction transaction(*db_.writer);
+      const std::optional<std::int64_t> owner = user_id(*db_.writer, lower_ascii(user));
+      if (!owner) return std::vector<std::string>();
+      SQLite::Statement remove(*db_.writer,
+                               "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT id FROM mailboxes "
+                               "WHERE user_id = ?) RETURNING blob, mailbox_id, uid");
+      // The body stays readable by the message's id for a while (Database::removed_readable).
+      SQLite::Statement keep(*db_.writer, "INSERT INTO removed (id, user_id, blob, removed) VALUES (?, ?, ?, ?)");
+      // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on), remembered with its
+      // UID for QRESYNC's VANISHED.
+      SQLite::Statement bump(*db_.writer,
+                             "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+                             "RETURNING highestmodseq");
+      SQLite::Statement remember(*db_.writer, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
+      std::vector<std::int64_t> touched;  // mailboxes that lost messages
+      for (std::int64_t id : ids) {
+        remove.bind(1, id);
+        remove.bind(2, *owner);
+        const bool removed = remove.executeStep();
+        const std::string blob = removed ? remove.getColumn(0).getString() : std::string();
+        const std::int64_t mailbox = removed ? remove.getColumn(1).getInt64() : 0;
+        const std::int64_t uid = removed ? remove.getColumn(2).getInt64() : 0;
+        remove.reset();
+        if (!removed) continue;
+        keep.bind(1, id);
+        keep.bind(2, *owner);
+        keep.bind(3, blob);
+        keep.bind(4, now);
+        keep.exec();
+        keep.reset();
         bump.bind(1, mailbox);
         bump.executeStep();
         const std::int64_t modseq = bump.getColumn(0).getInt64();
@@ -450,38 +491,29 @@ void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<s
         remember.reset();
         if (std::find(touched.begin(), touched.end(), mailbox) == touched.end()) touched.push_back(mailbox);
       }
+      for (std::int64_t mailbox : touched) bound_expunged(mailbox);
+      transaction.commit();
     }
-    // The record of expunges is bounded: past twice db_.expunged_kept rows a mailbox keeps its newest
-    // db_.expunged_kept, and remembers up to which change number it forgot (see expunged_since()).
-    SQLite::Statement cutoff(
-        *db_.writer, "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
-    SQLite::Statement forget(*db_.writer, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
-    SQLite::Statement floor(*db_.writer, "UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
-    for (std::int64_t mailbox : touched) {
-      cutoff.bind(1, mailbox);
-      cutoff.bind(2, static_cast<std::int64_t>(2 * db_.expunged_kept));
-      const bool over = cutoff.executeStep();
-      cutoff.reset();
-      if (!over) continue;
-      cutoff.bind(1, mailbox);
-      cutoff.bind(2, static_cast<std::int64_t>(db_.expunged_kept));
-      cutoff.executeStep();
-      const std::int64_t oldest_forgotten = cutoff.getColumn(0).getInt64();
-      cutoff.reset();
-      forget.bind(1, mailbox);
-      forget.bind(2, oldest_forgotten);
-      forget.exec();
-      forget.reset();
-      floor.bind(1, mailbox);
-      floor.bind(2, oldest_forgotten);
-      floor.exec();
-      floor.reset();
-    }
-    std::vector<std::string> released = db_.release_blobs(hashes);
-    transaction.commit();
-    return released;
+    return release_removed(now);
   });
   for (const std::string& hash : unused) db_.blobs.remove(hash);
+}
+
+std::vector<std::string> SqliteMailboxes::release_removed(std::int64_t now) {
+  SQLite::Statement due(*db_.writer, "SELECT 1 FROM removed WHERE removed <= ? LIMIT 1");
+  due.bind(1, now - db_.removed_readable);
+  if (!due.executeStep()) return {};
+  // A commit that waits for the disk (the writer's default): bodies are unlinked only once nothing can bring
+  // back a reference to them.
+  SQLite::Transaction transaction(*db_.writer);
+  std::vector<std::string> hashes;
+  SQLite::Statement expired(*db_.writer, "DELETE FROM removed WHERE removed <= ? RETURNING blob");
+  expired.bind(1, now - db_.removed_readable);
+  while (expired.executeStep()) hashes.push_back(expired.getColumn(0).getString());
+  expired.reset();
+  std::vector<std::string> released = db_.release_blobs(hashes);
+  transaction.commit();
+  return released;
 }
 
 }  // namespace tern::store_sqlite

@@ -57,6 +57,13 @@ class SqliteMailboxes final : public sdk::Mailboxes {
   void remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) override;
 
  private:
+  // Within remove_messages' transaction: past twice db_.expunged_kept expunges, a mailbox keeps its newest
+  // db_.expunged_kept and remembers up to which change number it forgot (see expunged_since()).
+  void bound_expunged(std::int64_t mailbox);
+  // With write_mutex held: the bodies of messages removed longer than db_.removed_readable ago lose their
+  // reference; returns the blobs nobody references any more, whose files the caller removes.
+  std::vector<std::string> release_removed(std::int64_t now);
+
   Database& db_;
 };
 
@@ -93,11 +100,14 @@ class SqliteStore final : public sdk::MailStore {
  public:
   // Opens the database and the blob folder (see Database).
   SqliteStore(const std::filesystem::path& database, const std::filesystem::path& blobs,
-              std::size_t inline_limit = kDefaultInlineLimit, std::size_t expunged_kept = kDefaultExpungedKept)
-      : db_(database, blobs, inline_limit, expunged_kept) {}
+              std::size_t inline_limit = kDefaultInlineLimit, std::size_t expunged_kept = kDefaultExpungedKept,
+              std::int64_t removed_readable = kDefaultRemovedReadable)
+      : db_(database, blobs, inline_limit, expunged_kept, removed_readable) {}
 
   static constexpr std::size_t kDefaultInlineLimit = 64 * 1024;
   static constexpr std::size_t kDefaultExpungedKept = 10'000;
+  // An hour: IMAP sessions hear of an expunge at their next command, or at once in IDLE (see Database).
+  static constexpr std::int64_t kDefaultRemovedReadable = 3600;
 
   sdk::Directory& directory() override { return directory_; }
   sdk::Mailboxes& mailboxes() override { return mailboxes_; }

@@ -28,11 +28,13 @@ struct TempDir {
   static inline int counter = 0;
 };
 
-// Bodies as files (inline limit 0), so the tests can watch the files come and go.
+// Bodies as files (inline limit 0), so the tests can watch the files come and go; a removed message stays
+// readable for `removed_readable` seconds (none unless a test asks).
 struct Store {
   TempDir dir;
-  SqliteStore store{dir.path / "tern.db", dir.path / "blobs", 0};
-  Store() {
+  SqliteStore store;
+  explicit Store(std::int64_t removed_readable = 0)
+      : store(dir.path / "tern.db", dir.path / "blobs", 0, SqliteStore::kDefaultExpungedKept, removed_readable) {
     store.directory().add_domain("example.test");
     store.directory().add_user("alice@example.test", "hash-a");
     store.directory().add_user("bob@example.test", "hash-b");
@@ -138,6 +140,29 @@ TEST_CASE("One stored copy is shared by every recipient and removed with the las
   CHECK(s.store.mailboxes().read_message("bob@example.test", bob[0].id) == "Subject: shared\r\n\r\nx\r\n");
   s.store.mailboxes().remove_messages("bob@example.test", {bob[0].id});
   CHECK(s.blob_files() == 0);
+}
+
+TEST_CASE("A removed message stays readable by its owner for a while, and its body goes after that") {
+  Store s(3600);
+  deliver(s.store, "Subject: going\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+  deliver(s.store, "Subject: staying\r\n\r\ny\r\n", {"alice@example.test"}, "INBOX");
+  auto messages = s.store.mailboxes().list_messages("alice@example.test", "INBOX");
+  REQUIRE(messages.size() == 2);
+  s.store.mailboxes().remove_messages("alice@example.test", {messages[0].id});
+  CHECK(s.store.mailboxes().list_messages("alice@example.test", "INBOX").size() == 1);
+  const auto read = s.store.mailboxes().read_messages("alice@example.test", {messages[0].id, messages[1].id});
+  CHECK(read[0] == "Subject: going\r\n\r\nx\r\n");
+  CHECK(read[1] == "Subject: staying\r\n\r\ny\r\n");
+  CHECK_FALSE(s.store.mailboxes().read_messages("bob@example.test", {messages[0].id})[0]);
+  CHECK(s.blob_files() == 2);
+  CHECK(s.store.mailboxes().quota("alice@example.test").messages_used == 1);
+
+  Store at_once(0);
+  deliver(at_once.store, "Subject: going\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+  messages = at_once.store.mailboxes().list_messages("alice@example.test", "INBOX");
+  at_once.store.mailboxes().remove_messages("alice@example.test", {messages[0].id});
+  CHECK_FALSE(at_once.store.mailboxes().read_messages("alice@example.test", {messages[0].id})[0]);
+  CHECK(at_once.blob_files() == 0);
 }
 
 TEST_CASE("A user cannot remove or read another user's message") {

@@ -221,10 +221,11 @@ class Mailboxes {
   virtual std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                                     std::uint64_t modseq) = 0;
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
-  // read_message() for many, in order, as one read: what FETCH and SEARCH of a whole mailbox use. A message
-  // that is gone (removed since the caller listed it) comes back as nullopt instead of failing the lot; other
-  // failures throw. A store that can read them in one transaction should; this default reads one by one and
-  // cannot tell a removed message from a failure.
+  // read_message() for many, in order, as one read: what FETCH and SEARCH of a whole mailbox use. A store
+  // should keep a removed message readable by its id for a while (the SQLite store: an hour), so that an IMAP
+  // session not yet told of an expunge can still serve it (RFC 2180 section 4.1.3). A message gone past that
+  // comes back as nullopt instead of failing the lot; other failures throw. A store that can read them in one
+  // transaction should; this default reads one by one and cannot tell a removed message from a failure.
   virtual std::vector<std::optional<std::string>> read_messages(std::string_view user,
                                                                 const std::vector<std::int64_t>& ids) {
     std::vector<std::optional<std::string>> contents;
