@@ -19,7 +19,13 @@ struct AddressToken {
   std::string raw;   // as written
 };
 
-std::vector<AddressToken> address_tokens(std::string_view value) {
+// A comment, by the token it comes before: a bare address's trailing comment is its display name.
+struct Comment {
+  std::size_t before;  // the index of the token after it
+  std::string text;    // without its parentheses and surrounding blanks
+};
+
+std::vector<AddressToken> address_tokens(std::string_view value, std::vector<Comment>& comments) {
   std::vector<AddressToken> tokens;
   std::size_t i = 0;
   while (i < value.size()) {
@@ -27,7 +33,13 @@ std::vector<AddressToken> address_tokens(std::string_view value) {
     if (blank(c)) {
       ++i;
     } else if (c == '(') {
-      i = after_comment(value, i);
+      const std::size_t end = after_comment(value, i);
+      std::string_view text = value.substr(i + 1, end - i - 1);
+      if (text.ends_with(')')) text.remove_suffix(1);
+      while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+      while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+      comments.push_back({tokens.size(), std::string(text)});
+      i = end;
     } else if (c == '"') {
       std::size_t j = i + 1;
       std::string text;
@@ -59,7 +71,7 @@ std::vector<AddressToken> address_tokens(std::string_view value) {
 
 class AddressParser {
  public:
-  explicit AddressParser(std::string_view value) : tokens_(address_tokens(value)) {}
+  explicit AddressParser(std::string_view value) : tokens_(address_tokens(value, comments_)) {}
 
   std::vector<Address> parse() {
     list(false);
@@ -114,9 +126,10 @@ class AddressParser {
       out_.push_back({});
     } else if (at('@')) {
       ++position_;
-      out_.push_back({std::nullopt, std::nullopt, join(phrase, true), raw_words()});
+      std::string host = raw_words();
+      out_.push_back({trailing_comment(), std::nullopt, join(phrase, true), std::move(host)});
     } else if (!phrase.empty()) {
-      out_.push_back({std::nullopt, std::nullopt, join(phrase, true), ""});
+      out_.push_back({trailing_comment(), std::nullopt, join(phrase, true), ""});
     }
     if (position_ == begin) ++position_;  // a stray '>', '@' or ':'
   }
@@ -146,6 +159,16 @@ class AddressParser {
     out_.push_back(std::move(address));
   }
 
+  // "user@example.org (Real Name)": the comment right after a bare address names it, as mail readers show
+  // it. Comments inside the address (obsolete syntax) come before its last token and name nothing.
+  std::optional<std::string> trailing_comment() const {
+    for (const Comment& comment : comments_) {
+      if (comment.before == position_ && !comment.text.empty()) return comment.text;
+    }
+    return std::nullopt;
+  }
+
+  std::vector<Comment> comments_;
   std::vector<AddressToken> tokens_;
   std::size_t position_ = 0;
   std::vector<Address> out_;

@@ -378,6 +378,7 @@ sdk::Task<bool> ImapSession::fetch_batch(const Command& command, const FetchPlan
 void ImapSession::render_fetch(const FetchPlan& plan, std::size_t index, const Fetched& fetched,
                                FetchTrouble& trouble) {
   const sdk::MessageEntry& message = fetched.message;
+  if (plan.flags_asked || fetched.seen_now) announce_flags(message.flags);
   // The response is written straight into the output, bodies copied once.
   fmt::format_to(std::back_inserter(pending_), "* {} FETCH (", index + 1);
   bool first = true;
@@ -389,7 +390,7 @@ void ImapSession::render_fetch(const FetchPlan& plan, std::size_t index, const F
   if (plan.uid) add(fmt::format("UID {}", message.uid));
   for (const std::string& item : plan.items) {
     if (item == "uid" && !plan.uid) add(fmt::format("UID {}", message.uid));
-    if (item == "flags") add(fmt::format("FLAGS ({})", message.flags));
+    if (item == "flags") add(fmt::format("FLAGS ({})", flags_text(message)));
     if (item == "modseq") add(fmt::format("MODSEQ ({})", message.modseq));
     if (item == "rfc822.size") add(fmt::format("RFC822.SIZE {}", message.size));
     if (item == "internaldate") add(fmt::format("INTERNALDATE {}", internal_date(message.received)));
@@ -407,10 +408,14 @@ void ImapSession::render_fetch(const FetchPlan& plan, std::size_t index, const F
     if (section.size_only) {
       add(fmt::format("{} {}", section.name, data->size()));
     } else {
-      // A NUL can only travel in a literal8 (RFC 3516 section 4.3).
-      const bool nul = section.binary && data->find('\0') != std::string_view::npos;
-      add(fmt::format("{} {}{{{}}}\r\n", section.name, nul ? "~" : "", data->size()));
+      // A NUL can only travel in a literal8 (RFC 3516 section 4.3), which only BINARY[] may answer with; a
+      // BODY[] of content APPENDed in binary gets 0x80 for each NUL, as a literal allows 8-bit but no NUL.
+      const bool nul = data->find('\0') != std::string_view::npos;
+      add(fmt::format("{} {}{{{}}}\r\n", section.name, nul && section.binary ? "~" : "", data->size()));
+      const std::size_t at = pending_.size();
       pending_ += *data;
+      if (nul && !section.binary)
+        std::replace(pending_.begin() + static_cast<std::ptrdiff_t>(at), pending_.end(), '\0', '\x80');
     }
   }
   // A fetch that set \\Seen tells the new flags (RFC 3501 section 6.4.5).

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "imap_session.hpp"
+#include "subscriptions.hpp"
 #include "tern/sdk/text.hpp"
 
 namespace tern::imap {
@@ -122,13 +123,24 @@ sdk::Task<void> ImapSession::on_rename(const Command& command) {
 }
 
 sdk::Task<void> ImapSession::on_subscribe(const Command& command) {
-  // Every mailbox counts as subscribed: LSUB lists them all.
-  if (command.arguments.size() != 1 || !command.arguments[0].is_astring()) {
+  const std::optional<std::string> name = command.arguments.size() == 1 && command.arguments[0].is_astring()
+                                              ? mailbox_argument(command.arguments[0])
+                                              : std::nullopt;
+  if (!name || name->find_first_of("\r\n") != std::string::npos) {
     tagged(command, "BAD", fmt::format("Syntax: {} mailbox", command.name));
     co_return;
   }
+  // A name may be subscribed whether or not a mailbox has it (RFC 3501 section 6.3.6).
+  sdk::MailStore& store = server_.store();
+  const std::optional<std::string> failure = co_await server_.attempt([&] {
+    const std::vector<sdk::MailboxInfo> existing = store.mailboxes().list_mailboxes(client_.user);
+    change_subscription(store.state(), client_.user, *name, command.name == "SUBSCRIBE", existing);
+  });
+  if (failure) {
+    tagged(command, "NO", "[UNAVAILABLE] Subscriptions not available, try again");
+    co_return;
+  }
   tagged(command, "OK", fmt::format("{} completed", command.name));
-  co_return;
 }
 
 sdk::Task<void> ImapSession::on_enable(const Command& command) {

@@ -40,6 +40,9 @@ sdk::Task<bool> ImapSession::refresh() {
   std::shared_ptr<const Messages> now;
   std::uint64_t modseq = 0;
   bool replaced = false;
+  // The messages that arrived since are \\Recent here when no other session saw them first (EXAMINE only looks).
+  const std::uint32_t known_uid = messages_.empty() ? 0 : messages_.back().uid;
+  std::uint32_t first_recent = 0xffffffffu;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
     const std::optional<sdk::MailboxState> current = store.mailboxes().mailbox_state(client_.user, mailbox_);
@@ -54,6 +57,10 @@ sdk::Task<bool> ImapSession::refresh() {
     if (modseq == listed_modseq_) return;
     now = lists_.get(client_.user, mailbox_, uidvalidity_, modseq,
                      [&] { return store.mailboxes().list_messages(client_.user, mailbox_); });
+    if (now->empty() || now->back().uid <= known_uid) return;
+    first_recent = read_only_
+                       ? recent_claims_.watermark(store.state(), client_.user, mailbox_, uidvalidity_)
+                       : recent_claims_.claim(store.state(), client_.user, mailbox_, uidvalidity_, now->back().uid + 1);
   });
   if (failure) co_return false;
   if (!now) co_return true;
@@ -76,11 +83,16 @@ sdk::Task<bool> ImapSession::refresh() {
   std::size_t k = 0;
   for (const auto& [uid, entry] : changed) {
     while ((*now)[k].uid != uid) ++k;
+    announce_flags(entry->flags);
     untagged(fmt::format("{} FETCH ({}{})", k + 1, condstore_ ? fmt::format("UID {} ", uid) : "", flags_item(*entry)));
   }
   messages_ = MessageList(now);
   listed_modseq_ = modseq;
-  if (messages_.size() != kept) untagged(fmt::format("{} EXISTS", messages_.size()));
+  if (messages_.size() != kept) {
+    untagged(fmt::format("{} EXISTS", messages_.size()));
+    take_recent(first_recent);
+    if (!rev2_) untagged(fmt::format("{} RECENT", recent_count()));
+  }
   if (replaced) {
     // RFC 3501 section 2.3.1.1: the client must learn of the new UIDVALIDITY before it trusts a UID again.
     untagged("BYE [UNAVAILABLE] The selected mailbox was deleted and made again; select it anew");
@@ -102,8 +114,54 @@ void ImapSession::report_expunged(const std::vector<std::size_t>& indexes) {
 }
 
 std::string ImapSession::flags_item(const sdk::MessageEntry& message) const {
-  return condstore_ ? fmt::format("FLAGS ({}) MODSEQ ({})", message.flags, message.modseq)
-                    : fmt::format("FLAGS ({})", message.flags);
+  return condstore_ ? fmt::format("FLAGS ({}) MODSEQ ({})", flags_text(message), message.modseq)
+                    : fmt::format("FLAGS ({})", flags_text(message));
+}
+
+std::string ImapSession::flags_text(const sdk::MessageEntry& message) const {
+  if (rev2_ || !std::binary_search(recent_.begin(), recent_.end(), message.uid)) return message.flags;
+  return message.flags.empty() ? "\\Recent" : message.flags + " \\Recent";
+}
+
+void ImapSession::announce_flags(std::string_view flags) {
+  if (learn_keywords(flags)) tell_flags();
+}
+
+bool ImapSession::learn_keywords(std::string_view flags) {
+  bool added = false;
+  for (std::size_t start = 0; start < flags.size();) {
+    const std::size_t end = std::min(flags.find(' ', start), flags.size());
+    const std::string_view flag = flags.substr(start, end - start);
+    start = end + 1;
+    if (flag.empty() || flag.starts_with('\\')) continue;
+    const std::string lowered = sdk::lower_ascii(flag);
+    const bool known = std::any_of(keywords_.begin(), keywords_.end(),
+                                   [&](const std::string& keyword) { return sdk::lower_ascii(keyword) == lowered; });
+    if (known) continue;
+    keywords_.emplace_back(flag);
+    added = true;
+  }
+  return added;
+}
+
+void ImapSession::tell_flags() {
+  const std::string keywords = keywords_.empty() ? "" : fmt::format(" {}", fmt::join(keywords_, " "));
+  untagged(fmt::format("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{})", keywords));
+  untagged(read_only_ ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
+                      : fmt::format(
+                            "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{} \\*)] Flags permitted",
+                            keywords));
+}
+
+void ImapSession::take_recent(std::uint32_t first) {
+  for (const sdk::MessageEntry& message : messages_) {
+    if (message.uid >= first && (recent_.empty() || message.uid > recent_.back())) recent_.push_back(message.uid);
+  }
+}
+
+std::size_t ImapSession::recent_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(recent_.begin(), recent_.end(), [&](std::uint32_t uid) { return messages_.contains_uid(uid); }));
 }
 
 sdk::Task<void> ImapSession::on_store(const Command& command) {
@@ -179,6 +237,7 @@ void ImapSession::report_stored(const Command& command, const std::vector<std::s
     messages_.set_flags(index, entry.flags, entry.modseq);
     listed_modseq_ = 0;
     if (!silent) {
+      announce_flags(entry.flags);
       // RFC 7162 section 3.1: with CONDSTORE on, a FETCH that STORE causes carries the UID and MODSEQ.
       untagged(uid || condstore_
                    ? fmt::format("{} FETCH (UID {} {})", index + 1, messages_[index].uid, flags_item(entry))

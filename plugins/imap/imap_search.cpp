@@ -5,6 +5,7 @@
 
 #include <fmt/ranges.h>
 
+#include "addresses.hpp"
 #include "encoded_words.hpp"
 #include "imap_session.hpp"
 #include "mime_message.hpp"
@@ -22,6 +23,7 @@ struct Candidate {
   std::uint32_t sequence;
   std::uint32_t largest_uid;
   std::uint32_t count;
+  bool recent;                              // \\Recent in this session
   std::string_view content;                 // the whole message, read only when a key needs it
   const std::vector<std::uint32_t>& saved;  // SEARCHRES's "$": the UIDs of the last SEARCH RETURN (SAVE)
 };
@@ -112,7 +114,37 @@ bool text_key(const std::string& field, bool header_key, const std::string& want
   const std::vector<std::string> values = sdk::header_values(header, field);
   // HEADER field "" matches every message that has the field (RFC 3501).
   if (header_key && wanted.empty()) return !values.empty();
-  return contains(decode_encoded_words(fmt::format("{}", fmt::join(values, " "))), wanted);
+  if (contains(decode_encoded_words(fmt::format("{}", fmt::join(values, " "))), wanted)) return true;
+  if (header_key || (field != "from" && field != "to" && field != "cc" && field != "bcc")) return false;
+  // An address as it reads once parsed: "joe@example.net" matches "<joe (x) @ (y) example.net>" too.
+  return std::any_of(values.begin(), values.end(), [&](const std::string& value) {
+    const std::vector<mime::Address> addresses = mime::parse_addresses(value);
+    return std::any_of(addresses.begin(), addresses.end(), [&](const mime::Address& address) {
+      if (!address.mailbox || !address.host) return false;
+      const std::string name = address.name ? decode_encoded_words(*address.name) + " " : "";
+      return contains(fmt::format("{}<{}@{}>", name, *address.mailbox, *address.host), wanted);
+    });
+  });
+}
+
+// CONDSTORE's MODSEQ key: messages changed at or after this change number. The form with an entry name
+// ("/flags/\\seen" all n) asks after one flag's changes; a message's one change number answers it, as RFC 7162
+// section 3.1.5 allows a server that keeps no more.
+std::optional<bool> modseq_key(const std::vector<Value>& keys, std::size_t& position,
+                               const sdk::MessageEntry& message) {
+  const auto argument = [&]() -> const Value* { return position < keys.size() ? &keys[position++] : nullptr; };
+  const Value* since = argument();
+  if (since && since->text.starts_with("/flags/")) {
+    const Value* type = argument();
+    const std::string kind = type ? sdk::lower_ascii(type->text) : "";
+    if (kind != "priv" && kind != "shared" && kind != "all") return std::nullopt;
+    since = argument();
+  }
+  if (!since || since->text.empty() ||
+      !std::all_of(since->text.begin(), since->text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return message.modseq >= std::strtoull(since->text.c_str(), nullptr, 10);
 }
 
 // One search key and its arguments; advances `position`. nullopt for a key this server does not know.
@@ -135,8 +167,10 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     if (name == word) return has_flag(message.flags, flag);
     if (name == std::string("un") + word) return !has_flag(message.flags, flag);
   }
-  if (name == "all" || name == "old") return true;
-  if (name == "new" || name == "recent") return false;
+  if (name == "all") return true;
+  // NEW is recent and unseen, OLD not recent (RFC 3501 section 6.4.4).
+  if (name == "recent" || name == "old") return candidate.recent == (name == "recent");
+  if (name == "new") return candidate.recent && !has_flag(message.flags, "\\Seen");
   if (name == "not") {
     auto inner = search_key(keys, position, candidate);
     if (!inner) return std::nullopt;
@@ -167,15 +201,7 @@ std::optional<bool> search_key(const std::vector<Value>& keys, std::size_t& posi
     if (!ranges) return std::nullopt;
     return in_sequence_set(*ranges, message.uid);
   }
-  if (name == "modseq") {
-    // CONDSTORE: messages changed at or after this change number (the entry-name form is not supported).
-    const Value* since = argument();
-    if (!since || since->text.empty() ||
-        !std::all_of(since->text.begin(), since->text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return std::nullopt;
-    }
-    return message.modseq >= std::strtoull(since->text.c_str(), nullptr, 10);
-  }
+  if (name == "modseq") return modseq_key(keys, position, message);
   if (name == "before" || name == "on" || name == "since" || name == "sentbefore" || name == "senton" ||
       name == "sentsince") {
     return date_key(name, argument(), candidate);
@@ -232,11 +258,23 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
   }
   const std::uint32_t largest_uid = messages_.empty() ? 0 : messages_.back().uid;
   std::vector<std::size_t> matches;
+  if (messages_.empty()) {
+    // The keys are read against a message that is not there, so that a malformed one is BAD here too.
+    const sdk::MessageEntry nothing;
+    const Candidate candidate{nothing, 0, 0, 0, false, std::string_view(), saved_};
+    for (std::size_t position = 0; position < keys.size();) {
+      if (!search_key(keys, position, candidate)) {
+        tagged(command, "BAD", "Unsupported or malformed search key");
+        co_return std::nullopt;
+      }
+    }
+  }
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     const Candidate candidate{messages_[i],
                               static_cast<std::uint32_t>(i + 1),
                               largest_uid,
                               static_cast<std::uint32_t>(messages_.size()),
+                              !rev2_ && std::binary_search(recent_.begin(), recent_.end(), messages_[i].uid),
                               contents.empty() ? std::string_view() : std::string_view(contents[i]),
                               saved_};
     std::size_t position = 0;

@@ -44,10 +44,15 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   state_ = State::authenticated;
   messages_.clear();
   saved_.clear();
+  keywords_.clear();
+  recent_.clear();
   const std::string& name = *selected;
   std::vector<sdk::MailboxInfo> mailboxes;
   std::shared_ptr<const Messages> messages;
   std::vector<std::uint32_t> vanished;
+  std::uint32_t first_recent = 0xffffffffu;
+  std::uint32_t uidnext = 0;
+  const bool examine = command.name == "EXAMINE";
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure = co_await server_.attempt([&] {
     mailboxes = store.mailboxes().list_mailboxes(client_.user);
@@ -59,6 +64,11 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
     if (resync && resync->uidvalidity == found->uidvalidity) {
       vanished = store.mailboxes().expunged_since(client_.user, name, resync->modseq);
     }
+    // The list is read after the mailbox: a message that came between is in it, and UIDNEXT is above it.
+    uidnext = std::max(found->uidnext, messages->empty() ? 0 : messages->back().uid + 1);
+    // SELECT takes the messages no session has seen yet as this one's \\Recent; EXAMINE only looks.
+    first_recent = examine ? recent_claims_.watermark(store.state(), client_.user, name, found->uidvalidity)
+                           : recent_claims_.claim(store.state(), client_.user, name, found->uidvalidity, uidnext);
   });
   auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                             [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
@@ -67,20 +77,21 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
     co_return;
   }
   mailbox_ = name;
-  read_only_ = command.name == "EXAMINE";
+  read_only_ = examine;
   uidvalidity_ = found->uidvalidity;
   messages_ = MessageList(messages);
   listed_modseq_ = found->highestmodseq;
   state_ = State::selected;
-  untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-  untagged(read_only_ ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
-                      : "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
+  take_recent(first_recent);
+  // FLAGS lists the keywords the messages carry now; one set later is told before a FETCH shows it.
+  for (const sdk::MessageEntry& message : messages_) learn_keywords(message.flags);
+  tell_flags();
   untagged(fmt::format("{} EXISTS", messages_.size()));
   // IMAP4rev2 drops RECENT and wants the mailbox's name as the server spells it (RFC 9051 section 6.3.2).
-  if (!rev2_) untagged("0 RECENT");
+  if (!rev2_) untagged(fmt::format("{} RECENT", recent_count()));
   if (rev2_) untagged(fmt::format("LIST () \"/\" {}", mailbox_text(mailbox_)));
   untagged(fmt::format("OK [UIDVALIDITY {}] UIDs valid", uidvalidity_));
-  untagged(fmt::format("OK [UIDNEXT {}] Predicted next UID", found->uidnext));
+  untagged(fmt::format("OK [UIDNEXT {}] Predicted next UID", uidnext));
   untagged(fmt::format("OK [HIGHESTMODSEQ {}] Highest", found->highestmodseq));
   if (resync && resync->uidvalidity == uidvalidity_) report_resync(*resync, std::move(vanished));
   tagged(command, "OK", fmt::format("[{}] {} completed", read_only_ ? "READ-ONLY" : "READ-WRITE", command.name));
@@ -125,6 +136,7 @@ void ImapSession::report_resync(const Resync& resync, std::vector<std::uint32_t>
     const sdk::MessageEntry& message = messages_[i];
     if (message.modseq <= resync.modseq) continue;
     if (resync.known && !in_sequence_set(*resync.known, message.uid)) continue;
+    announce_flags(message.flags);
     untagged(fmt::format("{} FETCH (UID {} {})", i + 1, message.uid, flags_item(message)));
   }
 }

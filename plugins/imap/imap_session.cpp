@@ -10,9 +10,13 @@
 namespace tern::imap {
 namespace {
 
-constexpr std::size_t kLineLimit = 8192;                   // one line of a command, between literals
+// One line of a command, between literals: 64 KiB and its CRLF, as clients with long ID or SEARCH lines expect.
+constexpr std::size_t kLineLimit = 64 * 1024 + 2;
 constexpr std::uint64_t kLiteralLimit = 64 * 1024 * 1024;  // the largest literal (an APPENDed message)
 constexpr auto kAutologout = std::chrono::minutes(30);     // RFC 3501 section 5.4
+// Commands answered BAD in a row before the session ends: a client that makes mistakes gets its answers, one
+// that sends nothing but garbage is cut off.
+constexpr unsigned kBadInARow = 20;
 
 }  // namespace
 
@@ -80,13 +84,21 @@ const ImapSession::Entry ImapSession::kCommands[] = {
 };
 
 ImapSession::ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-                         sdk::ClientInfo client, StructureCache& structures, MailboxLists& lists)
+                         sdk::ClientInfo client, StructureCache& structures, MailboxLists& lists, RecentClaims& recent)
     : connection_(connection),
       server_(server),
       listener_(listener),
       client_(std::move(client)),
       structures_(structures),
-      lists_(lists) {}
+      lists_(lists),
+      recent_claims_(recent) {}
+
+void ImapSession::count_reply(bool bad) {
+  bad_in_a_row_ = bad ? bad_in_a_row_ + 1 : 0;
+  if (bad_in_a_row_ < kBadInARow || closing_) return;
+  untagged("BYE Too many invalid commands");
+  closing_ = true;
+}
 
 sdk::Task<void> ImapSession::flush() {
   if (pending_.empty()) co_return;
@@ -124,8 +136,18 @@ sdk::Task<bool> ImapSession::read_command(std::string& text, std::string& tag_hi
     }
     if (status == sdk::ReadStatus::closed) co_return false;
     if (status == sdk::ReadStatus::too_long) {
-      untagged("BAD Line too long");
-      co_return true;
+      // The command's tag is in the head the connection kept: the client gets its tagged BAD and goes on.
+      // Without a readable tag no reply could end the command the client waits on, so the session ends.
+      const std::string_view start = text.empty() ? std::string_view(line) : std::string_view(text);
+      const std::string_view tag = start.substr(0, start.find(' '));
+      text.clear();
+      if (tag.size() == start.size() || !is_tag(tag)) {
+        untagged("BYE Line too long");
+        co_return false;
+      }
+      pending_ += fmt::format("{} BAD Line too long ({} octets at most)\r\n", tag, kLineLimit - 2);
+      count_reply(true);
+      co_return !closing_;
     }
     text += line;
     const auto literal = trailing_literal(line);
@@ -177,12 +199,14 @@ sdk::Task<void> ImapSession::run() {
     std::optional<Command> command = parse_command(text, tag);
     if (!command) {
       pending_ += tag.empty() ? "* BAD Syntax error\r\n" : fmt::format("{} BAD Syntax error\r\n", tag);
+      count_reply(true);
       continue;
     }
     const Entry* entry = std::find_if(std::begin(kCommands), std::end(kCommands),
                                       [&](const Entry& candidate) { return command->name == candidate.name; });
     if (entry == std::end(kCommands)) {
       tagged(*command, "BAD", "Unknown command");
+      count_reply(true);
       continue;
     }
     const unsigned state = state_ == State::not_authenticated ? kBefore
@@ -191,6 +215,7 @@ sdk::Task<void> ImapSession::run() {
     const bool state_ok = (entry->states & state) != 0;
     if (!state_ok) {
       tagged(*command, "BAD", "Command not valid in this state");
+      count_reply(true);
       continue;
     }
     // g++ 12 miscompiles co_await nested in a larger expression: each one stands alone (docs/architecture.md).
@@ -198,6 +223,10 @@ sdk::Task<void> ImapSession::run() {
     const std::size_t before = pending_.size();
     sdk::Task<void> handler = (this->*(entry->handler))(*command);
     co_await std::move(handler);
+    const std::string bad = command->tag + " BAD ";
+    // The handler may have flushed (IDLE, long FETCHes): only a tagged reply still in pending_ is looked at.
+    count_reply(tagged_at_ >= before && tagged_at_ < pending_.size() &&
+                std::string_view(pending_).substr(tagged_at_).starts_with(bad));
     if (was_selected && state_ == State::selected && reports_news_after(command->name) && tagged_at_ >= before &&
         tagged_at_ < pending_.size()) {
       // What other sessions, SMTP and POP3 changed goes out before the tagged reply of most commands, as RFC

@@ -13,6 +13,7 @@
 #include "imap_syntax.hpp"
 #include "message_list.hpp"
 #include "mime_message.hpp"
+#include "recent.hpp"
 #include "structure_cache.hpp"
 #include "tern/sdk/protocol.hpp"
 #include "threading.hpp"
@@ -22,7 +23,7 @@ namespace tern::imap {
 class ImapSession {
  public:
   ImapSession(sdk::Connection& connection, sdk::ServerContext& server, const sdk::ListenerInfo& listener,
-              sdk::ClientInfo client, StructureCache& structures, MailboxLists& lists);
+              sdk::ClientInfo client, StructureCache& structures, MailboxLists& lists, RecentClaims& recent);
 
   sdk::Task<void> run();
 
@@ -62,14 +63,38 @@ class ImapSession {
 
   // imap_list.cpp
   sdk::Task<void> on_list(const Command& command);
+  // What a LIST or LSUB asks for: its patterns (reference joined), selection and return options.
+  struct ListRequest {
+    bool lsub = false;
+    std::vector<std::string> patterns;
+    bool special_only = false;     // (SPECIAL-USE)
+    bool subscribed_only = false;  // (SUBSCRIBED)
+    bool recursive = false;        // (SUBSCRIBED RECURSIVEMATCH)
+    bool return_subscribed = false;
+    std::optional<Value> status_items;  // RETURN (STATUS (...))
+  };
+  // One name a LIST answers with.
+  struct ListedName {
+    std::string name;
+    const sdk::MailboxInfo* mailbox;  // null for a subscribed name without a mailbox
+    std::string attributes;
+    bool child_subscribed;  // RECURSIVEMATCH's CHILDINFO ("SUBSCRIBED")
+  };
+  // LIST's selection and return options; false once the command has been answered BAD.
+  bool list_selection(const Command& command, const Value& options, ListRequest& request);
+  bool list_return(const Command& command, const Value& options, ListRequest& request);
+  // The names a LIST or LSUB answers with, in order. `subscribed`: sorted.
+  static std::vector<ListedName> list_names(const ListRequest& request, const std::vector<sdk::MailboxInfo>& mailboxes,
+                                            const std::vector<std::string>& subscribed);
   sdk::Task<void> on_namespace(const Command& command);
   sdk::Task<void> on_status(const Command& command);
   // LIST-STATUS: the STATUS response of one listed mailbox; false once the command has been answered.
   sdk::Task<bool> list_status(const Command& command, const sdk::MailboxInfo& mailbox, const Value& items);
   // The STATUS response for a mailbox and the items asked for; nullopt for an unknown item.
-  // `listed`: the mailbox's messages, needed (and only read) when status_needs_list(items).
+  // `listed`: the mailbox's messages, and `recent_from` its \\Recent watermark, needed (and only read) when
+  // status_needs_list(items).
   std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items,
-                                             const Messages* listed) const;
+                                             const Messages* listed, std::uint32_t recent_from) const;
   static bool status_needs_list(const Value& items);
   // imap_select.cpp
   sdk::Task<void> on_select(const Command& command);
@@ -159,6 +184,17 @@ class ImapSession {
   // Removes the \\Deleted messages (of `only`, when given: snapshot indexes), telling the client when `report`.
   // "FLAGS (...)" and, with CONDSTORE on, " MODSEQ (n)": what a flag change reports.
   std::string flags_item(const sdk::MessageEntry& message) const;
+  // The message's flags as this session shows them: as stored, and \\Recent when it is recent here.
+  std::string flags_text(const sdk::MessageEntry& message) const;
+  // Before a FETCH shows these flags: a keyword the client has not been told of goes out first in FLAGS and
+  // PERMANENTFLAGS (RFC 3501 section 7.2.6), so no FETCH ever names a flag the last FLAGS did not list.
+  void announce_flags(std::string_view flags);
+  // Adds the keywords of `flags` that keywords_ lacks; whether there were any.
+  bool learn_keywords(std::string_view flags);
+  void tell_flags();
+  // \\Recent: the messages of the snapshot from UID `first` on are recent in this session.
+  void take_recent(std::uint32_t first);
+  std::size_t recent_count() const;
   sdk::Task<bool> expunge_deleted(bool report, const std::vector<std::size_t>& only = {});
 
   void untagged(std::string_view text) { pending_ += fmt::format("* {}\r\n", text); }
@@ -166,6 +202,8 @@ class ImapSession {
     tagged_at_ = pending_.size();
     pending_ += fmt::format("{} {} {}\r\n", command.tag, status, text);
   }
+  // Counts a command's answer: kBadInARow BAD answers in a row end the session.
+  void count_reply(bool bad);
   // Whether the news of the mailbox goes out after this command (by name), before its tagged reply.
   static bool reports_news_after(std::string_view command);
   sdk::Task<void> flush();
@@ -178,6 +216,7 @@ class ImapSession {
   MailboxLists& lists_;
   State state_ = State::not_authenticated;
   bool closing_ = false;
+  unsigned bad_in_a_row_ = 0;
   std::string pending_;
   std::size_t tagged_at_ = 0;  // where in pending_ the last tagged reply starts
   // The selected mailbox: its name, whether EXAMINE opened it, and the messages as the client knows them
@@ -192,6 +231,11 @@ class ImapSession {
   // IMAP4rev2 (RFC 9051) is on once the client enabled it: no RECENT, and SEARCH answers with ESEARCH.
   bool rev2_ = false;
   MessageList messages_;
+  // The keywords the last FLAGS response listed, since the mailbox was selected.
+  std::vector<std::string> keywords_;
+  // The UIDs that are \\Recent in this session (RFC 3501 section 2.3.2), ascending; some may be expunged since.
+  std::vector<std::uint32_t> recent_;
+  RecentClaims& recent_claims_;
   // SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) found, ascending; what "$" stands for.
   std::vector<std::uint32_t> saved_;
   // The mailbox's change number that messages_ is the list of; 0 once the session changed its copy.

@@ -9,9 +9,10 @@
 namespace tern::imap {
 namespace {
 
+// ASTRING-CHAR of RFC 3501 (']' included: mailbox names and tags may hold it), with the list wildcards.
 bool atom_char(char c) {
   const auto u = static_cast<unsigned char>(c);
-  return u > ' ' && u < 0x7f && c != '(' && c != ')' && c != '{' && c != '"' && c != '\\' && c != ']';
+  return u > ' ' && u < 0x7f && c != '(' && c != ')' && c != '{' && c != '"' && c != '\\';
 }
 
 class Parser {
@@ -39,9 +40,9 @@ class Parser {
     if (position_ < text_.size() && text_[position_] == '\\') ++position_;
     while (position_ < text_.size()) {
       char c = text_[position_];
-      if (c == '[') {
-        const std::size_t close = text_.find(']', position_);
-        if (close == std::string_view::npos) return std::nullopt;
+      // A section runs to its ']', spaces and all; a '[' with no ']' is a mailbox name's character.
+      const std::size_t close = c == '[' ? text_.find(']', position_) : std::string_view::npos;
+      if (close != std::string_view::npos) {
         position_ = close + 1;
       } else if (atom_char(c) || c == '<' || c == '>') {
         ++position_;
@@ -128,11 +129,15 @@ bool Value::is_atom(std::string_view name) const {
   return kind == Kind::atom && upper(text) == name;
 }
 
+bool is_tag(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return atom_char(c) && c != '+'; });
+}
+
 std::optional<Command> parse_command(std::string_view text, std::string& tag) {
   Parser parser(text);
   Command command;
   auto tag_atom = parser.atom();
-  if (!tag_atom || tag_atom->find('+') != std::string::npos) return std::nullopt;
+  if (!tag_atom || !is_tag(*tag_atom)) return std::nullopt;
   tag = *tag_atom;
   command.tag = *tag_atom;
   if (!parser.space()) return std::nullopt;

@@ -35,6 +35,9 @@ struct Command {
 // can be answered tagged.
 std::optional<Command> parse_command(std::string_view text, std::string& tag);
 
+// Whether `text` can be a command's tag: astring characters other than '+' (RFC 3501 section 9).
+bool is_tag(std::string_view text);
+
 // When `line` ends with a literal announcement "{n}\r\n" or "{n+}\r\n": its size and whether it is
 // non-synchronizing (LITERAL+).
 std::optional<std::pair<std::uint64_t, bool>> trailing_literal(std::string_view line);

@@ -14,13 +14,14 @@ class ImapProtocol final : public tern::sdk::Protocol {
 
   tern::sdk::Task<void> serve(tern::sdk::Connection& connection, tern::sdk::ServerContext& server,
                               const tern::sdk::ListenerInfo& listener, tern::sdk::ClientInfo client) const override {
-    tern::imap::ImapSession session(connection, server, listener, std::move(client), structures_, lists_);
+    tern::imap::ImapSession session(connection, server, listener, std::move(client), structures_, lists_, recent_);
     co_await session.run();
   }
 
  private:
   mutable tern::imap::StructureCache structures_;
   mutable tern::imap::MailboxLists lists_;
+  mutable tern::imap::RecentClaims recent_;
 };
 
 }  // namespace

@@ -36,3 +36,27 @@ TEST_CASE("The first mailbox is the local part of the first address with a domai
   CHECK(tern::mime::first_mailbox("undisclosed:;") == "");
   CHECK(tern::mime::first_mailbox("\"Someone\" <Alice@y.test>, carol@x.test") == "Alice");
 }
+
+TEST_CASE("A bare address's trailing comment is its name; comments inside an address are no part of it") {
+  std::vector<tern::mime::Address> found = parse_addresses("user@example.org (Real Name), other@example.org");
+  REQUIRE(found.size() == 2);
+  CHECK(found[0].name == "Real Name");
+  CHECK(found[0].mailbox == "user");
+  CHECK(found[0].host == "example.org");
+  CHECK_FALSE(found[1].name);
+
+  found = parse_addresses("joe (x) @ (y) example.net (Joe)");
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].name == "Joe");
+  CHECK(found[0].mailbox == "joe");
+  CHECK(found[0].host == "example.net");
+
+  found = parse_addresses("Joe (comment) <joe (x) @ (y) example.net>, <user (c)@ (c) domain.org>");
+  REQUIRE(found.size() == 2);
+  CHECK(found[0].name == "Joe");
+  CHECK(found[0].mailbox == "joe");
+  CHECK(found[0].host == "example.net");
+  CHECK_FALSE(found[1].name);
+  CHECK(found[1].mailbox == "user");
+  CHECK(found[1].host == "domain.org");
+}
