@@ -4,7 +4,8 @@ server told it, every response parsed strictly and held against RFC 3501.
 Raw sockets, not imaplib: imaplib hides what a checker needs (the order of untagged responses, literals, the
 tagged reply's code). Each client runs in a thread and does a seeded random mix of SELECT/EXAMINE, NOOP, FETCH
 and UID FETCH (FLAGS, BODY.PEEK[], BODYSTRUCTURE, ENVELOPE, header fields, UID ranges), STORE and UID STORE of
-system flags and keywords, APPEND, EXPUNGE and UID EXPUNGE, IDLE and, when `logins` is on, LOGOUT and a new login.
+system flags and keywords, APPEND, EXPUNGE and UID EXPUNGE, IDLE (unless `idle` is off: it waits 0.1 to 0.8 s,
+which the client chooses, so a benchmark leaves it out) and, when `logins` is on, LOGOUT and a new login.
 
 What is checked is only what the RFCs guarantee, with the other sessions changing the mailbox at any time:
 
@@ -827,7 +828,7 @@ class Client:
             (self.store_noise, 10 if writable and self.slots else 0),
             (self.append, 7),
             (self.delete, (5 * crowded) if writable and owned else 0),
-            (self.idle, 3 if "IDLE" in self.capabilities else 0),
+            (self.idle, 3 if self.settings.idle and "IDLE" in self.capabilities else 0),
             (self.reselect, 3),
             (self.relogin, 2 if self.settings.logins else 0),
         ]
@@ -1046,6 +1047,7 @@ class Settings:
     deadline: float
     seed: int
     initial: int
+    idle: bool = True  # IDLE in the mix
 
 
 @dataclasses.dataclass
@@ -1179,13 +1181,16 @@ def spread(samples, count):
 
 
 def run_stress(host, port, user, password, clients=10, seconds=20, logins=True, seed=None, initial=50, prepared=None,
-               timeout=10, log=print):
+               timeout=10, log=print, idle=True):
     """Runs `clients` clients on the INBOX of `user` for `seconds`. Unless `prepared` is given (from
-    prepare_mailbox), the INBOX is emptied and filled with `initial` messages first (not timed). Returns a Result;
-    prints the seed first and the summary last through `log` (None: quiet)."""
+    prepare_mailbox), the INBOX is emptied and filled with `initial` messages first (not timed). With `idle` off,
+    IDLE is left out of the mix (a client spends most of its time in IDLE's waits otherwise, which makes commands
+    per second the client's figure, not the server's). Returns a Result; prints the seed first and the summary last
+    through `log` (None: quiet)."""
     seed = random.randrange(1 << 30) if seed is None else seed
     log = log or (lambda text: None)
-    log(f"imap_stress: seed {seed}, {clients} clients, {seconds} s, logins {'in the mix' if logins else 'off'}")
+    log(f"imap_stress: seed {seed}, {clients} clients, {seconds} s, logins {'in the mix' if logins else 'off'}, "
+        f"IDLE {'in the mix' if idle else 'off'}")
     shared = Shared(log)
     if prepared is None and initial:
         prepared = prepare_mailbox(host, port, user, password, initial, seed, timeout)
@@ -1198,7 +1203,7 @@ def run_stress(host, port, user, password, clients=10, seconds=20, logins=True, 
             shared.max_uid = max(shared.max_uid, uid)
     start = time.monotonic()
     settings = Settings(host, port, user, password, timeout, logins, start + seconds, seed,
-                        len(prepared.messages) if prepared else initial)
+                        len(prepared.messages) if prepared else initial, idle)
     workers = [Client(index, settings, shared) for index in range(clients)]
     threads = [threading.Thread(target=worker.run, name=f"imap-stress-{index}", daemon=True)
                for index, worker in enumerate(workers)]
@@ -1229,10 +1234,11 @@ def main():
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--no-logins", action="store_true", help="no LOGOUT and new login in the mix")
+    parser.add_argument("--no-idle", action="store_true", help="no IDLE in the mix (its waits are the client's)")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args()
     result = run_stress(args.host, args.port, args.user, args.password, args.clients, args.seconds,
-                        not args.no_logins, args.seed)
+                        not args.no_logins, args.seed, idle=not args.no_idle)
     return 1 if result.errors else 0
 
 
