@@ -273,6 +273,30 @@ def tern_log_problems(text):
             and not any(expected in line for expected in EXPECTED_WARNINGS)]
 
 
+def tern_paths(server, root, name, build, tern, plugin_dir):
+    """Where a bench's Tern named `name` lives under `root`, and the build it copies: the folder `build` holding an
+    earlier build's `tern` and `plugins/` (--baseline), or this tree's binary `tern` and plugins `plugin_dir`."""
+    server.name = name
+    server.source_binary = Path(build) / "tern" if build else Path(tern)
+    server.source_plugins = Path(build) / "plugins" if build else Path(plugin_dir)
+    server.root = root / name.lower()
+    server.data = server.root / "var"
+    server.config = server.root / "tern.toml"
+    server.log = server.root / "tern.log"
+    server.binary = server.root / "tern"
+    server.plugins = server.root / "plugins"
+
+
+def log_problems(servers):
+    """Prints each server's warning and error lines (the first ten) after a run: a figure from a server that
+    complained is read with that in mind."""
+    for server in servers:
+        problems = server.problems()
+        log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))
+        for line in problems[:10]:
+            log(f"  {line}")
+
+
 def stop_process(process, timeout=30):
     """SIGTERM, then SIGKILL when `process` has not ended within `timeout` seconds."""
     if process is None or process.poll() is not None:

@@ -36,8 +36,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import (children_of, clean_up, fmt, free_port, interrupt, log, machine_busy_ticks, pid_alive,
-                           proc_stat, run, run_bench, stop_process, tern_log_problems, wait_listening)
+from bench_support import (children_of, clean_up, fmt, free_port, interrupt, log, log_problems, machine_busy_ticks,
+                           pid_alive, proc_stat, run, run_bench, stop_process, tern_log_problems, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -903,11 +903,7 @@ def main():
                     f"{idle['peak']} KiB; {idle['threads']} threads; {per_session:.1f} KiB per session; at that rate "
                     f"10,000 sessions would need {(idle['before'] + per_session * 10000) / 1048576:.2f} GiB "
                     f"(target: under 1 GiB)")
-        for server in servers:
-            problems = server.problems()
-            log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))
-            for line in problems[:10]:
-                log(f"  {line}")
+        log_problems(servers)
     finally:
         clean_up(servers, root, args.keep)
 

@@ -54,7 +54,8 @@ import time
 from pathlib import Path
 
 import imap_bench as base
-from bench_support import all_pids, clean_up, fmt, interrupt, log, machine_busy_ticks, proc_stat, run, run_bench
+from bench_support import (all_pids, clean_up, fmt, interrupt, log, log_problems, machine_busy_ticks, proc_stat, run,
+                           run_bench, tern_paths)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import imap_stress  # noqa: E402  (tests/support is no package)
@@ -102,16 +103,8 @@ class Tern(base.Tern):
 
     def __init__(self, root, name="Tern", build=None):
         super().__init__(root)
-        self.name = name
         self.build = build
-        self.source_binary = Path(build) / "tern" if build else Path(base.TERN)
-        self.source_plugins = Path(build) / "plugins" if build else Path(base.PLUGIN_DIR)
-        self.root = root / name.lower()
-        self.data = self.root / "var"
-        self.config = self.root / "tern.toml"
-        self.log = self.root / "tern.log"
-        self.binary = self.root / "tern"
-        self.plugins = self.root / "plugins"
+        tern_paths(self, root, name, build, base.TERN, base.PLUGIN_DIR)
 
     def setup(self):
         """Copies the binary and the plugins first: a rebuild during the run then changes nothing measured. The
@@ -186,27 +179,41 @@ class Dovecot(base.Dovecot):
         return sum(own + reaped for pid, (_, own, reaped) in process_tree(self.master).items() if comm(pid) == "auth")
 
 
+class Usage:
+    """What a server, this client and the rest of the machine spend over one run: start it before, `end` after."""
+
+    def __init__(self, server):
+        self.server = server
+        self.cpu = server.cpu_ticks()
+        self.auth = server.auth_ticks() if isinstance(server, Dovecot) else 0
+        self.own, self.machine = time.process_time(), machine_busy_ticks()
+
+    def end(self, what):
+        """Seconds of server CPU, client CPU, machine CPU and Dovecot auth CPU (None for Tern) since the start;
+        RuntimeError when the server died during `what`."""
+        time.sleep(0.5)  # the last sessions' processes end and are reaped
+        if not self.server.alive():
+            raise RuntimeError(f"{self.server.name} exited during {what}; its log ends:\n"
+                               + "\n".join(self.server.log_text().splitlines()[-20:]))
+        cpu = (self.server.cpu_ticks() - self.cpu) / CLOCK_TICKS
+        own = time.process_time() - self.own
+        machine = (machine_busy_ticks() - self.machine) / CLOCK_TICKS
+        auth = (self.server.auth_ticks() - self.auth) / CLOCK_TICKS if isinstance(self.server, Dovecot) else None
+        return cpu, own, machine, auth
+
+
 def measure(server, logins, args, seed):
     """One run of the stress mix, IDLE left out, on one server: the INBOX prepared (not timed), then
     `args.clients` clients for `args.seconds`. Returns a dict of the figures."""
     prepared = imap_stress.prepare_mailbox("127.0.0.1", server.port, base.USER, base.PASSWORD, args.messages, seed,
                                            args.timeout)
     time.sleep(0.5)  # the preparing session's processes end
-    cpu_before = server.cpu_ticks()
-    auth_before = server.auth_ticks() if isinstance(server, Dovecot) else 0
-    own_before, machine_before = time.process_time(), machine_busy_ticks()
+    usage = Usage(server)
     result = imap_stress.run_stress("127.0.0.1", server.port, base.USER, base.PASSWORD, clients=args.clients,
                                     seconds=args.seconds, logins=logins, seed=seed, prepared=prepared,
                                     timeout=args.timeout, log=None, idle=False)
-    time.sleep(0.5)  # the last sessions' processes end and are reaped
-    if not server.alive():
-        raise RuntimeError(f"{server.name} exited during the run; its log ends:\n"
-                           + "\n".join(server.log_text().splitlines()[-20:]))
-    cpu = (server.cpu_ticks() - cpu_before) / CLOCK_TICKS
-    own = time.process_time() - own_before
-    machine = (machine_busy_ticks() - machine_before) / CLOCK_TICKS
+    cpu, own, machine, auth = usage.end("the run")
     logins_done = result.by_command.get("LOGIN", 0)
-    auth = (server.auth_ticks() - auth_before) / CLOCK_TICKS if isinstance(server, Dovecot) else None
     return {"rate": result.rate, "commands": result.commands, "cpu": cpu,
             "cpu_ms": 1000 * cpu / max(result.commands, 1), "errors": result.errors, "kinds": result.kinds,
             "samples": result.error_samples, "logins": logins_done, "elapsed": result.elapsed,
@@ -285,9 +292,7 @@ def login_client(port, deadline, timeout, tally):
 
 def measure_logins(server, args):
     """One run of logins per second on one server: `args.login_clients` threads for `args.login_seconds`."""
-    cpu_before = server.cpu_ticks()
-    auth_before = server.auth_ticks() if isinstance(server, Dovecot) else 0
-    own_before, machine_before = time.process_time(), machine_busy_ticks()
+    usage = Usage(server)
     tally = {"lock": threading.Lock(), "logins": 0, "failures": collections.Counter(), "latencies": []}
     start = time.monotonic()
     deadline = start + args.login_seconds
@@ -299,14 +304,7 @@ def measure_logins(server, args):
         thread.join(max(0.1, deadline + 2 * args.timeout + 5 - time.monotonic()))
     elapsed = time.monotonic() - start
     stuck = sum(thread.is_alive() for thread in threads)
-    time.sleep(0.5)  # the last sessions' processes end and are reaped
-    if not server.alive():
-        raise RuntimeError(f"{server.name} exited during the logins; its log ends:\n"
-                           + "\n".join(server.log_text().splitlines()[-20:]))
-    cpu = (server.cpu_ticks() - cpu_before) / CLOCK_TICKS
-    own = time.process_time() - own_before
-    machine = (machine_busy_ticks() - machine_before) / CLOCK_TICKS
-    auth = (server.auth_ticks() - auth_before) / CLOCK_TICKS if isinstance(server, Dovecot) else None
+    cpu, own, machine, auth = usage.end("the logins")
     with tally["lock"]:
         logins, failures, latencies = tally["logins"], dict(tally["failures"]), sorted(tally["latencies"])
     if stuck:
@@ -519,11 +517,7 @@ def main():
         print_logins(logins, servers, args)
         print_latencies(points, servers)
         print_errors(points, servers)
-        for server in servers:
-            problems = server.problems()
-            log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))
-            for line in problems[:10]:
-                log(f"  {line}")
+        log_problems(servers)
     finally:
         clean_up(servers, root, args.keep)
 

@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 from bench_support import (CLOCK_TICKS, SMTP_SINK, SMTP_SOURCE, children_cpu_seconds, clean_up, ensure_postfix, fmt,
-                           free_port, interrupt, log, machine_busy_ticks, PostfixInstance, proc_stat, run, run_bench,
-                           stop_process, tern_config, tern_log_problems, wait_listening)
+                           free_port, interrupt, log, log_problems, machine_busy_ticks, PostfixInstance, proc_stat, run,
+                           run_bench, stop_process, tern_config, tern_log_problems, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -612,11 +612,7 @@ def main():
                 f"{' KB' if args.size % 1024 == 0 else ' B'} | {fmt(tern_rate, '{:.0f}')} | "
                 f"{fmt(postfix_rate, '{:.0f}')} | {fmt(ratio, '{:.2f}')} | {fmt(tern_cpu, '{:.2f}')} | "
                 f"{fmt(postfix_cpu, '{:.2f}')} |")
-        for server in servers:
-            problems = server.problems()
-            log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))
-            for line in problems[:10]:
-                log(f"  {line}")
+        log_problems(servers)
     finally:
         clean_up(servers, root, args.keep, [sink])
 

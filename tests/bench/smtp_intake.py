@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 from bench_support import (CLOCK_TICKS, SMTP_SOURCE, children_cpu_seconds, clean_up, ensure_postfix, fmt, free_port,
-                           interrupt, log, machine_busy_ticks, PostfixInstance, proc_stat, run, run_bench, stop_process,
-                           tern_config, tern_log_problems, wait_listening)
+                           interrupt, log, log_problems, machine_busy_ticks, PostfixInstance, proc_stat, run, run_bench,
+                           stop_process, tern_config, tern_log_problems, tern_paths, wait_listening)
 
 REPO = Path(__file__).resolve().parents[2]
 TERN = os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
@@ -95,15 +95,7 @@ class Tern:
     the folder of the binary and its plugins/ (an earlier build, for --baseline), or None for this tree's build."""
 
     def __init__(self, root, name="Tern", build=None):
-        self.name = name
-        self.source_binary = Path(build) / "tern" if build else Path(TERN)
-        self.source_plugins = Path(build) / "plugins" if build else Path(PLUGIN_DIR)
-        self.root = root / name.lower()
-        self.data = self.root / "var"
-        self.config = self.root / "tern.toml"
-        self.log = self.root / "tern.log"
-        self.binary = self.root / "tern"
-        self.plugins = self.root / "plugins"
+        tern_paths(self, root, name, build, TERN, PLUGIN_DIR)
         self.port = free_port()
         self.process = None
         self.stderr = None
@@ -433,11 +425,7 @@ def main():
                 f"{datetime.datetime.fromtimestamp(servers[1].source_binary.stat().st_mtime).isoformat(timespec='seconds')})")
         if idle_line:
             log(idle_line)
-        for server in servers:
-            problems = server.problems()
-            log(f"\n{server.name} log: {len(problems)} warning/error lines" + (":" if problems else ""))
-            for line in problems[:10]:
-                log(f"  {line}")
+        log_problems(servers)
     finally:
         clean_up(servers, root, args.keep)
 
