@@ -188,12 +188,13 @@ std::vector<ImapSession::ListedName> ImapSession::list_names(const ListRequest& 
 sdk::Task<bool> ImapSession::list_status(const Command& command, const sdk::MailboxInfo& mailbox, const Value& items) {
   std::shared_ptr<const Messages> listed;
   std::uint32_t recent_from = 0;
-  if (status_needs_list(items)) {
+  if (status_needs_store(items)) {
     sdk::MailStore& store = server_.store();
     const std::optional<std::string> unavailable = co_await server_.attempt([&] {
+      recent_from = recent_claims_.watermark(store.state(), client_.user, mailbox.name, mailbox.uidvalidity);
+      if (!status_needs_list(items, mailbox, recent_from)) return;
       listed = lists_.get(client_.user, mailbox.name, mailbox.uidvalidity, mailbox.highestmodseq,
                           [&] { return store.mailboxes().list_messages(client_.user, mailbox.name); });
-      recent_from = recent_claims_.watermark(store.state(), client_.user, mailbox.name, mailbox.uidvalidity);
     });
     if (unavailable) {
       tagged(command, "NO", "[UNAVAILABLE] Mailboxes not available, try again");
@@ -221,10 +222,11 @@ std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& 
   for (const Value& item : items.items) {
     std::string value;
     if (item.is_atom("MESSAGES")) value = fmt::format("MESSAGES {}", mailbox.messages);
-    // The messages no session has taken as \\Recent yet: what the next SELECT would get.
-    if (listed && item.is_atom("RECENT")) {
-      value = fmt::format("RECENT {}", std::count_if(listed->begin(), listed->end(),
-                                                     [&](const auto& message) { return message.uid >= recent_from; }));
+    // The messages no session has taken as \\Recent yet: what the next SELECT would get. Without a list, the
+    // watermark is at UIDNEXT already: none.
+    if (item.is_atom("RECENT")) {
+      const auto unclaimed = [&](const sdk::MessageEntry& message) { return message.uid >= recent_from; };
+      value = fmt::format("RECENT {}", listed ? std::count_if(listed->begin(), listed->end(), unclaimed) : 0);
     }
     if (item.is_atom("UIDNEXT")) value = fmt::format("UIDNEXT {}", mailbox.uidnext);
     if (item.is_atom("UIDVALIDITY")) value = fmt::format("UIDVALIDITY {}", mailbox.uidvalidity);
@@ -247,9 +249,15 @@ std::optional<std::string> ImapSession::status_response(const sdk::MailboxInfo& 
   return fmt::format("STATUS {} ({})", mailbox_text(mailbox.name), values);
 }
 
-bool ImapSession::status_needs_list(const Value& items) {
+bool ImapSession::status_needs_store(const Value& items) {
   return std::any_of(items.items.begin(), items.items.end(), [](const Value& item) {
     return item.is_atom("SIZE") || item.is_atom("DELETED") || item.is_atom("RECENT");
+  });
+}
+
+bool ImapSession::status_needs_list(const Value& items, const sdk::MailboxInfo& mailbox, std::uint32_t recent_from) {
+  return std::any_of(items.items.begin(), items.items.end(), [&](const Value& item) {
+    return item.is_atom("SIZE") || item.is_atom("DELETED") || (item.is_atom("RECENT") && recent_from < mailbox.uidnext);
   });
 }
 
@@ -269,10 +277,11 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
     mailboxes = store.mailboxes().list_mailboxes(client_.user);
     auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                               [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == *name; });
-    if (found != mailboxes.end() && status_needs_list(command.arguments[1])) {
+    if (found == mailboxes.end() || !status_needs_store(command.arguments[1])) return;
+    recent_from = recent_claims_.watermark(store.state(), client_.user, *name, found->uidvalidity);
+    if (status_needs_list(command.arguments[1], *found, recent_from)) {
       listed = lists_.get(client_.user, *name, found->uidvalidity, found->highestmodseq,
                           [&] { return store.mailboxes().list_messages(client_.user, *name); });
-      recent_from = recent_claims_.watermark(store.state(), client_.user, *name, found->uidvalidity);
     }
   });
   auto found = std::find_if(mailboxes.begin(), mailboxes.end(),

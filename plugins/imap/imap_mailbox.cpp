@@ -134,9 +134,9 @@ bool ImapSession::learn_keywords(std::string_view flags) {
     const std::string_view flag = flags.substr(start, end - start);
     start = end + 1;
     if (flag.empty() || flag.starts_with('\\')) continue;
-    const std::string lowered = sdk::lower_ascii(flag);
+    // Called for every message a FETCH FLAGS shows: compared in place, nothing allocated.
     const bool known = std::any_of(keywords_.begin(), keywords_.end(),
-                                   [&](const std::string& keyword) { return sdk::lower_ascii(keyword) == lowered; });
+                                   [&](const std::string& keyword) { return sdk::same_ascii(keyword, flag); });
     if (known) continue;
     keywords_.emplace_back(flag);
     added = true;

@@ -91,11 +91,13 @@ class ImapSession {
   // LIST-STATUS: the STATUS response of one listed mailbox; false once the command has been answered.
   sdk::Task<bool> list_status(const Command& command, const sdk::MailboxInfo& mailbox, const Value& items);
   // The STATUS response for a mailbox and the items asked for; nullopt for an unknown item.
-  // `listed`: the mailbox's messages, and `recent_from` its \\Recent watermark, needed (and only read) when
-  // status_needs_list(items).
+  // `recent_from`: the mailbox's \\Recent watermark, read when status_needs_store(items); `listed`: its
+  // messages, read (and only then used) when status_needs_list().
   std::optional<std::string> status_response(const sdk::MailboxInfo& mailbox, const Value& items,
                                              const Messages* listed, std::uint32_t recent_from) const;
-  static bool status_needs_list(const Value& items);
+  static bool status_needs_store(const Value& items);
+  // SIZE and DELETED count the messages; RECENT does only when some have not been handed out.
+  static bool status_needs_list(const Value& items, const sdk::MailboxInfo& mailbox, std::uint32_t recent_from);
   // imap_select.cpp
   sdk::Task<void> on_select(const Command& command);
   // SELECT's QRESYNC parameter: the client's last UIDVALIDITY and change number, and the UIDs it knows.
