@@ -221,12 +221,10 @@ sdk::Task<void> ImapSession::run() {
     // g++ 12 miscompiles co_await nested in a larger expression: each one stands alone (docs/architecture.md).
     const bool was_selected = state_ == State::selected;
     const std::size_t before = pending_.size();
+    answered_bad_ = false;
     sdk::Task<void> handler = (this->*(entry->handler))(*command);
     co_await std::move(handler);
-    const std::string bad = command->tag + " BAD ";
-    // The handler may have flushed (IDLE, long FETCHes): only a tagged reply still in pending_ is looked at.
-    count_reply(tagged_at_ >= before && tagged_at_ < pending_.size() &&
-                std::string_view(pending_).substr(tagged_at_).starts_with(bad));
+    count_reply(answered_bad_);
     if (was_selected && state_ == State::selected && reports_news_after(command->name) && tagged_at_ >= before &&
         tagged_at_ < pending_.size()) {
       // What other sessions, SMTP and POP3 changed goes out before the tagged reply of most commands, as RFC

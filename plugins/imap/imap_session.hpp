@@ -202,6 +202,7 @@ class ImapSession {
   void untagged(std::string_view text) { pending_ += fmt::format("* {}\r\n", text); }
   void tagged(const Command& command, std::string_view status, std::string_view text) {
     tagged_at_ = pending_.size();
+    answered_bad_ = status == "BAD";
     pending_ += fmt::format("{} {} {}\r\n", command.tag, status, text);
   }
   // Counts a command's answer: kBadInARow BAD answers in a row end the session.
@@ -219,6 +220,7 @@ class ImapSession {
   State state_ = State::not_authenticated;
   bool closing_ = false;
   unsigned bad_in_a_row_ = 0;
+  bool answered_bad_ = false;  // whether the command under way was answered BAD (count_reply)
   std::string pending_;
   std::size_t tagged_at_ = 0;  // where in pending_ the last tagged reply starts
   // The selected mailbox: its name, whether EXAMINE opened it, and the messages as the client knows them
