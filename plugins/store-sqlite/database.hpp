@@ -9,12 +9,9 @@
 #include <vector>
 
 #include "blob_files.hpp"
+#include "connection.hpp"
 #include "group_commit.hpp"
 #include "tern/sdk/store.hpp"
-
-namespace SQLite {
-class Database;
-}
 
 namespace tern::store_sqlite {
 
@@ -56,10 +53,10 @@ class Database {
   // batch rewrites a body file it is the first to reference, under this lock, so a removal that unlinked it
   // after the message found it cannot leave a message without its body.
   std::mutex write_mutex;
-  std::unique_ptr<SQLite::Database> writer;
+  std::unique_ptr<Connection> writer;
   // Lookups read through a connection of their own: in WAL mode they never wait for a commit's fsync.
   std::mutex read_mutex;
-  std::unique_ptr<SQLite::Database> reader;
+  std::unique_ptr<Connection> reader;
   BlobFiles blobs;
   const std::size_t inline_limit;
   const std::size_t expunged_kept;

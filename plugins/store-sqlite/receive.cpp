@@ -37,101 +37,98 @@ namespace {
 // The statements a batch runs for each message, prepared once for the whole batch.
 class BatchWriter {
  public:
-  BatchWriter(SQLite::Database& db, std::int64_t received)
+  BatchWriter(Connection& db, std::int64_t received)
       : db_(db),
         received_(received),
-        blob_(db,
-              "INSERT INTO blobs (hash, size, refs, body) VALUES (?1, ?2, ?3, ?4) "
-              "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3 RETURNING refs = ?3"),
-        create_(db,
-                "INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
-                "SELECT id, ?, ? FROM users WHERE address = ?"),
-        mailbox_(db,
-                 "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE name = ? AND "
-                 "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1, highestmodseq"),
-        insert_(db,
-                "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)"),
-        queue_(db,
-               "INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt, smtputf8) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"),
-        queue_recipient_(db, "INSERT INTO queue_recipients (queue_id, address, notify, orcpt) VALUES (?, ?, ?, ?)") {}
+        blob_(db.query("INSERT INTO blobs (hash, size, refs, body) VALUES (?1, ?2, ?3, ?4) "
+                       "ON CONFLICT (hash) DO UPDATE SET refs = refs + ?3 RETURNING refs = ?3")),
+        create_(db.query("INSERT OR IGNORE INTO mailboxes (user_id, name, uidvalidity) "
+                         "SELECT id, ?, ? FROM users WHERE address = ?")),
+        mailbox_(
+            db.query("UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE name = ? AND "
+                     "user_id = (SELECT id FROM users WHERE address = ?) RETURNING id, uidnext - 1, highestmodseq")),
+        insert_(db.query("INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)")),
+        queue_(db.query("INSERT INTO queue (blob, sender, ret, envid, size, created, next_attempt, smtputf8) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)")),
+        queue_recipient_(
+            db.query("INSERT INTO queue_recipients (queue_id, address, notify, orcpt) VALUES (?, ?, ?, ?)")) {}
 
   // Counts the message's references to its body (one a mailbox copy, one for the queue entry); true when the
   // body is new to the database.
   bool reference_body(const Arrival& arrival) {
     const sdk::Intake& intake = *arrival.intake;
-    blob_.bind(1, arrival.hash);
-    blob_.bind(2, static_cast<std::int64_t>(arrival.message.size()));
-    blob_.bind(3, static_cast<std::int64_t>(intake.filings.size() + (intake.remote.empty() ? 0 : 1)));
+    blob_->bind(1, arrival.hash);
+    blob_->bind(2, static_cast<std::int64_t>(arrival.message.size()));
+    blob_->bind(3, static_cast<std::int64_t>(intake.filings.size() + (intake.remote.empty() ? 0 : 1)));
     if (arrival.in_file) {
-      blob_.bind(4);
+      blob_->bind(4);
     } else {
-      blob_.bind(4, arrival.message.data(), static_cast<int>(arrival.message.size()));
+      blob_->bind(4, arrival.message.data(), static_cast<int>(arrival.message.size()));
     }
-    blob_.executeStep();
-    const bool first = blob_.getColumn(0).getInt() != 0;
-    blob_.reset();
+    blob_->executeStep();
+    const bool first = blob_->getColumn(0).getInt() != 0;
+    blob_->reset();
     return first;
   }
-  void reset() { blob_.reset(); }
+  void reset() { blob_->reset(); }
 
   // One copy in a user's mailbox (made when missing); sets the arrival's UID.
   void file_copy(Arrival& arrival, const sdk::Filing& filing) {
     const std::string address = lower_ascii(filing.user);
     if (filing.mailbox != "INBOX") {
-      create_.bind(1, filing.mailbox);
-      create_.bind(2, received_);
-      create_.bind(3, address);
-      create_.exec();
-      create_.reset();
+      create_->bind(1, filing.mailbox);
+      create_->bind(2, received_);
+      create_->bind(3, address);
+      create_->exec();
+      create_->reset();
     }
-    mailbox_.bind(1, filing.mailbox);
-    mailbox_.bind(2, address);
-    if (!mailbox_.executeStep()) {
-      mailbox_.reset();
+    mailbox_->bind(1, filing.mailbox);
+    mailbox_->bind(2, address);
+    if (!mailbox_->executeStep()) {
+      mailbox_->reset();
       throw sdk::StoreError(fmt::format("deliver: no {} for {}", filing.mailbox, filing.user));
     }
-    insert_.bind(1, mailbox_.getColumn(0).getInt64());
-    arrival.uid = static_cast<std::uint32_t>(mailbox_.getColumn(1).getInt64());
-    insert_.bind(2, mailbox_.getColumn(1).getInt64());
-    insert_.bind(7, mailbox_.getColumn(2).getInt64());
-    mailbox_.reset();
-    insert_.bind(3, arrival.hash);
-    insert_.bind(4, static_cast<std::int64_t>(arrival.message.size()));
-    insert_.bind(5, arrival.intake->received != 0 ? arrival.intake->received : received_);
-    insert_.bind(6, filing.flags);
-    insert_.exec();
-    insert_.reset();
+    insert_->bind(1, mailbox_->getColumn(0).getInt64());
+    arrival.uid = static_cast<std::uint32_t>(mailbox_->getColumn(1).getInt64());
+    insert_->bind(2, mailbox_->getColumn(1).getInt64());
+    insert_->bind(7, mailbox_->getColumn(2).getInt64());
+    mailbox_->reset();
+    insert_->bind(3, arrival.hash);
+    insert_->bind(4, static_cast<std::int64_t>(arrival.message.size()));
+    insert_->bind(5, arrival.intake->received != 0 ? arrival.intake->received : received_);
+    insert_->bind(6, filing.flags);
+    insert_->exec();
+    insert_->reset();
   }
 
   // The queue entry of the message's remote recipients.
   void queue(const Arrival& arrival) {
     const sdk::Intake& intake = *arrival.intake;
-    queue_.bind(1, arrival.hash);
-    queue_.bind(2, intake.sender);
-    queue_.bind(3, intake.ret);
-    queue_.bind(4, intake.envid);
-    queue_.bind(5, static_cast<std::int64_t>(arrival.message.size()));
-    queue_.bind(6, received_);
-    queue_.bind(7, intake.smtputf8 ? 1 : 0);
-    queue_.exec();
-    queue_.reset();
+    queue_->bind(1, arrival.hash);
+    queue_->bind(2, intake.sender);
+    queue_->bind(3, intake.ret);
+    queue_->bind(4, intake.envid);
+    queue_->bind(5, static_cast<std::int64_t>(arrival.message.size()));
+    queue_->bind(6, received_);
+    queue_->bind(7, intake.smtputf8 ? 1 : 0);
+    queue_->exec();
+    queue_->reset();
     const std::int64_t queue_id = db_.getLastInsertRowid();
     for (const sdk::Recipient& recipient : intake.remote) {
-      queue_recipient_.bind(1, queue_id);
-      queue_recipient_.bind(2, recipient.address);
-      queue_recipient_.bind(3, recipient.notify);
-      queue_recipient_.bind(4, recipient.orcpt);
-      queue_recipient_.exec();
-      queue_recipient_.reset();
+      queue_recipient_->bind(1, queue_id);
+      queue_recipient_->bind(2, recipient.address);
+      queue_recipient_->bind(3, recipient.notify);
+      queue_recipient_->bind(4, recipient.orcpt);
+      queue_recipient_->exec();
+      queue_recipient_->reset();
     }
   }
 
  private:
-  SQLite::Database& db_;
+  Connection& db_;
   std::int64_t received_;
-  SQLite::Statement blob_, create_, mailbox_, insert_, queue_, queue_recipient_;
+  Connection::Query blob_, create_, mailbox_, insert_, queue_, queue_recipient_;
 };
 
 }  // namespace

@@ -23,15 +23,15 @@ bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-std::vector<std::string> alias_targets(SQLite::Database& db, const std::string& source) {
+std::vector<std::string> alias_targets(Connection& db, const std::string& source) {
   std::vector<std::string> targets;
-  SQLite::Statement query(db, "SELECT target FROM aliases WHERE source = ? ORDER BY id");
-  query.bind(1, source);
-  while (query.executeStep()) targets.push_back(query.getColumn(0).getString());
+  Connection::Query query = db.query("SELECT target FROM aliases WHERE source = ? ORDER BY id");
+  query->bind(1, source);
+  while (query->executeStep()) targets.push_back(query->getColumn(0).getString());
   return targets;
 }
 
-void expand_into(SQLite::Database& db, const std::string& address, int depth, sdk::RecipientExpansion& expansion) {
+void expand_into(Connection& db, const std::string& address, int depth, sdk::RecipientExpansion& expansion) {
   if (depth > kMaxAliasDepth) return;
   const std::string domain = domain_of(address);
   if (domain_id(db, domain) == 0) {
@@ -67,9 +67,9 @@ void SqliteDirectory::add_domain(std::string_view domain) {
   std::string name = lower_ascii(domain);
   guarded("add domain", [&] {
     if (domain_id(*db_.writer, name) != 0) throw sdk::DirectoryError(fmt::format("domain {} exists already", name));
-    SQLite::Statement insert(*db_.writer, "INSERT INTO domains (name) VALUES (?)");
-    insert.bind(1, name);
-    insert.exec();
+    Connection::Query insert = db_.writer->query("INSERT INTO domains (name) VALUES (?)");
+    insert->bind(1, name);
+    insert->exec();
   });
 }
 
@@ -79,17 +79,17 @@ void SqliteDirectory::remove_domain(std::string_view domain) {
   guarded("remove domain", [&] {
     std::int64_t id = domain_id(*db_.writer, name);
     if (id == 0) throw sdk::DirectoryError(fmt::format("domain {} does not exist", name));
-    SQLite::Statement users(*db_.writer,
-                            "SELECT (SELECT count(*) FROM users WHERE domain_id = ?1) + "
-                            "(SELECT count(*) FROM aliases WHERE domain_id = ?1)");
-    users.bind(1, id);
-    users.executeStep();
-    if (users.getColumn(0).getInt64() > 0) {
+    Connection::Query users = db_.writer->query(
+        "SELECT (SELECT count(*) FROM users WHERE domain_id = ?1) + "
+        "(SELECT count(*) FROM aliases WHERE domain_id = ?1)");
+    users->bind(1, id);
+    users->executeStep();
+    if (users->getColumn(0).getInt64() > 0) {
       throw sdk::DirectoryError(fmt::format("domain {} still has users or aliases; remove them first", name));
     }
-    SQLite::Statement remove(*db_.writer, "DELETE FROM domains WHERE id = ?");
-    remove.bind(1, id);
-    remove.exec();
+    Connection::Query remove = db_.writer->query("DELETE FROM domains WHERE id = ?");
+    remove->bind(1, id);
+    remove->exec();
   });
 }
 
@@ -97,8 +97,8 @@ std::vector<std::string> SqliteDirectory::list_domains() {
   std::lock_guard lock(db_.read_mutex);
   return guarded("list domains", [&] {
     std::vector<std::string> names;
-    SQLite::Statement query(*db_.reader, "SELECT name FROM domains ORDER BY name");
-    while (query.executeStep()) names.push_back(query.getColumn(0).getString());
+    Connection::Query query = db_.reader->query("SELECT name FROM domains ORDER BY name");
+    while (query->executeStep()) names.push_back(query->getColumn(0).getString());
     return names;
   });
 }
@@ -111,22 +111,23 @@ void SqliteDirectory::add_user(std::string_view address, std::string_view passwo
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(name)));
     if (user_id(*db_.writer, name)) throw sdk::DirectoryError(fmt::format("user {} exists already", name));
     SQLite::Transaction transaction(*db_.writer);
-    SQLite::Statement insert(*db_.writer, "INSERT INTO users (address, domain_id, password_hash) VALUES (?, ?, ?)");
-    insert.bind(1, name);
-    insert.bind(2, domain);
-    insert.bind(3, std::string(password_hash));
-    insert.exec();
+    Connection::Query insert =
+        db_.writer->query("INSERT INTO users (address, domain_id, password_hash) VALUES (?, ?, ?)");
+    insert->bind(1, name);
+    insert->bind(2, domain);
+    insert->bind(3, std::string(password_hash));
+    insert->exec();
     const std::int64_t user = db_.writer->getLastInsertRowid();
-    SQLite::Statement mailbox(*db_.writer,
-                              "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
+    Connection::Query mailbox =
+        db_.writer->query("INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
     const std::int64_t uidvalidity = next_uidvalidity(*db_.writer);
     for (const auto& [name, special_use] : kDefaultMailboxes) {
-      mailbox.bind(1, user);
-      mailbox.bind(2, name);
-      mailbox.bind(3, uidvalidity);
-      mailbox.bind(4, special_use);
-      mailbox.exec();
-      mailbox.reset();
+      mailbox->bind(1, user);
+      mailbox->bind(2, name);
+      mailbox->bind(3, uidvalidity);
+      mailbox->bind(4, special_use);
+      mailbox->exec();
+      mailbox->reset();
     }
     transaction.commit();
   });
@@ -136,10 +137,10 @@ void SqliteDirectory::set_password_hash(std::string_view address, std::string_vi
   std::lock_guard lock(db_.write_mutex);
   std::string name = lower_ascii(address);
   guarded("set password", [&] {
-    SQLite::Statement update(*db_.writer, "UPDATE users SET password_hash = ? WHERE address = ?");
-    update.bind(1, std::string(password_hash));
-    update.bind(2, name);
-    if (update.exec() == 0) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
+    Connection::Query update = db_.writer->query("UPDATE users SET password_hash = ? WHERE address = ?");
+    update->bind(1, std::string(password_hash));
+    update->bind(2, name);
+    if (update->exec() == 0) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
   });
 }
 
@@ -151,13 +152,13 @@ void SqliteDirectory::remove_user(std::string_view address) {
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
     SQLite::Transaction transaction(*db_.writer);
     std::vector<std::string> hashes;
-    SQLite::Statement held(*db_.writer,
-                           "SELECT m.blob FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.user_id = ?");
-    held.bind(1, *id);
-    while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
-    SQLite::Statement remove(*db_.writer, "DELETE FROM users WHERE id = ?");
-    remove.bind(1, *id);
-    remove.exec();
+    Connection::Query held =
+        db_.writer->query("SELECT m.blob FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.user_id = ?");
+    held->bind(1, *id);
+    while (held->executeStep()) hashes.push_back(held->getColumn(0).getString());
+    Connection::Query remove = db_.writer->query("DELETE FROM users WHERE id = ?");
+    remove->bind(1, *id);
+    remove->exec();
     std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return released;
@@ -169,11 +170,11 @@ std::vector<std::string> SqliteDirectory::list_users(std::string_view domain) {
   std::lock_guard lock(db_.read_mutex);
   return guarded("list users", [&] {
     std::vector<std::string> names;
-    SQLite::Statement query(*db_.reader,
-                            "SELECT u.address FROM users u JOIN domains d ON u.domain_id = d.id "
-                            "WHERE ?1 = '' OR d.name = ?1 ORDER BY u.address");
-    query.bind(1, lower_ascii(domain));
-    while (query.executeStep()) names.push_back(query.getColumn(0).getString());
+    Connection::Query query = db_.reader->query(
+        "SELECT u.address FROM users u JOIN domains d ON u.domain_id = d.id "
+        "WHERE ?1 = '' OR d.name = ?1 ORDER BY u.address");
+    query->bind(1, lower_ascii(domain));
+    while (query->executeStep()) names.push_back(query->getColumn(0).getString());
     return names;
   });
 }
@@ -181,10 +182,10 @@ std::vector<std::string> SqliteDirectory::list_users(std::string_view domain) {
 std::optional<std::string> SqliteDirectory::password_hash(std::string_view address) {
   std::lock_guard lock(db_.read_mutex);
   return guarded("look up user", [&]() -> std::optional<std::string> {
-    SQLite::Statement query(*db_.reader, "SELECT password_hash FROM users WHERE address = ?");
-    query.bind(1, lower_ascii(address));
-    if (!query.executeStep()) return std::nullopt;
-    return query.getColumn(0).getString();
+    Connection::Query query = db_.reader->query("SELECT password_hash FROM users WHERE address = ?");
+    query->bind(1, lower_ascii(address));
+    if (!query->executeStep()) return std::nullopt;
+    return query->getColumn(0).getString();
   });
 }
 
@@ -197,21 +198,22 @@ void SqliteDirectory::add_alias(std::string_view source, std::string_view target
     std::int64_t domain = domain_id(*db_.writer, from.front() == '@' ? from.substr(1) : domain_of(from));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(from)));
     if (from == to) throw sdk::DirectoryError("an alias cannot point to itself");
-    SQLite::Statement insert(*db_.writer, "INSERT OR IGNORE INTO aliases (source, target, domain_id) VALUES (?, ?, ?)");
-    insert.bind(1, from);
-    insert.bind(2, to);
-    insert.bind(3, domain);
-    if (insert.exec() == 0) throw sdk::DirectoryError(fmt::format("alias {} -> {} exists already", from, to));
+    Connection::Query insert =
+        db_.writer->query("INSERT OR IGNORE INTO aliases (source, target, domain_id) VALUES (?, ?, ?)");
+    insert->bind(1, from);
+    insert->bind(2, to);
+    insert->bind(3, domain);
+    if (insert->exec() == 0) throw sdk::DirectoryError(fmt::format("alias {} -> {} exists already", from, to));
   });
 }
 
 void SqliteDirectory::remove_alias(std::string_view source, std::string_view target) {
   std::lock_guard lock(db_.write_mutex);
   guarded("remove alias", [&] {
-    SQLite::Statement remove(*db_.writer, "DELETE FROM aliases WHERE source = ? AND target = ?");
-    remove.bind(1, lower_ascii(source));
-    remove.bind(2, lower_ascii(target));
-    if (remove.exec() == 0) {
+    Connection::Query remove = db_.writer->query("DELETE FROM aliases WHERE source = ? AND target = ?");
+    remove->bind(1, lower_ascii(source));
+    remove->bind(2, lower_ascii(target));
+    if (remove->exec() == 0) {
       throw sdk::DirectoryError(fmt::format("no alias {} -> {}", lower_ascii(source), lower_ascii(target)));
     }
   });
@@ -221,11 +223,11 @@ std::vector<sdk::AliasEntry> SqliteDirectory::list_aliases(std::string_view doma
   std::lock_guard lock(db_.read_mutex);
   return guarded("list aliases", [&] {
     std::vector<sdk::AliasEntry> entries;
-    SQLite::Statement query(*db_.reader,
-                            "SELECT a.source, a.target FROM aliases a JOIN domains d ON a.domain_id = d.id "
-                            "WHERE ?1 = '' OR d.name = ?1 ORDER BY a.source, a.target");
-    query.bind(1, lower_ascii(domain));
-    while (query.executeStep()) entries.push_back({query.getColumn(0).getString(), query.getColumn(1).getString()});
+    Connection::Query query = db_.reader->query(
+        "SELECT a.source, a.target FROM aliases a JOIN domains d ON a.domain_id = d.id "
+        "WHERE ?1 = '' OR d.name = ?1 ORDER BY a.source, a.target");
+    query->bind(1, lower_ascii(domain));
+    while (query->executeStep()) entries.push_back({query->getColumn(0).getString(), query->getColumn(1).getString()});
     return entries;
   });
 }

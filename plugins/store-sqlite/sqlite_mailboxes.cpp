@@ -16,18 +16,18 @@ sdk::QuotaInfo SqliteMailboxes::quota(std::string_view address) {
   std::lock_guard lock(db_.read_mutex);
   return guarded("read quota", [&] {
     // Usage is kept up to date by triggers on messages (see the schema): reading it costs one row.
-    SQLite::Statement query(*db_.reader,
-                            "SELECT coalesce(q.storage_limit, 0), coalesce(q.messages_limit, 0), "
-                            "coalesce(s.octets, 0), coalesce(s.messages, 0) FROM users u "
-                            "LEFT JOIN quotas q ON q.user_id = u.id LEFT JOIN usage s ON s.user_id = u.id "
-                            "WHERE u.address = ?");
-    query.bind(1, lower_ascii(address));
-    if (!query.executeStep()) throw sdk::DirectoryError(fmt::format("user {} does not exist", lower_ascii(address)));
+    Connection::Query query = db_.reader->query(
+        "SELECT coalesce(q.storage_limit, 0), coalesce(q.messages_limit, 0), "
+        "coalesce(s.octets, 0), coalesce(s.messages, 0) FROM users u "
+        "LEFT JOIN quotas q ON q.user_id = u.id LEFT JOIN usage s ON s.user_id = u.id "
+        "WHERE u.address = ?");
+    query->bind(1, lower_ascii(address));
+    if (!query->executeStep()) throw sdk::DirectoryError(fmt::format("user {} does not exist", lower_ascii(address)));
     sdk::QuotaInfo info;
-    info.storage_limit = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
-    info.messages_limit = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
-    info.storage_used = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
-    info.messages_used = static_cast<std::uint64_t>(query.getColumn(3).getInt64());
+    info.storage_limit = static_cast<std::uint64_t>(query->getColumn(0).getInt64());
+    info.messages_limit = static_cast<std::uint64_t>(query->getColumn(1).getInt64());
+    info.storage_used = static_cast<std::uint64_t>(query->getColumn(2).getInt64());
+    info.messages_used = static_cast<std::uint64_t>(query->getColumn(3).getInt64());
     return info;
   });
 }
@@ -38,13 +38,13 @@ void SqliteMailboxes::set_quota(std::string_view address, std::uint64_t storage_
     const std::string name = lower_ascii(address);
     auto id = user_id(*db_.writer, name);
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
-    SQLite::Statement upsert(*db_.writer,
-                             "INSERT INTO quotas (user_id, storage_limit, messages_limit) VALUES (?1, ?2, ?3) "
-                             "ON CONFLICT (user_id) DO UPDATE SET storage_limit = ?2, messages_limit = ?3");
-    upsert.bind(1, *id);
-    upsert.bind(2, static_cast<std::int64_t>(storage_limit));
-    upsert.bind(3, static_cast<std::int64_t>(messages_limit));
-    upsert.exec();
+    Connection::Query upsert = db_.writer->query(
+        "INSERT INTO quotas (user_id, storage_limit, messages_limit) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (user_id) DO UPDATE SET storage_limit = ?2, messages_limit = ?3");
+    upsert->bind(1, *id);
+    upsert->bind(2, static_cast<std::int64_t>(storage_limit));
+    upsert->bind(3, static_cast<std::int64_t>(messages_limit));
+    upsert->exec();
   });
 }
 
@@ -77,42 +77,42 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
     if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
     std::vector<std::pair<std::uint32_t, std::uint32_t>> uids;
     SQLite::Transaction transaction(*db_.writer);
-    SQLite::Statement source(*db_.writer,
-                             "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
-                             "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
-                             "WHERE m.id = ? AND u.address = ?");
-    SQLite::Statement next(*db_.writer,
-                           "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
-                           "WHERE id = ? RETURNING uidnext - 1, highestmodseq");
-    SQLite::Statement insert(*db_.writer,
-                             "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    SQLite::Statement reference(*db_.writer, "UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
+    Connection::Query source = db_.writer->query(
+        "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
+        "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+        "WHERE m.id = ? AND u.address = ?");
+    Connection::Query next = db_.writer->query(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
+        "WHERE id = ? RETURNING uidnext - 1, highestmodseq");
+    Connection::Query insert = db_.writer->query(
+        "INSERT INTO messages (mailbox_id, uid, blob, size, received, flags, modseq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    Connection::Query reference = db_.writer->query("UPDATE blobs SET refs = refs + 1 WHERE hash = ?");
     for (std::int64_t id : ids) {
-      source.bind(1, id);
-      source.bind(2, lower_ascii(user));
-      if (!source.executeStep()) {
-        source.reset();
+      source->bind(1, id);
+      source->bind(2, lower_ascii(user));
+      if (!source->executeStep()) {
+        source->reset();
         continue;
       }
-      next.bind(1, target->first);
-      next.executeStep();
-      const auto uid = static_cast<std::uint32_t>(next.getColumn(0).getInt64());
-      insert.bind(7, next.getColumn(1).getInt64());
-      next.reset();
-      insert.bind(1, target->first);
-      insert.bind(2, static_cast<std::int64_t>(uid));
-      insert.bind(3, source.getColumn(1).getString());
-      insert.bind(4, source.getColumn(2).getInt64());
-      insert.bind(5, source.getColumn(3).getInt64());
-      insert.bind(6, source.getColumn(4).getString());
-      insert.exec();
-      insert.reset();
-      reference.bind(1, source.getColumn(1).getString());
-      reference.exec();
-      reference.reset();
-      uids.emplace_back(static_cast<std::uint32_t>(source.getColumn(0).getInt64()), uid);
-      source.reset();
+      next->bind(1, target->first);
+      next->executeStep();
+      const auto uid = static_cast<std::uint32_t>(next->getColumn(0).getInt64());
+      insert->bind(7, next->getColumn(1).getInt64());
+      next->reset();
+      insert->bind(1, target->first);
+      insert->bind(2, static_cast<std::int64_t>(uid));
+      insert->bind(3, source->getColumn(1).getString());
+      insert->bind(4, source->getColumn(2).getInt64());
+      insert->bind(5, source->getColumn(3).getInt64());
+      insert->bind(6, source->getColumn(4).getString());
+      insert->exec();
+      insert->reset();
+      reference->bind(1, source->getColumn(1).getString());
+      reference->exec();
+      reference->reset();
+      uids.emplace_back(static_cast<std::uint32_t>(source->getColumn(0).getInt64()), uid);
+      source->reset();
     }
     transaction.commit();
     return std::pair{static_cast<std::uint32_t>(target->second), uids};
@@ -125,13 +125,13 @@ void SqliteMailboxes::create_mailbox(std::string_view user, std::string_view mai
     auto id = user_id(*db_.writer, lower_ascii(user));
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", user));
     if (find_mailbox(*db_.writer, user, mailbox)) throw sdk::DirectoryError(fmt::format("{} exists already", mailbox));
-    SQLite::Statement insert(*db_.writer,
-                             "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
-    insert.bind(1, *id);
-    insert.bind(2, std::string(mailbox));
-    insert.bind(3, next_uidvalidity(*db_.writer));
-    insert.bind(4, std::string(special_use));
-    insert.exec();
+    Connection::Query insert =
+        db_.writer->query("INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)");
+    insert->bind(1, *id);
+    insert->bind(2, std::string(mailbox));
+    insert->bind(3, next_uidvalidity(*db_.writer));
+    insert->bind(4, std::string(special_use));
+    insert->exec();
   });
 }
 
@@ -141,27 +141,27 @@ void SqliteMailboxes::delete_mailbox(std::string_view user, std::string_view mai
     if (mailbox == "INBOX") throw sdk::DirectoryError("INBOX cannot be deleted");
     auto target = find_mailbox(*db_.writer, user, mailbox);
     if (!target) throw sdk::DirectoryError(fmt::format("no mailbox {}", mailbox));
-    SQLite::Statement children(*db_.writer,
-                               "SELECT count(*) FROM mailboxes b JOIN users u ON b.user_id = u.id "
-                               "WHERE u.address = ? AND substr(b.name, 1, ?) = ?");
+    Connection::Query children = db_.writer->query(
+        "SELECT count(*) FROM mailboxes b JOIN users u ON b.user_id = u.id "
+        "WHERE u.address = ? AND substr(b.name, 1, ?) = ?");
     const std::string prefix = std::string(mailbox) + "/";
-    children.bind(1, lower_ascii(user));
-    children.bind(2, static_cast<std::int64_t>(prefix.size()));
-    children.bind(3, prefix);
-    children.executeStep();
-    if (children.getColumn(0).getInt64() > 0) throw sdk::DirectoryError(fmt::format("{} has children", mailbox));
+    children->bind(1, lower_ascii(user));
+    children->bind(2, static_cast<std::int64_t>(prefix.size()));
+    children->bind(3, prefix);
+    children->executeStep();
+    if (children->getColumn(0).getInt64() > 0) throw sdk::DirectoryError(fmt::format("{} has children", mailbox));
     SQLite::Transaction transaction(*db_.writer);
     std::vector<std::string> hashes;
-    SQLite::Statement held(*db_.writer, "SELECT blob FROM messages WHERE mailbox_id = ?");
-    held.bind(1, target->first);
-    while (held.executeStep()) hashes.push_back(held.getColumn(0).getString());
+    Connection::Query held = db_.writer->query("SELECT blob FROM messages WHERE mailbox_id = ?");
+    held->bind(1, target->first);
+    while (held->executeStep()) hashes.push_back(held->getColumn(0).getString());
     // The messages go first, while their mailbox still says whose usage they count in.
-    SQLite::Statement messages(*db_.writer, "DELETE FROM messages WHERE mailbox_id = ?");
-    messages.bind(1, target->first);
-    messages.exec();
-    SQLite::Statement remove(*db_.writer, "DELETE FROM mailboxes WHERE id = ?");
-    remove.bind(1, target->first);
-    remove.exec();
+    Connection::Query messages = db_.writer->query("DELETE FROM messages WHERE mailbox_id = ?");
+    messages->bind(1, target->first);
+    messages->exec();
+    Connection::Query remove = db_.writer->query("DELETE FROM mailboxes WHERE id = ?");
+    remove->bind(1, target->first);
+    remove->exec();
     std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return released;
@@ -176,14 +176,14 @@ void SqliteMailboxes::rename_mailbox(std::string_view user, std::string_view fro
     if (!find_mailbox(*db_.writer, user, from)) throw sdk::DirectoryError(fmt::format("no mailbox {}", from));
     if (find_mailbox(*db_.writer, user, to)) throw sdk::DirectoryError(fmt::format("{} exists already", to));
     // The mailbox and its children move together; each keeps its UIDVALIDITY and UIDs.
-    SQLite::Statement rename(*db_.writer,
-                             "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) "
-                             "WHERE user_id = (SELECT id FROM users WHERE address = ?1) "
-                             "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')");
-    rename.bind(1, lower_ascii(user));
-    rename.bind(2, std::string(from));
-    rename.bind(3, std::string(to));
-    rename.exec();
+    Connection::Query rename = db_.writer->query(
+        "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1) "
+        "WHERE user_id = (SELECT id FROM users WHERE address = ?1) "
+        "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')");
+    rename->bind(1, lower_ascii(user));
+    rename->bind(2, std::string(from));
+    rename->bind(3, std::string(to));
+    rename->exec();
   });
 }
 
@@ -191,20 +191,19 @@ std::vector<sdk::MailboxInfo> SqliteMailboxes::list_mailboxes(std::string_view u
   std::lock_guard lock(db_.read_mutex);
   return guarded("list mailboxes", [&] {
     std::vector<sdk::MailboxInfo> mailboxes;
-    SQLite::Statement query(
-        *db_.reader,
+    Connection::Query query = db_.reader->query(
         "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), b.highestmodseq, "
         "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
         "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
         "WHERE u.address = ? GROUP BY b.id ORDER BY b.name = 'INBOX' DESC, b.name");
-    query.bind(1, lower_ascii(user));
-    while (query.executeStep()) {
-      mailboxes.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(),
-                           static_cast<std::uint32_t>(query.getColumn(2).getInt64()),
-                           static_cast<std::uint32_t>(query.getColumn(3).getInt64()),
-                           static_cast<std::uint32_t>(query.getColumn(4).getInt64()),
-                           static_cast<std::uint32_t>(query.getColumn(6).getInt64()),
-                           static_cast<std::uint64_t>(query.getColumn(5).getInt64())});
+    query->bind(1, lower_ascii(user));
+    while (query->executeStep()) {
+      mailboxes.push_back({query->getColumn(0).getString(), query->getColumn(1).getString(),
+                           static_cast<std::uint32_t>(query->getColumn(2).getInt64()),
+                           static_cast<std::uint32_t>(query->getColumn(3).getInt64()),
+                           static_cast<std::uint32_t>(query->getColumn(4).getInt64()),
+                           static_cast<std::uint32_t>(query->getColumn(6).getInt64()),
+                           static_cast<std::uint64_t>(query->getColumn(5).getInt64())});
     }
     return mailboxes;
   });
@@ -220,34 +219,34 @@ sdk::FlagResult SqliteMailboxes::change_flags(std::string_view user, const std::
     SQLite::Transaction transaction(*db_.writer);
     // The user's mailboxes and their change numbers, advanced here and written back once at the end.
     std::unordered_map<std::int64_t, std::int64_t> highest;
-    SQLite::Statement mailboxes(*db_.writer,
-                                "SELECT b.id, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
-                                "WHERE u.address = ?");
-    mailboxes.bind(1, lower_ascii(user));
-    while (mailboxes.executeStep()) highest[mailboxes.getColumn(0).getInt64()] = mailboxes.getColumn(1).getInt64();
+    Connection::Query mailboxes = db_.writer->query(
+        "SELECT b.id, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
+        "WHERE u.address = ?");
+    mailboxes->bind(1, lower_ascii(user));
+    while (mailboxes->executeStep()) highest[mailboxes->getColumn(0).getInt64()] = mailboxes->getColumn(1).getInt64();
     std::unordered_map<std::int64_t, std::int64_t> start = highest;
-    SQLite::Statement current(*db_.writer,
-                              "SELECT id, uid, size, flags, received, modseq, blob, mailbox_id FROM messages "
-                              "WHERE id = ?");
-    SQLite::Statement update(*db_.writer, "UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
+    Connection::Query current = db_.writer->query(
+        "SELECT id, uid, size, flags, received, modseq, blob, mailbox_id FROM messages "
+        "WHERE id = ?");
+    Connection::Query update = db_.writer->query("UPDATE messages SET flags = ?, modseq = ? WHERE id = ?");
     const auto same = [](const std::string& a, const std::string& b) { return lower_ascii(a) == lower_ascii(b); };
     for (std::int64_t id : ids) {
-      current.bind(1, id);
-      const bool exists = current.executeStep();
-      const auto mailbox = exists ? highest.find(current.getColumn(7).getInt64()) : highest.end();
+      current->bind(1, id);
+      const bool exists = current->executeStep();
+      const auto mailbox = exists ? highest.find(current->getColumn(7).getInt64()) : highest.end();
       if (mailbox == highest.end()) {  // gone, or another user's
-        current.reset();
+        current->reset();
         continue;
       }
       sdk::MessageEntry entry;
       entry.id = id;
-      entry.uid = static_cast<std::uint32_t>(current.getColumn(1).getInt64());
-      entry.size = static_cast<std::uint64_t>(current.getColumn(2).getInt64());
-      entry.flags = current.getColumn(3).getString();
-      entry.received = current.getColumn(4).getInt64();
-      entry.modseq = static_cast<std::uint64_t>(current.getColumn(5).getInt64());
-      entry.content_id = current.getColumn(6).getString();
-      current.reset();
+      entry.uid = static_cast<std::uint32_t>(current->getColumn(1).getInt64());
+      entry.size = static_cast<std::uint64_t>(current->getColumn(2).getInt64());
+      entry.flags = current->getColumn(3).getString();
+      entry.received = current->getColumn(4).getInt64();
+      entry.modseq = static_cast<std::uint64_t>(current->getColumn(5).getInt64());
+      entry.content_id = current->getColumn(6).getString();
+      current->reset();
       if (unchanged_since && entry.modseq > *unchanged_since) {
         result.modified.push_back(id);
         continue;
@@ -272,21 +271,21 @@ sdk::FlagResult SqliteMailboxes::change_flags(std::string_view user, const std::
         entry.modseq = static_cast<std::uint64_t>(++mailbox->second);
         entry.flags.clear();
         for (const std::string& flag : now) entry.flags += (entry.flags.empty() ? "" : " ") + flag;
-        update.bind(1, entry.flags);
-        update.bind(2, static_cast<std::int64_t>(entry.modseq));
-        update.bind(3, id);
-        update.exec();
-        update.reset();
+        update->bind(1, entry.flags);
+        update->bind(2, static_cast<std::int64_t>(entry.modseq));
+        update->bind(3, id);
+        update->exec();
+        update->reset();
       }
       result.changed.push_back(std::move(entry));
     }
-    SQLite::Statement advance(*db_.writer, "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?");
+    Connection::Query advance = db_.writer->query("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?");
     for (const auto& [mailbox, modseq] : highest) {
       if (modseq == start[mailbox]) continue;
-      advance.bind(1, modseq);
-      advance.bind(2, mailbox);
-      advance.exec();
-      advance.reset();
+      advance->bind(1, modseq);
+      advance->bind(2, mailbox);
+      advance->exec();
+      advance->reset();
     }
     transaction.commit();
   });
@@ -297,23 +296,22 @@ std::vector<sdk::MessageEntry> SqliteMailboxes::list_messages(std::string_view u
   std::lock_guard lock(db_.read_mutex);
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
-    SQLite::Statement query(
-        *db_.reader,
+    Connection::Query query = db_.reader->query(
         "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob FROM messages m "
         "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
-    query.bind(1, lower_ascii(user));
-    query.bind(2, std::string(mailbox));
-    while (query.executeStep()) {
+    query->bind(1, lower_ascii(user));
+    query->bind(2, std::string(mailbox));
+    while (query->executeStep()) {
       sdk::MessageEntry entry;
-      entry.id = query.getColumn(0).getInt64();
-      entry.uid = static_cast<std::uint32_t>(query.getColumn(1).getInt64());
-      entry.size = static_cast<std::uint64_t>(query.getColumn(2).getInt64());
-      entry.unique_id = fmt::format("{}.{}", query.getColumn(3).getInt64(), entry.uid);
-      entry.flags = query.getColumn(4).getString();
-      entry.received = query.getColumn(5).getInt64();
-      entry.modseq = static_cast<std::uint64_t>(query.getColumn(6).getInt64());
-      entry.content_id = query.getColumn(7).getString();
+      entry.id = query->getColumn(0).getInt64();
+      entry.uid = static_cast<std::uint32_t>(query->getColumn(1).getInt64());
+      entry.size = static_cast<std::uint64_t>(query->getColumn(2).getInt64());
+      entry.unique_id = fmt::format("{}.{}", query->getColumn(3).getInt64(), entry.uid);
+      entry.flags = query->getColumn(4).getString();
+      entry.received = query->getColumn(5).getInt64();
+      entry.modseq = static_cast<std::uint64_t>(query->getColumn(6).getInt64());
+      entry.content_id = query->getColumn(7).getString();
       entries.push_back(std::move(entry));
     }
     return entries;
@@ -323,14 +321,14 @@ std::vector<sdk::MessageEntry> SqliteMailboxes::list_messages(std::string_view u
 std::optional<sdk::MailboxState> SqliteMailboxes::mailbox_state(std::string_view user, std::string_view mailbox) {
   std::lock_guard lock(db_.read_mutex);
   return guarded("read change number", [&]() -> std::optional<sdk::MailboxState> {
-    SQLite::Statement query(*db_.reader,
-                            "SELECT b.uidvalidity, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
-                            "WHERE u.address = ? AND b.name = ?");
-    query.bind(1, lower_ascii(user));
-    query.bind(2, std::string(mailbox));
-    if (!query.executeStep()) return std::nullopt;
-    return sdk::MailboxState{static_cast<std::uint32_t>(query.getColumn(0).getInt64()),
-                             static_cast<std::uint64_t>(query.getColumn(1).getInt64())};
+    Connection::Query query = db_.reader->query(
+        "SELECT b.uidvalidity, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
+        "WHERE u.address = ? AND b.name = ?");
+    query->bind(1, lower_ascii(user));
+    query->bind(2, std::string(mailbox));
+    if (!query->executeStep()) return std::nullopt;
+    return sdk::MailboxState{static_cast<std::uint32_t>(query->getColumn(0).getInt64()),
+                             static_cast<std::uint64_t>(query->getColumn(1).getInt64())};
   });
 }
 
@@ -340,34 +338,34 @@ std::vector<std::uint32_t> SqliteMailboxes::expunged_since(std::string_view user
   return guarded("list expunged", [&] {
     std::vector<std::uint32_t> uids;
     SQLite::Transaction snapshot(*db_.reader);
-    SQLite::Statement state(
-        *db_.reader,
+    Connection::Query state = db_.reader->query(
         "SELECT b.id, b.expunged_floor, b.uidnext FROM mailboxes b JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ?");
-    state.bind(1, lower_ascii(user));
-    state.bind(2, std::string(mailbox));
-    if (!state.executeStep()) return uids;
-    const std::int64_t id = state.getColumn(0).getInt64();
-    const auto floor = static_cast<std::uint64_t>(state.getColumn(1).getInt64());
-    const auto uidnext = static_cast<std::uint32_t>(state.getColumn(2).getInt64());
+    state->bind(1, lower_ascii(user));
+    state->bind(2, std::string(mailbox));
+    if (!state->executeStep()) return uids;
+    const std::int64_t id = state->getColumn(0).getInt64();
+    const auto floor = static_cast<std::uint64_t>(state->getColumn(1).getInt64());
+    const auto uidnext = static_cast<std::uint32_t>(state->getColumn(2).getInt64());
     if (modseq < floor) {
       // Some of what went since then is forgotten: every UID below UIDNEXT that is not here now may have gone.
       // RFC 7162 lets VANISHED (EARLIER) name UIDs the client never knew; it ignores them.
-      SQLite::Statement present(*db_.reader, "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
-      present.bind(1, id);
+      Connection::Query present = db_.reader->query("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
+      present->bind(1, id);
       std::uint32_t next = 1;
-      while (present.executeStep()) {
-        const auto uid = static_cast<std::uint32_t>(present.getColumn(0).getInt64());
+      while (present->executeStep()) {
+        const auto uid = static_cast<std::uint32_t>(present->getColumn(0).getInt64());
         for (; next < uid; ++next) uids.push_back(next);
         next = uid + 1;
       }
       for (; next < uidnext; ++next) uids.push_back(next);
       return uids;
     }
-    SQLite::Statement query(*db_.reader, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
-    query.bind(1, id);
-    query.bind(2, static_cast<std::int64_t>(modseq));
-    while (query.executeStep()) uids.push_back(static_cast<std::uint32_t>(query.getColumn(0).getInt64()));
+    Connection::Query query =
+        db_.reader->query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+    query->bind(1, id);
+    query->bind(2, static_cast<std::int64_t>(modseq));
+    while (query->executeStep()) uids.push_back(static_cast<std::uint32_t>(query->getColumn(0).getInt64()));
     return uids;
   });
 }
@@ -392,25 +390,25 @@ std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::stri
       const std::optional<std::int64_t> owner = user_id(*db_.reader, lower_ascii(user));
       if (!owner) return;
       // A message removed not long ago is read from what its removal kept (see remove_messages).
-      SQLite::Statement query(*db_.reader,
-                              "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
-                              "JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1 AND x.user_id = ?2 "
-                              "UNION ALL SELECT r.blob, b.body FROM removed r JOIN blobs b ON b.hash = r.blob "
-                              "WHERE r.id = ?1 AND r.user_id = ?2");
+      Connection::Query query = db_.reader->query(
+          "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
+          "JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1 AND x.user_id = ?2 "
+          "UNION ALL SELECT r.blob, b.body FROM removed r JOIN blobs b ON b.hash = r.blob "
+          "WHERE r.id = ?1 AND r.user_id = ?2");
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        query.bind(1, ids[i]);
-        query.bind(2, *owner);
-        if (!query.executeStep()) {  // removed long ago, or not this user's: nullopt
-          query.reset();
+        query->bind(1, ids[i]);
+        query->bind(2, *owner);
+        if (!query->executeStep()) {  // removed long ago, or not this user's: nullopt
+          query->reset();
           continue;
         }
-        const SQLite::Column body = query.getColumn(1);
+        const SQLite::Column body = query->getColumn(1);
         if (body.isNull()) {
-          in_files.emplace_back(i, query.getColumn(0).getString());
+          in_files.emplace_back(i, query->getColumn(0).getString());
         } else {
           contents[i].emplace(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
         }
-        query.reset();
+        query->reset();
       }
     });
   }
@@ -419,28 +417,29 @@ std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::stri
 }
 
 void SqliteMailboxes::bound_expunged(std::int64_t mailbox) {
-  SQLite::Statement cutoff(*db_.writer,
-                           "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
-  SQLite::Statement forget(*db_.writer, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
-  SQLite::Statement floor(*db_.writer, "UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
-  cutoff.bind(1, mailbox);
-  cutoff.bind(2, static_cast<std::int64_t>(2 * db_.expunged_kept));
-  const bool over = cutoff.executeStep();
-  cutoff.reset();
+  Connection::Query cutoff =
+      db_.writer->query("SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
+  Connection::Query forget = db_.writer->query("DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
+  Connection::Query floor =
+      db_.writer->query("UPDATE mailboxes SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1");
+  cutoff->bind(1, mailbox);
+  cutoff->bind(2, static_cast<std::int64_t>(2 * db_.expunged_kept));
+  const bool over = cutoff->executeStep();
+  cutoff->reset();
   if (!over) return;
-  cutoff.bind(1, mailbox);
-  cutoff.bind(2, static_cast<std::int64_t>(db_.expunged_kept));
-  cutoff.executeStep();
-  const std::int64_t oldest_forgotten = cutoff.getColumn(0).getInt64();
-  cutoff.reset();
-  forget.bind(1, mailbox);
-  forget.bind(2, oldest_forgotten);
-  forget.exec();
-  forget.reset();
-  floor.bind(1, mailbox);
-  floor.bind(2, oldest_forgotten);
-  floor.exec();
-  floor.reset();
+  cutoff->bind(1, mailbox);
+  cutoff->bind(2, static_cast<std::int64_t>(db_.expunged_kept));
+  cutoff->executeStep();
+  const std::int64_t oldest_forgotten = cutoff->getColumn(0).getInt64();
+  cutoff->reset();
+  forget->bind(1, mailbox);
+  forget->bind(2, oldest_forgotten);
+  forget->exec();
+  forget->reset();
+  floor->bind(1, mailbox);
+  floor->bind(2, oldest_forgotten);
+  floor->exec();
+  floor->reset();
 }
 
 void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<std::int64_t>& ids) {
@@ -453,42 +452,43 @@ void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<s
       SQLite::Transaction transaction(*db_.writer);
       const std::optional<std::int64_t> owner = user_id(*db_.writer, lower_ascii(user));
       if (!owner) return std::vector<std::string>();
-      SQLite::Statement remove(*db_.writer,
-                               "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT id FROM mailboxes "
-                               "WHERE user_id = ?) RETURNING blob, mailbox_id, uid");
+      Connection::Query remove = db_.writer->query(
+          "DELETE FROM messages WHERE id = ? AND mailbox_id IN (SELECT id FROM mailboxes "
+          "WHERE user_id = ?) RETURNING blob, mailbox_id, uid");
       // The body stays readable by the message's id for a while (Database::removed_readable).
-      SQLite::Statement keep(*db_.writer, "INSERT INTO removed (id, user_id, blob, removed) VALUES (?, ?, ?, ?)");
+      Connection::Query keep =
+          db_.writer->query("INSERT INTO removed (id, user_id, blob, removed) VALUES (?, ?, ?, ?)");
       // An expunge is a change of its mailbox too (CONDSTORE's HIGHESTMODSEQ moves on), remembered with its
       // UID for QRESYNC's VANISHED.
-      SQLite::Statement bump(*db_.writer,
-                             "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
-                             "RETURNING highestmodseq");
-      SQLite::Statement remember(*db_.writer, "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
+      Connection::Query bump = db_.writer->query(
+          "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+          "RETURNING highestmodseq");
+      Connection::Query remember = db_.writer->query("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)");
       std::vector<std::int64_t> touched;  // mailboxes that lost messages
       for (std::int64_t id : ids) {
-        remove.bind(1, id);
-        remove.bind(2, *owner);
-        const bool removed = remove.executeStep();
-        const std::string blob = removed ? remove.getColumn(0).getString() : std::string();
-        const std::int64_t mailbox = removed ? remove.getColumn(1).getInt64() : 0;
-        const std::int64_t uid = removed ? remove.getColumn(2).getInt64() : 0;
-        remove.reset();
+        remove->bind(1, id);
+        remove->bind(2, *owner);
+        const bool removed = remove->executeStep();
+        const std::string blob = removed ? remove->getColumn(0).getString() : std::string();
+        const std::int64_t mailbox = removed ? remove->getColumn(1).getInt64() : 0;
+        const std::int64_t uid = removed ? remove->getColumn(2).getInt64() : 0;
+        remove->reset();
         if (!removed) continue;
-        keep.bind(1, id);
-        keep.bind(2, *owner);
-        keep.bind(3, blob);
-        keep.bind(4, now);
-        keep.exec();
-        keep.reset();
-        bump.bind(1, mailbox);
-        bump.executeStep();
-        const std::int64_t modseq = bump.getColumn(0).getInt64();
-        bump.reset();
-        remember.bind(1, mailbox);
-        remember.bind(2, uid);
-        remember.bind(3, modseq);
-        remember.exec();
-        remember.reset();
+        keep->bind(1, id);
+        keep->bind(2, *owner);
+        keep->bind(3, blob);
+        keep->bind(4, now);
+        keep->exec();
+        keep->reset();
+        bump->bind(1, mailbox);
+        bump->executeStep();
+        const std::int64_t modseq = bump->getColumn(0).getInt64();
+        bump->reset();
+        remember->bind(1, mailbox);
+        remember->bind(2, uid);
+        remember->bind(3, modseq);
+        remember->exec();
+        remember->reset();
         if (std::find(touched.begin(), touched.end(), mailbox) == touched.end()) touched.push_back(mailbox);
       }
       for (std::int64_t mailbox : touched) bound_expunged(mailbox);
@@ -500,17 +500,17 @@ void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<s
 }
 
 std::vector<std::string> SqliteMailboxes::release_removed(std::int64_t now) {
-  SQLite::Statement due(*db_.writer, "SELECT 1 FROM removed WHERE removed <= ? LIMIT 1");
-  due.bind(1, now - db_.removed_readable);
-  if (!due.executeStep()) return {};
+  Connection::Query due = db_.writer->query("SELECT 1 FROM removed WHERE removed <= ? LIMIT 1");
+  due->bind(1, now - db_.removed_readable);
+  if (!due->executeStep()) return {};
   // A commit that waits for the disk (the writer's default): bodies are unlinked only once nothing can bring
   // back a reference to them.
   SQLite::Transaction transaction(*db_.writer);
   std::vector<std::string> hashes;
-  SQLite::Statement expired(*db_.writer, "DELETE FROM removed WHERE removed <= ? RETURNING blob");
-  expired.bind(1, now - db_.removed_readable);
-  while (expired.executeStep()) hashes.push_back(expired.getColumn(0).getString());
-  expired.reset();
+  Connection::Query expired = db_.writer->query("DELETE FROM removed WHERE removed <= ? RETURNING blob");
+  expired->bind(1, now - db_.removed_readable);
+  while (expired->executeStep()) hashes.push_back(expired->getColumn(0).getString());
+  expired->reset();
   std::vector<std::string> released = db_.release_blobs(hashes);
   transaction.commit();
   return released;

@@ -29,11 +29,11 @@ const char* status_text(sdk::DeliveryStatus status) {
 }
 
 // Reads the entries a query of kEntryColumns selects, with their recipients in the order they were accepted.
-std::vector<sdk::QueueEntry> read_entries(SQLite::Database& db, SQLite::Statement& query) {
+std::vector<sdk::QueueEntry> read_entries(Connection& db, SQLite::Statement& query) {
   std::vector<sdk::QueueEntry> entries;
-  SQLite::Statement recipients(db,
-                               "SELECT address, notify, orcpt, status, diagnostic, remote_host FROM queue_recipients "
-                               "WHERE queue_id = ? ORDER BY rowid");
+  Connection::Query recipients = db.query(
+      "SELECT address, notify, orcpt, status, diagnostic, remote_host FROM queue_recipients "
+      "WHERE queue_id = ? ORDER BY rowid");
   while (query.executeStep()) {
     sdk::QueueEntry entry;
     entry.id = query.getColumn(0).getInt64();
@@ -47,14 +47,14 @@ std::vector<sdk::QueueEntry> read_entries(SQLite::Database& db, SQLite::Statemen
     entry.smtputf8 = query.getColumn(8).getInt() != 0;
     entry.ret = query.getColumn(9).getString();
     entry.envid = query.getColumn(10).getString();
-    recipients.bind(1, entry.id);
-    while (recipients.executeStep()) {
-      entry.recipients.push_back({recipients.getColumn(0).getString(), recipients.getColumn(1).getString(),
-                                  recipients.getColumn(2).getString(),
-                                  status_from_text(recipients.getColumn(3).getString()),
-                                  recipients.getColumn(4).getString(), recipients.getColumn(5).getString()});
+    recipients->bind(1, entry.id);
+    while (recipients->executeStep()) {
+      entry.recipients.push_back({recipients->getColumn(0).getString(), recipients->getColumn(1).getString(),
+                                   recipients->getColumn(2).getString(),
+                                   status_from_text(recipients->getColumn(3).getString()),
+                                   recipients->getColumn(4).getString(), recipients->getColumn(5).getString()});
     }
-    recipients.reset();
+    recipients->reset();
     entries.push_back(std::move(entry));
   }
   return entries;
@@ -66,8 +66,8 @@ std::vector<sdk::QueueEntry> SqliteQueue::list() {
   std::lock_guard lock(db_.read_mutex);
   return guarded("list queue", [&] {
     SQLite::Transaction snapshot(*db_.reader);
-    SQLite::Statement query(*db_.reader, std::string(kEntryColumns) + "ORDER BY id");
-    return read_entries(*db_.reader, query);
+    Connection::Query query = db_.reader->query(std::string(kEntryColumns) + "ORDER BY id");
+    return read_entries(*db_.reader, *query);
   });
 }
 
@@ -75,9 +75,9 @@ std::optional<sdk::QueueEntry> SqliteQueue::entry(std::int64_t id) {
   std::lock_guard lock(db_.read_mutex);
   return guarded("read queue entry", [&]() -> std::optional<sdk::QueueEntry> {
     SQLite::Transaction snapshot(*db_.reader);
-    SQLite::Statement query(*db_.reader, std::string(kEntryColumns) + "WHERE id = ?");
-    query.bind(1, id);
-    std::vector<sdk::QueueEntry> entries = read_entries(*db_.reader, query);
+    Connection::Query query = db_.reader->query(std::string(kEntryColumns) + "WHERE id = ?");
+    query->bind(1, id);
+    std::vector<sdk::QueueEntry> entries = read_entries(*db_.reader, *query);
     if (entries.empty()) return std::nullopt;
     return std::move(entries.front());
   });
@@ -87,18 +87,18 @@ std::vector<sdk::QueueEntry> SqliteQueue::claim(std::int64_t now, std::int64_t l
   std::lock_guard lock(db_.write_mutex);
   return guarded("claim queue entries", [&] {
     SQLite::Transaction transaction(*db_.writer);
-    SQLite::Statement query(*db_.writer, std::string(kEntryColumns) +
-                                             "WHERE next_attempt <= ?1 AND leased_until <= ?1 AND held = 0 "
-                                             "ORDER BY next_attempt, id LIMIT ?2");
-    query.bind(1, now);
-    query.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<sdk::QueueEntry> entries = read_entries(*db_.writer, query);
-    SQLite::Statement lease(*db_.writer, "UPDATE queue SET leased_until = ?, flushed = 0 WHERE id = ?");
+    Connection::Query query = db_.writer->query(std::string(kEntryColumns) +
+                                                "WHERE next_attempt <= ?1 AND leased_until <= ?1 AND held = 0 "
+                                                "ORDER BY next_attempt, id LIMIT ?2");
+    query->bind(1, now);
+    query->bind(2, static_cast<std::int64_t>(limit));
+    std::vector<sdk::QueueEntry> entries = read_entries(*db_.writer, *query);
+    Connection::Query lease = db_.writer->query("UPDATE queue SET leased_until = ?, flushed = 0 WHERE id = ?");
     for (const sdk::QueueEntry& entry : entries) {
-      lease.bind(1, lease_until);
-      lease.bind(2, entry.id);
-      lease.exec();
-      lease.reset();
+      lease->bind(1, lease_until);
+      lease->bind(2, entry.id);
+      lease->exec();
+      lease->reset();
     }
     transaction.commit();
     return entries;
@@ -110,13 +110,13 @@ std::string SqliteQueue::read(std::int64_t id) {
   {
     std::lock_guard lock(db_.read_mutex);
     std::optional<std::string> inline_body = guarded("read queued message", [&]() -> std::optional<std::string> {
-      SQLite::Statement query(*db_.reader,
-                              "SELECT q.blob, b.body FROM queue q JOIN blobs b ON b.hash = q.blob WHERE q.id = ?");
-      query.bind(1, id);
-      if (!query.executeStep()) throw sdk::StoreError(fmt::format("no queue entry {}", id));
-      const SQLite::Column body = query.getColumn(1);
+      Connection::Query query =
+          db_.reader->query("SELECT q.blob, b.body FROM queue q JOIN blobs b ON b.hash = q.blob WHERE q.id = ?");
+      query->bind(1, id);
+      if (!query->executeStep()) throw sdk::StoreError(fmt::format("no queue entry {}", id));
+      const SQLite::Column body = query->getColumn(1);
       if (body.isNull()) {
-        hash = query.getColumn(0).getString();
+        hash = query->getColumn(0).getString();
         return std::nullopt;
       }
       return std::string(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
@@ -131,23 +131,23 @@ void SqliteQueue::update(const std::vector<sdk::QueueEntry>& entries) {
   std::lock_guard lock(db_.write_mutex);
   std::vector<std::string> unused = guarded("update queue", [&] {
     SQLite::Transaction transaction(*db_.writer);
-    SQLite::Statement rows(*db_.writer, "SELECT rowid FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
+    Connection::Query rows = db_.writer->query("SELECT rowid FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
     // A flush while the entry was out (`tern queue flush DOMAIN`) is not undone by what the deliverer writes:
     // its released recipients stay released, and the entry stays due.
-    SQLite::Statement recipient(*db_.writer,
-                                "UPDATE queue_recipients SET status = CASE WHEN status = 'released' AND ?1 = 'held' "
-                                "AND (SELECT flushed FROM queue WHERE id = queue_id) THEN 'released' ELSE ?1 END, "
-                                "diagnostic = ?2, remote_host = ?3 WHERE rowid = ?4");
-    SQLite::Statement entry_update(*db_.writer,
-                                   "UPDATE queue SET next_attempt = CASE WHEN flushed THEN min(?1, ?5) ELSE ?1 END, "
-                                   "attempts = ?2, delay_notified = ?3, leased_until = 0, flushed = 0 WHERE id = ?4");
-    SQLite::Statement remove(*db_.writer, "DELETE FROM queue WHERE id = ? RETURNING blob");
+    Connection::Query recipient = db_.writer->query(
+        "UPDATE queue_recipients SET status = CASE WHEN status = 'released' AND ?1 = 'held' "
+        "AND (SELECT flushed FROM queue WHERE id = queue_id) THEN 'released' ELSE ?1 END, "
+        "diagnostic = ?2, remote_host = ?3 WHERE rowid = ?4");
+    Connection::Query entry_update = db_.writer->query(
+        "UPDATE queue SET next_attempt = CASE WHEN flushed THEN min(?1, ?5) ELSE ?1 END, "
+        "attempts = ?2, delay_notified = ?3, leased_until = 0, flushed = 0 WHERE id = ?4");
+    Connection::Query remove = db_.writer->query("DELETE FROM queue WHERE id = ? RETURNING blob");
     std::vector<std::string> hashes;
     for (const sdk::QueueEntry& entry : entries) {
       std::vector<std::int64_t> row_ids;
-      rows.bind(1, entry.id);
-      while (rows.executeStep()) row_ids.push_back(rows.getColumn(0).getInt64());
-      rows.reset();
+      rows->bind(1, entry.id);
+      while (rows->executeStep()) row_ids.push_back(rows->getColumn(0).getInt64());
+      rows->reset();
       // Removed meanwhile (`tern queue remove`), or not the entry that was claimed.
       if (row_ids.size() != entry.recipients.size()) continue;
       bool open = false;
@@ -155,25 +155,25 @@ void SqliteQueue::update(const std::vector<sdk::QueueEntry>& entries) {
         const sdk::QueueRecipient& r = entry.recipients[i];
         open = open || r.status == sdk::DeliveryStatus::pending || r.status == sdk::DeliveryStatus::held ||
                r.status == sdk::DeliveryStatus::released;
-        recipient.bind(1, status_text(r.status));
-        recipient.bind(2, r.diagnostic);
-        recipient.bind(3, r.remote_host);
-        recipient.bind(4, row_ids[i]);
-        recipient.exec();
-        recipient.reset();
+        recipient->bind(1, status_text(r.status));
+        recipient->bind(2, r.diagnostic);
+        recipient->bind(3, r.remote_host);
+        recipient->bind(4, row_ids[i]);
+        recipient->exec();
+        recipient->reset();
       }
       if (open) {
-        entry_update.bind(1, entry.next_attempt);
-        entry_update.bind(2, static_cast<std::int64_t>(entry.attempts));
-        entry_update.bind(3, entry.delay_notified ? 1 : 0);
-        entry_update.bind(4, entry.id);
-        entry_update.bind(5, now_seconds());
-        entry_update.exec();
-        entry_update.reset();
+        entry_update->bind(1, entry.next_attempt);
+        entry_update->bind(2, static_cast<std::int64_t>(entry.attempts));
+        entry_update->bind(3, entry.delay_notified ? 1 : 0);
+        entry_update->bind(4, entry.id);
+        entry_update->bind(5, now_seconds());
+        entry_update->exec();
+        entry_update->reset();
       } else {
-        remove.bind(1, entry.id);
-        if (remove.executeStep()) hashes.push_back(remove.getColumn(0).getString());
-        remove.reset();
+        remove->bind(1, entry.id);
+        if (remove->executeStep()) hashes.push_back(remove->getColumn(0).getString());
+        remove->reset();
       }
     }
     std::vector<std::string> released = db_.release_blobs(hashes);
@@ -187,11 +187,11 @@ bool SqliteQueue::remove(std::int64_t id) {
   std::lock_guard lock(db_.write_mutex);
   std::optional<std::vector<std::string>> unused = guarded("remove queue entry", [&] {
     SQLite::Transaction transaction(*db_.writer);
-    SQLite::Statement remove(*db_.writer, "DELETE FROM queue WHERE id = ? RETURNING blob");
-    remove.bind(1, id);
-    if (!remove.executeStep()) return std::optional<std::vector<std::string>>();
-    std::vector<std::string> hashes{remove.getColumn(0).getString()};
-    remove.reset();
+    Connection::Query remove = db_.writer->query("DELETE FROM queue WHERE id = ? RETURNING blob");
+    remove->bind(1, id);
+    if (!remove->executeStep()) return std::optional<std::vector<std::string>>();
+    std::vector<std::string> hashes{remove->getColumn(0).getString()};
+    remove->reset();
     std::vector<std::string> released = db_.release_blobs(hashes);
     transaction.commit();
     return std::optional<std::vector<std::string>>(std::move(released));
@@ -205,13 +205,13 @@ bool SqliteQueue::hold(std::int64_t id, bool held) {
   std::lock_guard lock(db_.write_mutex);
   return guarded("hold queue entry", [&] {
     // Released, it is due at once.
-    SQLite::Statement update(*db_.writer,
-                             "UPDATE queue SET held = ?1, next_attempt = CASE WHEN ?1 THEN next_attempt ELSE ?3 END "
-                             "WHERE id = ?2");
-    update.bind(1, held ? 1 : 0);
-    update.bind(2, id);
-    update.bind(3, now_seconds());
-    return update.exec() > 0;
+    Connection::Query update = db_.writer->query(
+        "UPDATE queue SET held = ?1, next_attempt = CASE WHEN ?1 THEN next_attempt ELSE ?3 END "
+        "WHERE id = ?2");
+    update->bind(1, held ? 1 : 0);
+    update->bind(2, id);
+    update->bind(3, now_seconds());
+    return update->exec() > 0;
   });
 }
 
@@ -221,26 +221,26 @@ std::size_t SqliteQueue::flush(std::string_view domain, std::int64_t now) {
     SQLite::Transaction transaction(*db_.writer);
     std::size_t flushed = 0;
     if (domain.empty()) {
-      SQLite::Statement all(*db_.writer,
-                            "UPDATE queue SET next_attempt = ?1, flushed = 1 WHERE held = 0 AND next_attempt > ?2");
-      all.bind(1, now);
-      all.bind(2, now);
-      flushed = static_cast<std::size_t>(all.exec());
+      Connection::Query all =
+          db_.writer->query("UPDATE queue SET next_attempt = ?1, flushed = 1 WHERE held = 0 AND next_attempt > ?2");
+      all->bind(1, now);
+      all->bind(2, now);
+      flushed = static_cast<std::size_t>(all->exec());
     } else {
       // The domain part after the '@', in any case: the queue keeps recipients as the client wrote them.
       const std::string suffix = "@" + lower_ascii(domain);
-      SQLite::Statement release(*db_.writer,
-                                "UPDATE queue_recipients SET status = 'released' WHERE status = 'held' AND "
-                                "lower(substr(address, -length(?1))) = ?1");
-      release.bind(1, suffix);
-      release.exec();
-      SQLite::Statement due(*db_.writer,
-                            "UPDATE queue SET next_attempt = ?2, flushed = 1 WHERE held = 0 AND id IN (SELECT "
-                            "queue_id FROM queue_recipients WHERE status IN ('pending', 'released') AND "
-                            "lower(substr(address, -length(?1))) = ?1)");
-      due.bind(1, suffix);
-      due.bind(2, now);
-      flushed = static_cast<std::size_t>(due.exec());
+      Connection::Query release = db_.writer->query(
+          "UPDATE queue_recipients SET status = 'released' WHERE status = 'held' AND "
+          "lower(substr(address, -length(?1))) = ?1");
+      release->bind(1, suffix);
+      release->exec();
+      Connection::Query due = db_.writer->query(
+          "UPDATE queue SET next_attempt = ?2, flushed = 1 WHERE held = 0 AND id IN (SELECT "
+          "queue_id FROM queue_recipients WHERE status IN ('pending', 'released') AND "
+          "lower(substr(address, -length(?1))) = ?1)");
+      due->bind(1, suffix);
+      due->bind(2, now);
+      flushed = static_cast<std::size_t>(due->exec());
     }
     transaction.commit();
     return flushed;

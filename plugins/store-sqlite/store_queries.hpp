@@ -50,57 +50,57 @@ auto guarded(const char* what, Work work) {
   }
 }
 
-inline std::int64_t domain_id(SQLite::Database& db, const std::string& domain) {
-  SQLite::Statement query(db, "SELECT id FROM domains WHERE name = ?");
-  query.bind(1, domain);
-  return query.executeStep() ? query.getColumn(0).getInt64() : 0;
+inline std::int64_t domain_id(Connection& db, const std::string& domain) {
+  Connection::Query query = db.query("SELECT id FROM domains WHERE name = ?");
+  query->bind(1, domain);
+  return query->executeStep() ? query->getColumn(0).getInt64() : 0;
 }
 
-inline std::optional<std::int64_t> user_id(SQLite::Database& db, const std::string& address) {
-  SQLite::Statement query(db, "SELECT id FROM users WHERE address = ?");
-  query.bind(1, address);
-  if (!query.executeStep()) return std::nullopt;
-  return query.getColumn(0).getInt64();
+inline std::optional<std::int64_t> user_id(Connection& db, const std::string& address) {
+  Connection::Query query = db.query("SELECT id FROM users WHERE address = ?");
+  query->bind(1, address);
+  if (!query->executeStep()) return std::nullopt;
+  return query->getColumn(0).getInt64();
 }
 
 // A user's mailbox: its id and UIDVALIDITY.
-inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(SQLite::Database& db, std::string_view user,
+inline std::optional<std::pair<std::int64_t, std::int64_t>> find_mailbox(Connection& db, std::string_view user,
                                                                          std::string_view mailbox) {
-  SQLite::Statement query(db,
-                          "SELECT b.id, b.uidvalidity FROM mailboxes b JOIN users u ON b.user_id = u.id "
-                          "WHERE u.address = ? AND b.name = ?");
-  query.bind(1, lower_ascii(user));
-  query.bind(2, std::string(mailbox));
-  if (!query.executeStep()) return std::nullopt;
-  return std::pair{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
+  Connection::Query query = db.query(
+      "SELECT b.id, b.uidvalidity FROM mailboxes b JOIN users u ON b.user_id = u.id "
+      "WHERE u.address = ? AND b.name = ?");
+  query->bind(1, lower_ascii(user));
+  query->bind(2, std::string(mailbox));
+  if (!query->executeStep()) return std::nullopt;
+  return std::pair{query->getColumn(0).getInt64(), query->getColumn(1).getInt64()};
 }
 
 // Writes state changes (sdk::StateChange) inside the caller's transaction.
-inline void write_state(SQLite::Database& db, const std::vector<sdk::StateChange>& changes) {
+inline void write_state(Connection& db, const std::vector<sdk::StateChange>& changes) {
   if (changes.empty()) return;
-  SQLite::Statement put(db,
-                        "INSERT INTO state (space, key, value, expires) VALUES (?1, ?2, ?3, ?4) "
-                        "ON CONFLICT (space, key) DO UPDATE SET value = ?3, expires = ?4");
+  Connection::Query put = db.query(
+      "INSERT INTO state (space, key, value, expires) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT (space, key) DO UPDATE SET value = ?3, expires = ?4");
   for (const sdk::StateChange& change : changes) {
-    put.bind(1, change.space);
-    put.bind(2, change.key);
-    put.bind(3, change.value);
-    put.bind(4, change.expires);
-    put.exec();
-    put.reset();
+    put->bind(1, change.space);
+    put->bind(2, change.key);
+    put->bind(3, change.value);
+    put->bind(4, change.expires);
+    put->exec();
+    put->reset();
   }
 }
 
 // A UIDVALIDITY for a mailbox made now: the time, or one more than the last one given when that is later, so a
 // mailbox deleted and made again within the same second still gets a new one (RFC 3501 section 2.3.1.1).
 // Call it inside the transaction that creates the mailbox.
-inline std::int64_t next_uidvalidity(SQLite::Database& db) {
-  SQLite::Statement next(db,
-                         "INSERT INTO counters (name, value) VALUES ('uidvalidity', ?1) ON CONFLICT (name) DO UPDATE "
-                         "SET value = max(?1, value + 1) RETURNING value");
-  next.bind(1, now_seconds());
-  next.executeStep();
-  return next.getColumn(0).getInt64();
+inline std::int64_t next_uidvalidity(Connection& db) {
+  Connection::Query next = db.query(
+      "INSERT INTO counters (name, value) VALUES ('uidvalidity', ?1) ON CONFLICT (name) DO UPDATE "
+      "SET value = max(?1, value + 1) RETURNING value");
+  next->bind(1, now_seconds());
+  next->executeStep();
+  return next->getColumn(0).getInt64();
 }
 
 }  // namespace tern::store_sqlite
