@@ -282,8 +282,8 @@ sdk::Task<bool> ImapSession::report_vanished(const Command& command, const Fetch
   // The UIDs of the set that went since: the set's own '*' is the largest UID the client may know of.
   std::vector<std::uint32_t> gone;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt(
-      [&] { gone = store.mailboxes().expunged_since(client_.user, mailbox_, *plan.changed_since); });
+  const std::optional<std::string> failure =
+      co_await attempt([&] { gone = store.mailboxes().expunged_since(client_.user, mailbox_, *plan.changed_since); });
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Changes not available, try again");
     co_return false;
@@ -333,12 +333,16 @@ sdk::Task<bool> ImapSession::fetch_batch(const Command& command, const FetchPlan
   std::vector<std::optional<std::string>> read;
   std::vector<sdk::MessageEntry> seen;
   sdk::Mailboxes& mailboxes = server_.store().mailboxes();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
-    if (!wanted_ids.empty()) read = mailboxes.read_messages(client_.user, wanted_ids);
-    if (!unseen.empty()) {
-      seen = mailboxes.change_flags(client_.user, unseen, sdk::FlagChange::add, {"\\Seen"}, std::nullopt).changed;
-    }
-  });
+  // Flags, sizes, dates and cached structures are in the snapshot: such a batch needs no store at all.
+  std::optional<std::string> failure;
+  if (!wanted_ids.empty() || !unseen.empty()) {
+    failure = co_await attempt([&] {
+      if (!wanted_ids.empty()) read = mailboxes.read_messages(client_.user, wanted_ids);
+      if (!unseen.empty()) {
+        seen = mailboxes.change_flags(client_.user, unseen, sdk::FlagChange::add, {"\\Seen"}, std::nullopt).changed;
+      }
+    });
+  }
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Message not available, try again");
     co_return false;

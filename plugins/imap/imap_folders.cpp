@@ -47,7 +47,7 @@ sdk::Task<void> ImapSession::on_create(const Command& command) {
   const std::string& name = *created;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.mailboxes().create_mailbox(client_.user, name, special_use); });
+      co_await attempt([&] { store.mailboxes().create_mailbox(client_.user, name, special_use); });
   if (failure) {
     tagged(command, "NO",
            name == "INBOX" || failure->find("exists") != std::string::npos
@@ -72,7 +72,7 @@ sdk::Task<void> ImapSession::on_delete(const Command& command) {
   }
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.mailboxes().delete_mailbox(client_.user, name); });
+      co_await attempt([&] { store.mailboxes().delete_mailbox(client_.user, name); });
   if (failure) {
     tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
     co_return;
@@ -93,7 +93,7 @@ sdk::Task<void> ImapSession::on_rename(const Command& command) {
   if (*from == "INBOX") {
     // RFC 3501 section 6.3.5: renaming INBOX moves its messages to the new mailbox and leaves INBOX, empty.
     // Copied before they are removed, so a failure half-way duplicates and never loses.
-    const std::optional<std::string> failure = co_await server_.attempt([&] {
+    const std::optional<std::string> failure = co_await attempt([&] {
       store.mailboxes().create_mailbox(client_.user, *to, "");
       std::vector<std::int64_t> ids;
       for (const sdk::MessageEntry& message : store.mailboxes().list_messages(client_.user, "INBOX"))
@@ -111,7 +111,7 @@ sdk::Task<void> ImapSession::on_rename(const Command& command) {
     co_return;
   }
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.mailboxes().rename_mailbox(client_.user, *from, *to); });
+      co_await attempt([&] { store.mailboxes().rename_mailbox(client_.user, *from, *to); });
   if (failure) {
     tagged(command, "NO", fmt::format("[CANNOT] {}", *failure));
     co_return;
@@ -132,7 +132,7 @@ sdk::Task<void> ImapSession::on_subscribe(const Command& command) {
   }
   // A name may be subscribed whether or not a mailbox has it (RFC 3501 section 6.3.6).
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     const std::vector<sdk::MailboxInfo> existing = store.mailboxes().list_mailboxes(client_.user);
     change_subscription(store.state(), client_.user, *name, command.name == "SUBSCRIBE", existing);
   });

@@ -62,7 +62,7 @@ sdk::Task<void> ImapSession::on_list(const Command& command) {
   std::optional<std::vector<std::string>> subscribed;
   const bool subscriptions = request.lsub || request.subscribed_only || request.return_subscribed;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     mailboxes = store.mailboxes().list_mailboxes(client_.user);
     if (subscriptions) subscribed = load_subscriptions(store.state(), client_.user);
   });
@@ -190,7 +190,7 @@ sdk::Task<bool> ImapSession::list_status(const Command& command, const sdk::Mail
   std::uint32_t recent_from = 0;
   if (status_needs_store(items)) {
     sdk::MailStore& store = server_.store();
-    const std::optional<std::string> unavailable = co_await server_.attempt([&] {
+    const std::optional<std::string> unavailable = co_await attempt([&] {
       recent_from = recent_claims_.watermark(store.state(), client_.user, mailbox.name, mailbox.uidvalidity);
       if (!status_needs_list(items, mailbox, recent_from)) return;
       listed = lists_.get(client_.user, mailbox.name, mailbox.uidvalidity, mailbox.highestmodseq,
@@ -273,7 +273,7 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
   std::shared_ptr<const Messages> listed;
   std::uint32_t recent_from = 0;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     mailboxes = store.mailboxes().list_mailboxes(client_.user);
     auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                               [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == *name; });

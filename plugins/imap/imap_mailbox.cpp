@@ -36,33 +36,51 @@ std::optional<std::vector<std::size_t>> ImapSession::select_messages(const Value
   return indexes;
 }
 
-sdk::Task<bool> ImapSession::refresh() {
-  std::shared_ptr<const Messages> now;
-  std::uint64_t modseq = 0;
-  bool replaced = false;
+ImapSession::Probe ImapSession::probe_mailbox() {
+  Probe probe;
+  sdk::MailStore& store = server_.store();
+  const std::optional<sdk::MailboxState> current = store.mailboxes().mailbox_state(client_.user, mailbox_);
+  // A mailbox deleted under the session (by another one) shows as emptied; one made again in its place is
+  // another mailbox, whose UIDs would mean other messages.
+  if (!current || current->uidvalidity != uidvalidity_) {
+    probe.now = std::make_shared<const Messages>();
+    probe.replaced = current.has_value();
+    return probe;
+  }
+  probe.modseq = current->highestmodseq;
+  if (probe.modseq == listed_modseq_) return probe;
+  probe.now = lists_.get(client_.user, mailbox_, uidvalidity_, probe.modseq,
+                         [&] { return store.mailboxes().list_messages(client_.user, mailbox_); });
   // The messages that arrived since are \\Recent here when no other session saw them first (EXAMINE only looks).
   const std::uint32_t known_uid = messages_.empty() ? 0 : messages_.back().uid;
-  std::uint32_t first_recent = 0xffffffffu;
-  sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
-    const std::optional<sdk::MailboxState> current = store.mailboxes().mailbox_state(client_.user, mailbox_);
-    // A mailbox deleted under the session (by another one) shows as emptied; one made again in its place is
-    // another mailbox, whose UIDs would mean other messages.
-    if (!current || current->uidvalidity != uidvalidity_) {
-      now = std::make_shared<const Messages>();
-      replaced = current.has_value();
-      return;
-    }
-    modseq = current->highestmodseq;
-    if (modseq == listed_modseq_) return;
-    now = lists_.get(client_.user, mailbox_, uidvalidity_, modseq,
-                     [&] { return store.mailboxes().list_messages(client_.user, mailbox_); });
-    if (now->empty() || now->back().uid <= known_uid) return;
-    first_recent = read_only_
-                       ? recent_claims_.watermark(store.state(), client_.user, mailbox_, uidvalidity_)
-                       : recent_claims_.claim(store.state(), client_.user, mailbox_, uidvalidity_, now->back().uid + 1);
-  });
-  if (failure) co_return false;
+  if (probe.now->empty() || probe.now->back().uid <= known_uid) return probe;
+  probe.first_recent =
+      read_only_ ? recent_claims_.watermark(store.state(), client_.user, mailbox_, uidvalidity_)
+                 : recent_claims_.claim(store.state(), client_.user, mailbox_, uidvalidity_, probe.now->back().uid + 1);
+  return probe;
+}
+
+void ImapSession::note_probe() {
+  if (!probe_wanted_ || state_ != State::selected) return;
+  try {
+    probe_ = probe_mailbox();
+  } catch (const std::exception&) {
+    // The command's own work is done; the refresh then looks for itself.
+    probe_.reset();
+  }
+}
+
+sdk::Task<bool> ImapSession::refresh() {
+  Probe probe;
+  if (probe_) {
+    probe = std::move(*probe_);
+    probe_.reset();
+  } else {
+    const std::optional<std::string> failure = co_await server_.attempt([&] { probe = probe_mailbox(); });
+    if (failure) co_return false;
+  }
+  refreshed_ = true;
+  const std::shared_ptr<const Messages>& now = probe.now;
   if (!now) co_return true;
   // Both lists ascend by UID and UIDs are never reused: one walk finds what went and what changed.
   std::vector<std::size_t> gone;
@@ -87,13 +105,13 @@ sdk::Task<bool> ImapSession::refresh() {
     untagged(fmt::format("{} FETCH ({}{})", k + 1, condstore_ ? fmt::format("UID {} ", uid) : "", flags_item(*entry)));
   }
   messages_ = MessageList(now);
-  listed_modseq_ = modseq;
+  listed_modseq_ = probe.modseq;
   if (messages_.size() != kept) {
     untagged(fmt::format("{} EXISTS", messages_.size()));
-    take_recent(first_recent);
+    take_recent(probe.first_recent);
     if (!rev2_) untagged(fmt::format("{} RECENT", recent_count()));
   }
-  if (replaced) {
+  if (probe.replaced) {
     // RFC 3501 section 2.3.1.1: the client must learn of the new UIDVALIDITY before it trusts a UID again.
     untagged("BYE [UNAVAILABLE] The selected mailbox was deleted and made again; select it anew");
     closing_ = true;
@@ -210,7 +228,7 @@ sdk::Task<void> ImapSession::on_store(const Command& command) {
   for (std::size_t index : *indexes) ids.push_back(messages_[index].id);
   sdk::FlagResult result;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt(
+  const std::optional<std::string> failure = co_await attempt(
       [&] { result = store.mailboxes().change_flags(client_.user, ids, change, flags, unchanged_since); });
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Flags not stored, try again");
@@ -262,7 +280,7 @@ sdk::Task<bool> ImapSession::expunge_deleted(bool report, const std::vector<std:
   if (ids.empty()) co_return true;
   sdk::MailStore& store = server_.store();
   const std::optional<std::string> failure =
-      co_await server_.attempt([&] { store.mailboxes().remove_messages(client_.user, ids); });
+      co_await attempt([&] { store.mailboxes().remove_messages(client_.user, ids); });
   if (failure) co_return false;
   server_.mailbox_changed({client_.user});
   std::vector<std::size_t> removed;

@@ -28,7 +28,7 @@ sdk::Task<void> ImapSession::on_getquotaroot(const Command& command) {
   sdk::QuotaInfo quota;
   std::optional<sdk::MailboxState> exists;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     exists = store.mailboxes().mailbox_state(client_.user, name);
     quota = store.mailboxes().quota(client_.user);
   });
@@ -54,8 +54,7 @@ sdk::Task<void> ImapSession::on_getquota(const Command& command) {
   }
   sdk::QuotaInfo quota;
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure =
-      co_await server_.attempt([&] { quota = store.mailboxes().quota(client_.user); });
+  const std::optional<std::string> failure = co_await attempt([&] { quota = store.mailboxes().quota(client_.user); });
   if (failure) {
     tagged(command, "NO", "[UNAVAILABLE] Quota not available, try again");
     co_return;

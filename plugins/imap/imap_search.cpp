@@ -237,7 +237,7 @@ sdk::Task<std::optional<std::vector<std::size_t>>> ImapSession::search_messages(
     ids.reserve(messages_.size());
     for (const sdk::MessageEntry& message : messages_) ids.push_back(message.id);
     sdk::MailStore& store = server_.store();
-    const std::optional<std::string> failure = co_await server_.attempt([&] {
+    const std::optional<std::string> failure = co_await attempt([&] {
       // In batches, so that the store's reader is not held for a whole mailbox while logins wait for it. A
       // message expunged meanwhile has no text to match.
       contents.reserve(ids.size());

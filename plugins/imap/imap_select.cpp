@@ -54,7 +54,7 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
   std::uint32_t uidnext = 0;
   const bool examine = command.name == "EXAMINE";
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     mailboxes = store.mailboxes().list_mailboxes(client_.user);
     auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                               [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });

@@ -222,10 +222,13 @@ sdk::Task<void> ImapSession::run() {
     const bool was_selected = state_ == State::selected;
     const std::size_t before = pending_.size();
     answered_bad_ = false;
+    probe_.reset();
+    probe_wanted_ = was_selected && reports_news_after(command->name);
+    refreshed_ = false;
     sdk::Task<void> handler = (this->*(entry->handler))(*command);
     co_await std::move(handler);
     count_reply(answered_bad_);
-    if (was_selected && state_ == State::selected && reports_news_after(command->name) && tagged_at_ >= before &&
+    if (probe_wanted_ && !refreshed_ && state_ == State::selected && tagged_at_ >= before &&
         tagged_at_ < pending_.size()) {
       // What other sessions, SMTP and POP3 changed goes out before the tagged reply of most commands, as RFC
       // 3501 section 7.4.1 allows, so a client hears of it without NOOP.

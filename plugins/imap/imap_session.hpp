@@ -178,6 +178,27 @@ class ImapSession {
   // Brings the snapshot up to date with the store, telling the client what changed (EXPUNGE or VANISHED,
   // FETCH FLAGS, EXISTS).
   sdk::Task<bool> refresh();
+  // What refresh() learns from the store about the selected mailbox; taken on a worker thread.
+  struct Probe {
+    std::shared_ptr<const Messages> now;  // null: nothing changed
+    std::uint64_t modseq = 0;
+    bool replaced = false;  // deleted and made again: another UIDVALIDITY
+    std::uint32_t first_recent = 0xffffffffu;
+  };
+  Probe probe_mailbox();
+  // After a command's store work, on the same worker thread, when the refresh that follows the command will
+  // want it (probe_wanted_): the probe that refresh then uses, saving it a hop of its own.
+  void note_probe();
+  // server_.attempt() for a command's store work, followed by note_probe(). A probe is only good until the
+  // next hop: each one drops it first.
+  template <typename Work>
+  sdk::Task<std::optional<std::string>> attempt(Work work) {
+    probe_.reset();
+    return server_.attempt([this, work = std::move(work)]() mutable {
+      work();
+      note_probe();
+    });
+  }
   // Tells the client these messages (snapshot indexes, ascending) are gone and drops them from the snapshot:
   // EXPUNGE responses, highest number first, or with QRESYNC one VANISHED.
   void report_expunged(const std::vector<std::size_t>& indexes);
@@ -244,6 +265,10 @@ class ImapSession {
   std::vector<std::uint32_t> saved_;
   // The mailbox's change number that messages_ is the list of; 0 once the session changed its copy.
   std::uint64_t listed_modseq_ = 0;
+  // See note_probe(). refreshed_: the command under way brought the snapshot up to date already.
+  bool probe_wanted_ = false;
+  std::optional<Probe> probe_;
+  bool refreshed_ = false;
 };
 
 }  // namespace tern::imap

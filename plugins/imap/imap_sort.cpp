@@ -50,7 +50,7 @@ sdk::Task<std::optional<std::vector<MessageSummary>>> ImapSession::summarize_mat
   // The search may have read every message already; otherwise only the matches are read, 256 at a time. One
   // expunged meanwhile sorts as a message without header fields.
   sdk::MailStore& store = server_.store();
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     if (!contents.empty()) {
       for (std::size_t index : *matches) summarize(index, contents[index]);
       return;

@@ -79,7 +79,7 @@ sdk::Task<void> ImapSession::on_append(const Command& command) {
   sdk::MailStore& store = server_.store();
   const std::string& message = arguments.back().text;
   bool over_quota = false;
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     over_quota = !store.mailboxes().quota(client_.user).room_for(message.size(), 1);
     if (!over_quota) appended = store.mailboxes().append_message(client_.user, name, message, flags, received);
   });
@@ -128,7 +128,7 @@ sdk::Task<void> ImapSession::on_copy(const Command& command) {
   std::uint64_t octets = 0;
   for (std::size_t index : *indexes) octets += messages_[index].size;
   bool over_quota = false;
-  const std::optional<std::string> failure = co_await server_.attempt([&] {
+  const std::optional<std::string> failure = co_await attempt([&] {
     // A move takes no more room than before; a copy adds its messages to the user's usage.
     over_quota = !move && !store.mailboxes().quota(client_.user).room_for(octets, ids.size());
     if (over_quota) return;
