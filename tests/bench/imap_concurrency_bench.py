@@ -426,7 +426,7 @@ def argon2_parameters(password_hash):
     return password_hash.split("$")[3]
 
 
-def main():
+def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20, help="seconds of each run of the mix (20)")
     parser.add_argument("--clients", type=int, default=10, help="IMAP clients on the one INBOX (10)")
@@ -449,6 +449,71 @@ def main():
         parser.error("run as root: Dovecot's private instance needs it")
     if args.baseline and not (Path(args.baseline) / "tern").is_file():
         parser.error(f"--baseline {args.baseline}: no tern binary in it")
+    return args
+
+
+def log_setup(args, terns, dovecot, started):
+    log(f"IMAP concurrency benchmark, {started:%Y-%m-%d %H:%M}: {base.describe_machine()}")
+    for tern in terns:
+        log(f"{tern.name}: {tern.version()}")
+    log(f"Dovecot {dovecot.version()}")
+    log(f"{args.clients} clients on one INBOX ({args.messages} messages at the start), {args.seconds:g} s a run, "
+        f"{args.repeat} run(s) of each mix on each server, rotating which goes first; medians shown.")
+    log("IDLE is left out of the mix: its 0.1-0.8 s waits are chosen by the client, not server work, and would "
+        "make commands/s the client's figure.")
+    log("Passwords: Dovecot verifies Tern's own argon2id hash (" + argon2_parameters(dovecot.password_hash)
+        + "), through {ARGON2ID} in its passwd-file (doveadm pw -t: verified)"
+        + "".join(f"; {tern.name} verifies the one it stored ({argon2_parameters(tern.password_hash())})"
+                  for tern in terns[1:])
+        + ". Dovecot's auth cache is on (auth_cache_size = 10M); Tern's login cache is as it ships "
+        "([limits] auth_cache_ttl, 300 s).")
+    log("CPU: utime+stime of each server's process tree (Dovecot: master, imap-login, imap, auth, ...), "
+        "with what it reaped. 'client': the client's own CPU use; 'others': cores other processes "
+        "used meanwhile (the machine may be shared).")
+
+
+def log_mix_run(repeat, mix, server, result):
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result["kinds"].items(), key=lambda item: -item[1]))
+    auth = f", auth {result['auth_ms']:.1f} ms/login" if result["auth_ms"] is not None else ""
+    log(f"  run {repeat + 1} {mix:<9} {server.name:<8} {result['rate']:6.0f} commands/s "
+        f"({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} logins)  CPU "
+        f"{result['cpu']:5.2f} s = {result['cpu_ms']:.3f} ms/command{auth}  client "
+        f"{result['client']:.2f} cores, others {result['others']:.2f} cores  errors "
+        f"{result['errors']}" + (f" ({kinds})" if kinds else ""))
+
+
+def log_login_run(repeat, server, result):
+    auth = f", auth {result['auth_ms']:.2f} ms/login" if result["auth_ms"] is not None else ""
+    kinds = ", ".join(f"{kind} x{count}" for kind, count in
+                      sorted(result["kinds"].items(), key=lambda item: -item[1])[:3])
+    log(f"  run {repeat + 1} {'LOGIN loop':<9} {server.name:<8} {result['rate']:8.1f} logins/s "
+        f"({result['logins']} in {result['elapsed']:.1f} s, {result['failures']} failed)  CPU "
+        f"{result['cpu']:5.2f} s = {fmt(result['cpu_ms'], '{:.2f}')} ms/login{auth}  client "
+        f"{result['client']:.2f} cores, others {result['others']:.2f} cores" + (f"  ({kinds})" if kinds else ""))
+
+
+def checking_runs(servers, args):
+    """--repeat rounds, each server going first in turn: each mix with the checking client, then the logins.
+    Returns the mixes' results {mix: {name: [result]}} and the logins' {name: [result]}."""
+    points = {mix: {server.name: [] for server in servers} for mix, _ in MIXES}
+    logins = {server.name: [] for server in servers}
+    for repeat in range(args.repeat):
+        # Each server goes first in turn; with two, the order simply alternates.
+        order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
+        for mix, with_logins in MIXES:
+            for server in order:
+                result = measure(server, with_logins, args, args.seed + repeat)
+                points[mix][server.name].append(result)
+                log_mix_run(repeat, mix, server, result)
+        for server in order:
+            result = measure_logins(server, args)
+            logins[server.name].append(result)
+            log_login_run(repeat, server, result)
+    return points, logins
+
+
+def main():
+    args = parse_arguments()
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, interrupt)
 
@@ -468,51 +533,8 @@ def main():
             tern.start()
         dovecot.setup([])
         dovecot.start()
-        log(f"IMAP concurrency benchmark, {started:%Y-%m-%d %H:%M}: {base.describe_machine()}")
-        for tern in terns:
-            log(f"{tern.name}: {tern.version()}")
-        log(f"Dovecot {dovecot.version()}")
-        log(f"{args.clients} clients on one INBOX ({args.messages} messages at the start), {args.seconds:g} s a run, "
-            f"{args.repeat} run(s) of each mix on each server, rotating which goes first; medians shown.")
-        log("IDLE is left out of the mix: its 0.1-0.8 s waits are chosen by the client, not server work, and would "
-            "make commands/s the client's figure.")
-        log("Passwords: Dovecot verifies Tern's own argon2id hash (" + argon2_parameters(dovecot.password_hash)
-            + "), through {ARGON2ID} in its passwd-file (doveadm pw -t: verified)"
-            + "".join(f"; {tern.name} verifies the one it stored ({argon2_parameters(tern.password_hash())})"
-                      for tern in terns[1:])
-            + ". Dovecot's auth cache is on (auth_cache_size = 10M); Tern's login cache is as it ships "
-            "([limits] auth_cache_ttl, 300 s).")
-        log("CPU: utime+stime of each server's process tree (Dovecot: master, imap-login, imap, auth, ...), "
-            "with what it reaped. 'client': the client's own CPU use; 'others': cores other processes "
-            "used meanwhile (the machine may be shared).")
-        points = {mix: {server.name: [] for server in servers} for mix, _ in MIXES}
-        logins = {server.name: [] for server in servers}
-        for repeat in range(args.repeat):
-            # Each server goes first in turn; with two, the order simply alternates.
-            order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
-            for mix, with_logins in MIXES:
-                for server in order:
-                    result = measure(server, with_logins, args, args.seed + repeat)
-                    points[mix][server.name].append(result)
-                    kinds = ", ".join(f"{kind} {count}" for kind, count in
-                                      sorted(result["kinds"].items(), key=lambda item: -item[1]))
-                    auth = f", auth {result['auth_ms']:.1f} ms/login" if result["auth_ms"] is not None else ""
-                    log(f"  run {repeat + 1} {mix:<9} {server.name:<8} {result['rate']:6.0f} commands/s "
-                        f"({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} logins)  CPU "
-                        f"{result['cpu']:5.2f} s = {result['cpu_ms']:.3f} ms/command{auth}  client "
-                        f"{result['client']:.2f} cores, others {result['others']:.2f} cores  errors "
-                        f"{result['errors']}" + (f" ({kinds})" if kinds else ""))
-            for server in order:
-                result = measure_logins(server, args)
-                logins[server.name].append(result)
-                auth = f", auth {result['auth_ms']:.2f} ms/login" if result["auth_ms"] is not None else ""
-                kinds = ", ".join(f"{kind} x{count}" for kind, count in
-                                  sorted(result["kinds"].items(), key=lambda item: -item[1])[:3])
-                log(f"  run {repeat + 1} {'LOGIN loop':<9} {server.name:<8} {result['rate']:8.1f} logins/s "
-                    f"({result['logins']} in {result['elapsed']:.1f} s, {result['failures']} failed)  CPU "
-                    f"{result['cpu']:5.2f} s = {fmt(result['cpu_ms'], '{:.2f}')} ms/login{auth}  client "
-                    f"{result['client']:.2f} cores, others {result['others']:.2f} cores"
-                    + (f"  ({kinds})" if kinds else ""))
+        log_setup(args, terns, dovecot, started)
+        points, logins = checking_runs(servers, args)
         print_table(points, servers)
         print_logins(logins, servers, args)
         print_latencies(points, servers)
