@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """IMAP concurrency benchmark (issue 15): the stress mix of tests/support/imap_stress.py against Tern and a
-private Dovecot side by side, on loopback, with and without logins in the mix, then logins per second.
+private Dovecot side by side, on loopback, with and without logins in the mix, then logins per second, then the
+same mix from a native client that costs little.
 
 N clients (10) work on one INBOX for --seconds (20) per run: SELECT/EXAMINE, NOOP, FETCH and UID FETCH of flags,
 bodies, structures and header fields, STORE of flags and keywords, APPEND, EXPUNGE and, in the "logins" mix,
@@ -27,13 +28,25 @@ processes still spend about one argon2id verification per LOGIN ('auth ms/login'
 Debian ships it: a new imap-login and imap process for each connection.
 
 --baseline DIR (a folder holding an earlier build's `tern` and `plugins/`, as for smtp_intake.py) measures that
-build too, in the same run and in turn with the others, for the mix and the logins, with the ratio Tern/Baseline.
+build too, in the same run and in turn with the others, for the mix (both clients) and the logins, with the
+ratio Tern/Baseline.
 
-The client is one Python process with a thread per IMAP client, parsing and checking every response: when it
-uses about one core, commands per second measure the client as much as the servers, and the CPU time per
-command is the comparison to read. Run it as root with Debian's /usr/bin/python3 after tools/build (standard
-library only); it installs dovecot-imapd with apt-get when it is missing, and stops every process it started,
-by PID, when it ends, fails or is interrupted.
+The mix is run by two clients, one after the other. The checking client (tests/support/imap_stress.py) is one
+Python process with a thread per IMAP client, parsing every response and holding it against its model: it
+counts protocol errors, but spends about 0.5 ms of CPU on a command and tops out near 1,700 commands/s (its
+threads share one interpreter lock), so its commands per second measure the client as much as the servers and
+its CPU time per command is the comparison to read. After all the checking runs, the native client
+(imap_load_client.c and imap_load_mix.c, compiled with cc into the temporary folder at startup; imap_load.py
+runs it) sends the same mix, IDLE left out, from one C thread per client, keeping only the message count and
+UIDs it needs: with --repeat runs of each mix on each server, in turn, the INBOX prepared as for the checking
+runs, it prints commands per second, server CPU time per command, its own CPU time (from the reaped child's
+rusage) per command and in cores, latency, and the NO (some are races, such as a UID EXPUNGE of a message
+already gone), BAD and other protocol trouble it met, with the ratios Tern/Dovecot (and Tern/Baseline). It
+checks no data: the checking runs are the ones that find wrong answers.
+
+Run it as root with Debian's /usr/bin/python3 after tools/build (standard library and a C compiler only); it
+installs dovecot-imapd with apt-get when it is missing, and stops every process it started, by PID, when it
+ends, fails or is interrupted.
 """
 
 import argparse
@@ -54,6 +67,7 @@ import time
 from pathlib import Path
 
 import imap_bench as base
+import imap_load
 from bench_support import (all_pids, clean_up, fmt, interrupt, log, log_problems, machine_busy_ticks, proc_stat, run,
                            run_bench, tern_paths)
 
@@ -337,7 +351,7 @@ def comparisons(servers):
 
 
 def print_table(points, servers):
-    log("\nThe stress mix (IDLE left out), medians of the runs:")
+    log("\nThe stress mix (IDLE left out) from the checking client, medians of the runs:")
     header = (f"{'mix':<10} {'server':<17} {'commands/s':>10} {'CPU ms/command':>14} {'errors/run':>10} "
               f"{'logins/run':>10} {'client cores':>12} {'others cores':>12}")
     log(header)
@@ -426,7 +440,7 @@ def argon2_parameters(password_hash):
     return password_hash.split("$")[3]
 
 
-def main():
+def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20, help="seconds of each run of the mix (20)")
     parser.add_argument("--clients", type=int, default=10, help="IMAP clients on the one INBOX (10)")
@@ -449,6 +463,73 @@ def main():
         parser.error("run as root: Dovecot's private instance needs it")
     if args.baseline and not (Path(args.baseline) / "tern").is_file():
         parser.error(f"--baseline {args.baseline}: no tern binary in it")
+    return args
+
+
+def log_setup(args, terns, dovecot, started):
+    log(f"IMAP concurrency benchmark, {started:%Y-%m-%d %H:%M}: {base.describe_machine()}")
+    for tern in terns:
+        log(f"{tern.name}: {tern.version()}")
+    log(f"Dovecot {dovecot.version()}")
+    log(f"{args.clients} clients on one INBOX ({args.messages} messages at the start), {args.seconds:g} s a run, "
+        f"{args.repeat} run(s) of each mix on each server, rotating which goes first; medians shown.")
+    log("IDLE is left out of the mix: its 0.1-0.8 s waits are chosen by the client, not server work, and would "
+        "make commands/s the client's figure.")
+    log("Passwords: Dovecot verifies Tern's own argon2id hash (" + argon2_parameters(dovecot.password_hash)
+        + "), through {ARGON2ID} in its passwd-file (doveadm pw -t: verified)"
+        + "".join(f"; {tern.name} verifies the one it stored ({argon2_parameters(tern.password_hash())})"
+                  for tern in terns[1:])
+        + ". Dovecot's auth cache is on (auth_cache_size = 10M); Tern's login cache is as it ships "
+        "([limits] auth_cache_ttl, 300 s).")
+    log("CPU: utime+stime of each server's process tree (Dovecot: master, imap-login, imap, auth, ...), "
+        "with what it reaped. 'client': the client's own CPU use; 'others': cores other processes "
+        "used meanwhile (the machine may be shared).")
+    log("First the checking client (Python, every response held against a model: it counts protocol errors), "
+        "then the native one (C: it costs little, so commands/s and CPU/command are the servers').")
+
+
+def log_mix_run(repeat, mix, server, result):
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result["kinds"].items(), key=lambda item: -item[1]))
+    auth = f", auth {result['auth_ms']:.1f} ms/login" if result["auth_ms"] is not None else ""
+    log(f"  run {repeat + 1} {mix:<9} {server.name:<8} {result['rate']:6.0f} commands/s "
+        f"({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} logins)  CPU "
+        f"{result['cpu']:5.2f} s = {result['cpu_ms']:.3f} ms/command{auth}  client "
+        f"{result['client']:.2f} cores, others {result['others']:.2f} cores  errors "
+        f"{result['errors']}" + (f" ({kinds})" if kinds else ""))
+
+
+def log_login_run(repeat, server, result):
+    auth = f", auth {result['auth_ms']:.2f} ms/login" if result["auth_ms"] is not None else ""
+    kinds = ", ".join(f"{kind} x{count}" for kind, count in
+                      sorted(result["kinds"].items(), key=lambda item: -item[1])[:3])
+    log(f"  run {repeat + 1} {'LOGIN loop':<9} {server.name:<8} {result['rate']:8.1f} logins/s "
+        f"({result['logins']} in {result['elapsed']:.1f} s, {result['failures']} failed)  CPU "
+        f"{result['cpu']:5.2f} s = {fmt(result['cpu_ms'], '{:.2f}')} ms/login{auth}  client "
+        f"{result['client']:.2f} cores, others {result['others']:.2f} cores" + (f"  ({kinds})" if kinds else ""))
+
+
+def checking_runs(servers, args):
+    """--repeat rounds, each server going first in turn: each mix with the checking client, then the logins.
+    Returns the mixes' results {mix: {name: [result]}} and the logins' {name: [result]}."""
+    points = {mix: {server.name: [] for server in servers} for mix, _ in MIXES}
+    logins = {server.name: [] for server in servers}
+    for repeat in range(args.repeat):
+        # Each server goes first in turn; with two, the order simply alternates.
+        order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
+        for mix, with_logins in MIXES:
+            for server in order:
+                result = measure(server, with_logins, args, args.seed + repeat)
+                points[mix][server.name].append(result)
+                log_mix_run(repeat, mix, server, result)
+        for server in order:
+            result = measure_logins(server, args)
+            logins[server.name].append(result)
+            log_login_run(repeat, server, result)
+    return points, logins
+
+
+def main():
+    args = parse_arguments()
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, interrupt)
 
@@ -459,6 +540,7 @@ def main():
     servers = list(terns)
     started = datetime.datetime.now()
     try:
+        client = imap_load.build_client(root)
         for tern in terns:
             tern.setup()
         dovecot = Dovecot(root, terns[0].password_hash())
@@ -468,55 +550,16 @@ def main():
             tern.start()
         dovecot.setup([])
         dovecot.start()
-        log(f"IMAP concurrency benchmark, {started:%Y-%m-%d %H:%M}: {base.describe_machine()}")
-        for tern in terns:
-            log(f"{tern.name}: {tern.version()}")
-        log(f"Dovecot {dovecot.version()}")
-        log(f"{args.clients} clients on one INBOX ({args.messages} messages at the start), {args.seconds:g} s a run, "
-            f"{args.repeat} run(s) of each mix on each server, rotating which goes first; medians shown.")
-        log("IDLE is left out of the mix: its 0.1-0.8 s waits are chosen by the client, not server work, and would "
-            "make commands/s the client's figure.")
-        log("Passwords: Dovecot verifies Tern's own argon2id hash (" + argon2_parameters(dovecot.password_hash)
-            + "), through {ARGON2ID} in its passwd-file (doveadm pw -t: verified)"
-            + "".join(f"; {tern.name} verifies the one it stored ({argon2_parameters(tern.password_hash())})"
-                      for tern in terns[1:])
-            + ". Dovecot's auth cache is on (auth_cache_size = 10M); Tern's login cache is as it ships "
-            "([limits] auth_cache_ttl, 300 s).")
-        log("CPU: utime+stime of each server's process tree (Dovecot: master, imap-login, imap, auth, ...), "
-            "with what it reaped. 'client': the client's own CPU use; 'others': cores other processes "
-            "used meanwhile (the machine may be shared).")
-        points = {mix: {server.name: [] for server in servers} for mix, _ in MIXES}
-        logins = {server.name: [] for server in servers}
-        for repeat in range(args.repeat):
-            # Each server goes first in turn; with two, the order simply alternates.
-            order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
-            for mix, with_logins in MIXES:
-                for server in order:
-                    result = measure(server, with_logins, args, args.seed + repeat)
-                    points[mix][server.name].append(result)
-                    kinds = ", ".join(f"{kind} {count}" for kind, count in
-                                      sorted(result["kinds"].items(), key=lambda item: -item[1]))
-                    auth = f", auth {result['auth_ms']:.1f} ms/login" if result["auth_ms"] is not None else ""
-                    log(f"  run {repeat + 1} {mix:<9} {server.name:<8} {result['rate']:6.0f} commands/s "
-                        f"({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} logins)  CPU "
-                        f"{result['cpu']:5.2f} s = {result['cpu_ms']:.3f} ms/command{auth}  client "
-                        f"{result['client']:.2f} cores, others {result['others']:.2f} cores  errors "
-                        f"{result['errors']}" + (f" ({kinds})" if kinds else ""))
-            for server in order:
-                result = measure_logins(server, args)
-                logins[server.name].append(result)
-                auth = f", auth {result['auth_ms']:.2f} ms/login" if result["auth_ms"] is not None else ""
-                kinds = ", ".join(f"{kind} x{count}" for kind, count in
-                                  sorted(result["kinds"].items(), key=lambda item: -item[1])[:3])
-                log(f"  run {repeat + 1} {'LOGIN loop':<9} {server.name:<8} {result['rate']:8.1f} logins/s "
-                    f"({result['logins']} in {result['elapsed']:.1f} s, {result['failures']} failed)  CPU "
-                    f"{result['cpu']:5.2f} s = {fmt(result['cpu_ms'], '{:.2f}')} ms/login{auth}  client "
-                    f"{result['client']:.2f} cores, others {result['others']:.2f} cores"
-                    + (f"  ({kinds})" if kinds else ""))
+        log_setup(args, terns, dovecot, started)
+        points, logins = checking_runs(servers, args)
+        native = imap_load.run_all(client, servers, args, MIXES, Usage)
         print_table(points, servers)
         print_logins(logins, servers, args)
         print_latencies(points, servers)
         print_errors(points, servers)
+        imap_load.print_table(native, servers, MIXES, comparisons(servers))
+        imap_load.print_latencies(native, servers, MIXES)
+        imap_load.print_answers(native, servers, MIXES)
         log_problems(servers)
     finally:
         clean_up(servers, root, args.keep)
