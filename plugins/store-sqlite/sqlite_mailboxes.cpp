@@ -417,6 +417,9 @@ std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::stri
 }
 
 void SqliteMailboxes::bound_expunged(std::int64_t mailbox) {
+  std::size_t& unchecked = unchecked_expunges_[mailbox];
+  if (unchecked < std::max<std::size_t>(1, db_.expunged_kept / 4)) return;
+  unchecked = 0;
   Connection::Query cutoff =
       db_.writer->query("SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
   Connection::Query forget = db_.writer->query("DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?");
@@ -489,6 +492,7 @@ void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<s
         remember->bind(3, modseq);
         remember->exec();
         remember->reset();
+        ++unchecked_expunges_[mailbox];
         if (std::find(touched.begin(), touched.end(), mailbox) == touched.end()) touched.push_back(mailbox);
       }
       for (std::int64_t mailbox : touched) bound_expunged(mailbox);

@@ -50,9 +50,9 @@ std::vector<sdk::QueueEntry> read_entries(Connection& db, SQLite::Statement& que
     recipients->bind(1, entry.id);
     while (recipients->executeStep()) {
       entry.recipients.push_back({recipients->getColumn(0).getString(), recipients->getColumn(1).getString(),
-                                   recipients->getColumn(2).getString(),
-                                   status_from_text(recipients->getColumn(3).getString()),
-                                   recipients->getColumn(4).getString(), recipients->getColumn(5).getString()});
+                                  recipients->getColumn(2).getString(),
+                                  status_from_text(recipients->getColumn(3).getString()),
+                                  recipients->getColumn(4).getString(), recipients->getColumn(5).getString()});
     }
     recipients->reset();
     entries.push_back(std::move(entry));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <unordered_map>
 
 #include "database.hpp"
 #include "tern/sdk/store.hpp"
@@ -58,13 +59,16 @@ class SqliteMailboxes final : public sdk::Mailboxes {
 
  private:
   // Within remove_messages' transaction: past twice db_.expunged_kept expunges, a mailbox keeps its newest
-  // db_.expunged_kept and remembers up to which change number it forgot (see expunged_since()).
+  // db_.expunged_kept and remembers up to which change number it forgot (see expunged_since()). Looking costs
+  // a walk of up to twice expunged_kept rows, so a mailbox looks once every quarter of expunged_kept expunges
+  // (counted in unchecked_expunges_, under write_mutex, since the process started).
   void bound_expunged(std::int64_t mailbox);
   // With write_mutex held: the bodies of messages removed longer than db_.removed_readable ago lose their
   // reference; returns the blobs nobody references any more, whose files the caller removes.
   std::vector<std::string> release_removed(std::int64_t now);
 
   Database& db_;
+  std::unordered_map<std::int64_t, std::size_t> unchecked_expunges_;  // by mailbox id
 };
 
 class SqliteQueue final : public sdk::Queue {
