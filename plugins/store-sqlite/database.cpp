@@ -11,6 +11,10 @@
 namespace tern::store_sqlite {
 namespace {
 
+// Read connections: enough for the reads of a few sessions at once on a small machine; each one costs a page
+// cache of its own, emptied whenever another connection commits.
+constexpr std::size_t kReaders = 4;
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS domains (
   id INTEGER PRIMARY KEY,
@@ -161,15 +165,32 @@ Database::Database(const std::filesystem::path& path, const std::filesystem::pat
     add_column("state", "expires", "expires INTEGER NOT NULL DEFAULT 0");
     // Lookups (RCPT, logins, listings) read through a connection of their own: in WAL mode they then never
     // wait for a commit's fsync.
-    // It does not map the database: SQLite drops the whole mapping at the first read after any commit, and with
+    // They do not map the database: SQLite drops the whole mapping at the first read after any commit, and with
     // several sessions writing flags that cost more (page faults, and TLB flushes on every core) than copying
     // what a read needs through read().
-    reader = std::make_unique<Connection>(path.string(), SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX);
-    reader->setBusyTimeout(5000);
+    for (std::size_t i = 0; i < kReaders; ++i) {
+      auto& slot = readers_.emplace_back(std::make_unique<ReadConnection>());
+      slot->connection = std::make_unique<Connection>(path.string(), SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX);
+      slot->connection->setBusyTimeout(5000);
+    }
   });
 }
 
 Database::~Database() = default;
+
+Database::Reader::Reader(Database& db) {
+  for (const auto& slot : db.readers_) {
+    std::unique_lock attempt(slot->mutex, std::try_to_lock);
+    if (attempt.owns_lock()) {
+      lock_ = std::move(attempt);
+      connection_ = slot->connection.get();
+      return;
+    }
+  }
+  ReadConnection& slot = *db.readers_[db.next_reader_++ % db.readers_.size()];
+  lock_ = std::unique_lock(slot.mutex);
+  connection_ = slot.connection.get();
+}
 
 Database::Unflushed::Unflushed(Database& db) : db_(db) {
   db_.writer->query("PRAGMA synchronous = NORMAL")->exec();

@@ -2,6 +2,7 @@
 // of body files, and the group commit that files received messages.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -54,9 +55,20 @@ class Database {
   // after the message found it cannot leave a message without its body.
   std::mutex write_mutex;
   std::unique_ptr<Connection> writer;
-  // Lookups read through a connection of their own: in WAL mode they never wait for a commit's fsync.
-  std::mutex read_mutex;
-  std::unique_ptr<Connection> reader;
+  // Lookups read through read-only connections of their own: in WAL mode they never wait for a commit's fsync,
+  // and several sessions read at once. A Reader holds one connection for its lifetime: a free one if there is
+  // one, else it waits for one.
+  class Reader {
+   public:
+    explicit Reader(Database& db);
+    Connection& operator*() const { return *connection_; }
+    Connection* operator->() const { return connection_; }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+    Connection* connection_ = nullptr;
+  };
+  Reader read() { return Reader(*this); }
   BlobFiles blobs;
   const std::size_t inline_limit;
   const std::size_t expunged_kept;
@@ -65,6 +77,13 @@ class Database {
  private:
   // Commits a batch of received messages in one transaction; never throws (errors go to each Arrival).
   void commit_batch(const std::vector<Arrival*>& batch);
+
+  struct ReadConnection {
+    std::mutex mutex;
+    std::unique_ptr<Connection> connection;
+  };
+  std::vector<std::unique_ptr<ReadConnection>> readers_;
+  std::atomic<std::size_t> next_reader_{0};  // whom a Reader waits for when all are busy
 
   GroupCommit commits_;
 };

@@ -58,8 +58,8 @@ void expand_into(Connection& db, const std::string& address, int depth, sdk::Rec
 }  // namespace
 
 bool SqliteDirectory::is_local_domain(std::string_view domain) {
-  std::lock_guard lock(db_.read_mutex);
-  return guarded("look up domain", [&] { return domain_id(*db_.reader, lower_ascii(domain)) != 0; });
+  const Database::Reader reader = db_.read();
+  return guarded("look up domain", [&] { return domain_id(*reader, lower_ascii(domain)) != 0; });
 }
 
 void SqliteDirectory::add_domain(std::string_view domain) {
@@ -94,10 +94,10 @@ void SqliteDirectory::remove_domain(std::string_view domain) {
 }
 
 std::vector<std::string> SqliteDirectory::list_domains() {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list domains", [&] {
     std::vector<std::string> names;
-    Connection::Query query = db_.reader->query("SELECT name FROM domains ORDER BY name");
+    Connection::Query query = reader->query("SELECT name FROM domains ORDER BY name");
     while (query->executeStep()) names.push_back(query->getColumn(0).getString());
     return names;
   });
@@ -167,10 +167,10 @@ void SqliteDirectory::remove_user(std::string_view address) {
 }
 
 std::vector<std::string> SqliteDirectory::list_users(std::string_view domain) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list users", [&] {
     std::vector<std::string> names;
-    Connection::Query query = db_.reader->query(
+    Connection::Query query = reader->query(
         "SELECT u.address FROM users u JOIN domains d ON u.domain_id = d.id "
         "WHERE ?1 = '' OR d.name = ?1 ORDER BY u.address");
     query->bind(1, lower_ascii(domain));
@@ -180,9 +180,9 @@ std::vector<std::string> SqliteDirectory::list_users(std::string_view domain) {
 }
 
 std::optional<std::string> SqliteDirectory::password_hash(std::string_view address) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("look up user", [&]() -> std::optional<std::string> {
-    Connection::Query query = db_.reader->query("SELECT password_hash FROM users WHERE address = ?");
+    Connection::Query query = reader->query("SELECT password_hash FROM users WHERE address = ?");
     query->bind(1, lower_ascii(address));
     if (!query->executeStep()) return std::nullopt;
     return query->getColumn(0).getString();
@@ -220,10 +220,10 @@ void SqliteDirectory::remove_alias(std::string_view source, std::string_view tar
 }
 
 std::vector<sdk::AliasEntry> SqliteDirectory::list_aliases(std::string_view domain) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list aliases", [&] {
     std::vector<sdk::AliasEntry> entries;
-    Connection::Query query = db_.reader->query(
+    Connection::Query query = reader->query(
         "SELECT a.source, a.target FROM aliases a JOIN domains d ON a.domain_id = d.id "
         "WHERE ?1 = '' OR d.name = ?1 ORDER BY a.source, a.target");
     query->bind(1, lower_ascii(domain));
@@ -233,10 +233,10 @@ std::vector<sdk::AliasEntry> SqliteDirectory::list_aliases(std::string_view doma
 }
 
 sdk::RecipientExpansion SqliteDirectory::expand_recipient(std::string_view address) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("resolve recipient", [&] {
     sdk::RecipientExpansion expansion;
-    expand_into(*db_.reader, lower_ascii(address), 0, expansion);
+    expand_into(*reader, lower_ascii(address), 0, expansion);
     return expansion;
   });
 }

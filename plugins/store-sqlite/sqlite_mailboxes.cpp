@@ -13,10 +13,10 @@
 namespace tern::store_sqlite {
 
 sdk::QuotaInfo SqliteMailboxes::quota(std::string_view address) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("read quota", [&] {
     // Usage is kept up to date by triggers on messages (see the schema): reading it costs one row.
-    Connection::Query query = db_.reader->query(
+    Connection::Query query = reader->query(
         "SELECT coalesce(q.storage_limit, 0), coalesce(q.messages_limit, 0), "
         "coalesce(s.octets, 0), coalesce(s.messages, 0) FROM users u "
         "LEFT JOIN quotas q ON q.user_id = u.id LEFT JOIN usage s ON s.user_id = u.id "
@@ -53,8 +53,8 @@ sdk::MessageEntry SqliteMailboxes::append_message(std::string_view user, std::st
                                                   std::int64_t received) {
   std::optional<std::pair<std::int64_t, std::int64_t>> target;
   {
-    std::lock_guard lock(db_.read_mutex);
-    target = guarded("find mailbox", [&] { return find_mailbox(*db_.reader, user, mailbox); });
+    const Database::Reader reader = db_.read();
+    target = guarded("find mailbox", [&] { return find_mailbox(*reader, user, mailbox); });
   }
   if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
   sdk::Intake intake;
@@ -188,10 +188,10 @@ void SqliteMailboxes::rename_mailbox(std::string_view user, std::string_view fro
 }
 
 std::vector<sdk::MailboxInfo> SqliteMailboxes::list_mailboxes(std::string_view user) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list mailboxes", [&] {
     std::vector<sdk::MailboxInfo> mailboxes;
-    Connection::Query query = db_.reader->query(
+    Connection::Query query = reader->query(
         "SELECT b.name, b.special_use, b.uidvalidity, b.uidnext, count(m.id), b.highestmodseq, "
         "count(m.id) - count(CASE WHEN ' ' || m.flags || ' ' LIKE '% \\Seen %' THEN 1 END) "
         "FROM mailboxes b JOIN users u ON b.user_id = u.id LEFT JOIN messages m ON m.mailbox_id = b.id "
@@ -293,10 +293,10 @@ sdk::FlagResult SqliteMailboxes::change_flags(std::string_view user, const std::
 }
 
 std::vector<sdk::MessageEntry> SqliteMailboxes::list_messages(std::string_view user, std::string_view mailbox) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
-    Connection::Query query = db_.reader->query(
+    Connection::Query query = reader->query(
         "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob FROM messages m "
         "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
@@ -319,9 +319,9 @@ std::vector<sdk::MessageEntry> SqliteMailboxes::list_messages(std::string_view u
 }
 
 std::optional<sdk::MailboxState> SqliteMailboxes::mailbox_state(std::string_view user, std::string_view mailbox) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("read change number", [&]() -> std::optional<sdk::MailboxState> {
-    Connection::Query query = db_.reader->query(
+    Connection::Query query = reader->query(
         "SELECT b.uidvalidity, b.highestmodseq FROM mailboxes b JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ?");
     query->bind(1, lower_ascii(user));
@@ -334,11 +334,11 @@ std::optional<sdk::MailboxState> SqliteMailboxes::mailbox_state(std::string_view
 
 std::vector<std::uint32_t> SqliteMailboxes::expunged_since(std::string_view user, std::string_view mailbox,
                                                            std::uint64_t modseq) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list expunged", [&] {
     std::vector<std::uint32_t> uids;
-    SQLite::Transaction snapshot(*db_.reader);
-    Connection::Query state = db_.reader->query(
+    SQLite::Transaction snapshot(*reader);
+    Connection::Query state = reader->query(
         "SELECT b.id, b.expunged_floor, b.uidnext FROM mailboxes b JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ?");
     state->bind(1, lower_ascii(user));
@@ -350,7 +350,7 @@ std::vector<std::uint32_t> SqliteMailboxes::expunged_since(std::string_view user
     if (modseq < floor) {
       // Some of what went since then is forgotten: every UID below UIDNEXT that is not here now may have gone.
       // RFC 7162 lets VANISHED (EARLIER) name UIDs the client never knew; it ignores them.
-      Connection::Query present = db_.reader->query("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
+      Connection::Query present = reader->query("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid");
       present->bind(1, id);
       std::uint32_t next = 1;
       while (present->executeStep()) {
@@ -362,7 +362,7 @@ std::vector<std::uint32_t> SqliteMailboxes::expunged_since(std::string_view user
       return uids;
     }
     Connection::Query query =
-        db_.reader->query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+        reader->query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
     query->bind(1, id);
     query->bind(2, static_cast<std::int64_t>(modseq));
     while (query->executeStep()) uids.push_back(static_cast<std::uint32_t>(query->getColumn(0).getInt64()));
@@ -381,16 +381,16 @@ std::vector<std::optional<std::string>> SqliteMailboxes::read_messages(std::stri
   std::vector<std::optional<std::string>> contents(ids.size());
   std::vector<std::pair<std::size_t, std::string>> in_files;  // (index, blob hash), read after the lock
   {
-    std::lock_guard lock(db_.read_mutex);
+    const Database::Reader reader = db_.read();
     guarded("read messages", [&] {
       // One read transaction and one prepared statement for the lot: a statement's own transaction takes and
       // drops the database's locks every time, which costs more than reading a small body.
-      SQLite::Transaction snapshot(*db_.reader);
+      SQLite::Transaction snapshot(*reader);
       // The user is looked up once; each message is then found by id and checked to be in one of theirs.
-      const std::optional<std::int64_t> owner = user_id(*db_.reader, lower_ascii(user));
+      const std::optional<std::int64_t> owner = user_id(*reader, lower_ascii(user));
       if (!owner) return;
       // A message removed not long ago is read from what its removal kept (see remove_messages).
-      Connection::Query query = db_.reader->query(
+      Connection::Query query = reader->query(
           "SELECT m.blob, b.body FROM messages m JOIN mailboxes x ON m.mailbox_id = x.id "
           "JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1 AND x.user_id = ?2 "
           "UNION ALL SELECT r.blob, b.body FROM removed r JOIN blobs b ON b.hash = r.blob "

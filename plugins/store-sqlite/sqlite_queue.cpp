@@ -63,21 +63,21 @@ std::vector<sdk::QueueEntry> read_entries(Connection& db, SQLite::Statement& que
 }  // namespace
 
 std::vector<sdk::QueueEntry> SqliteQueue::list() {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list queue", [&] {
-    SQLite::Transaction snapshot(*db_.reader);
-    Connection::Query query = db_.reader->query(std::string(kEntryColumns) + "ORDER BY id");
-    return read_entries(*db_.reader, *query);
+    SQLite::Transaction snapshot(*reader);
+    Connection::Query query = reader->query(std::string(kEntryColumns) + "ORDER BY id");
+    return read_entries(*reader, *query);
   });
 }
 
 std::optional<sdk::QueueEntry> SqliteQueue::entry(std::int64_t id) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("read queue entry", [&]() -> std::optional<sdk::QueueEntry> {
-    SQLite::Transaction snapshot(*db_.reader);
-    Connection::Query query = db_.reader->query(std::string(kEntryColumns) + "WHERE id = ?");
+    SQLite::Transaction snapshot(*reader);
+    Connection::Query query = reader->query(std::string(kEntryColumns) + "WHERE id = ?");
     query->bind(1, id);
-    std::vector<sdk::QueueEntry> entries = read_entries(*db_.reader, *query);
+    std::vector<sdk::QueueEntry> entries = read_entries(*reader, *query);
     if (entries.empty()) return std::nullopt;
     return std::move(entries.front());
   });
@@ -108,10 +108,10 @@ std::vector<sdk::QueueEntry> SqliteQueue::claim(std::int64_t now, std::int64_t l
 std::string SqliteQueue::read(std::int64_t id) {
   std::string hash;
   {
-    std::lock_guard lock(db_.read_mutex);
+    const Database::Reader reader = db_.read();
     std::optional<std::string> inline_body = guarded("read queued message", [&]() -> std::optional<std::string> {
       Connection::Query query =
-          db_.reader->query("SELECT q.blob, b.body FROM queue q JOIN blobs b ON b.hash = q.blob WHERE q.id = ?");
+          reader->query("SELECT q.blob, b.body FROM queue q JOIN blobs b ON b.hash = q.blob WHERE q.id = ?");
       query->bind(1, id);
       if (!query->executeStep()) throw sdk::StoreError(fmt::format("no queue entry {}", id));
       const SQLite::Column body = query->getColumn(1);

@@ -8,10 +8,10 @@
 namespace tern::store_sqlite {
 
 std::optional<std::string> SqliteState::get(std::string_view space, std::string_view key) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("read state", [&]() -> std::optional<std::string> {
     Connection::Query query =
-        db_.reader->query("SELECT value FROM state WHERE space = ? AND key = ? AND (expires = 0 OR expires > ?)");
+        reader->query("SELECT value FROM state WHERE space = ? AND key = ? AND (expires = 0 OR expires > ?)");
     query->bind(1, std::string(space));
     query->bind(2, std::string(key));
     query->bind(3, now_seconds());
@@ -21,11 +21,11 @@ std::optional<std::string> SqliteState::get(std::string_view space, std::string_
 }
 
 std::vector<std::pair<std::string, std::string>> SqliteState::list(std::string_view space) {
-  std::lock_guard lock(db_.read_mutex);
+  const Database::Reader reader = db_.read();
   return guarded("list state", [&] {
     std::vector<std::pair<std::string, std::string>> entries;
     Connection::Query query =
-        db_.reader->query("SELECT key, value FROM state WHERE space = ? AND (expires = 0 OR expires > ?) ORDER BY key");
+        reader->query("SELECT key, value FROM state WHERE space = ? AND (expires = 0 OR expires > ?) ORDER BY key");
     query->bind(1, std::string(space));
     query->bind(2, now_seconds());
     while (query->executeStep()) entries.emplace_back(query->getColumn(0).getString(), query->getColumn(1).getString());
