@@ -190,12 +190,18 @@ class ImapSession {
   // want it (probe_wanted_): the probe that refresh then uses, saving it a hop of its own.
   void note_probe();
   // server_.attempt() for a command's store work, followed by note_probe(). A probe is only good until the
-  // next hop: each one drops it first.
+  // next hop: each one drops it first. A failure, which the client hears of as a NO, is logged for the
+  // administrator with the store's reason.
   template <typename Work>
   sdk::Task<std::optional<std::string>> attempt(Work work) {
     probe_.reset();
     return server_.attempt([this, work = std::move(work)]() mutable {
-      work();
+      try {
+        work();
+      } catch (const std::exception& failure) {
+        server_.log().warn(fmt::format("imap {}: store: {}", client_.user, failure.what()));
+        throw;
+      }
       note_probe();
     });
   }
