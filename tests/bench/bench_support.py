@@ -8,6 +8,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -20,6 +21,30 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def fmt(value, pattern):
     return "—" if value is None else pattern.format(value)
+
+
+def median(runs, key):
+    """The median of `key` over the runs (dicts) that have it, or None."""
+    values = [run_[key] for run_ in runs if run_.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(top, bottom):
+    return top / bottom if top is not None and bottom else None
+
+
+def counts_text(counts):
+    """"kind n, kind n" for a dict of counts, the largest first."""
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def log_ratio_rows(mix, points, comparisons):
+    """The ratio rows under a mix's table: commands/s and CPU per command of `first` over `second`, for each
+    (label, first, second) of `comparisons`; `points[mix][server name]` holds the runs."""
+    for label, first, second in comparisons:
+        one, other = points[mix][first], points[mix][second]
+        log(f"{mix:<10} {label:<17} {fmt(ratio(median(one, 'rate'), median(other, 'rate')), '{:.2f}'):>10} "
+            f"{fmt(ratio(median(one, 'cpu_ms'), median(other, 'cpu_ms')), '{:.2f}'):>14}")
 
 
 def free_port():

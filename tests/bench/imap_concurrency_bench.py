@@ -68,8 +68,8 @@ from pathlib import Path
 
 import imap_bench as base
 import imap_load
-from bench_support import (all_pids, clean_up, fmt, interrupt, log, log_problems, machine_busy_ticks, proc_stat, run,
-                           run_bench, tern_paths)
+from bench_support import (all_pids, clean_up, counts_text, fmt, interrupt, log, log_problems, log_ratio_rows,
+                           machine_busy_ticks, median, proc_stat, ratio, run, run_bench, tern_paths)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import imap_stress  # noqa: E402  (tests/support is no package)
@@ -332,15 +332,6 @@ def measure_logins(server, args):
 
 # --- report --------------------------------------------------------------------------------------------------
 
-def median(runs, key):
-    values = [run_[key] for run_ in runs if run_.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
-def ratio(top, bottom):
-    return top / bottom if top is not None and bottom else None
-
-
 def comparisons(servers):
     """(label, first, second) pairs of server names for the ratio rows: Tern against each of the others."""
     names = [server.name for server in servers]
@@ -363,10 +354,7 @@ def print_table(points, servers):
                 f"{fmt(median(runs, 'cpu_ms'), '{:.3f}'):>14} {fmt(median(runs, 'errors'), '{:.0f}'):>10} "
                 f"{fmt(median(runs, 'logins'), '{:.0f}'):>10} {fmt(median(runs, 'client'), '{:.2f}'):>12} "
                 f"{fmt(median(runs, 'others'), '{:.2f}'):>12}")
-        for label, first, second in comparisons(servers):
-            one, other = points[mix][first], points[mix][second]
-            log(f"{mix:<10} {label:<17} {fmt(ratio(median(one, 'rate'), median(other, 'rate')), '{:.2f}'):>10} "
-                f"{fmt(ratio(median(one, 'cpu_ms'), median(other, 'cpu_ms')), '{:.2f}'):>14}")
+        log_ratio_rows(mix, points, comparisons(servers))
 
 
 def print_logins(logins, servers, args):
@@ -489,7 +477,7 @@ def log_setup(args, terns, dovecot, started):
 
 
 def log_mix_run(repeat, mix, server, result):
-    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result["kinds"].items(), key=lambda item: -item[1]))
+    kinds = counts_text(result["kinds"])
     auth = f", auth {result['auth_ms']:.1f} ms/login" if result["auth_ms"] is not None else ""
     log(f"  run {repeat + 1} {mix:<9} {server.name:<8} {result['rate']:6.0f} commands/s "
         f"({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} logins)  CPU "

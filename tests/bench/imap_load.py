@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import imap_bench as base
-from bench_support import children_cpu_seconds, fmt, log
+from bench_support import children_cpu_seconds, counts_text, fmt, log, log_ratio_rows, median
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import imap_stress  # noqa: E402  (tests/support is no package)
@@ -62,8 +62,7 @@ def measure(client, server, logins, args, seed, usage_type):
 
 
 def describe(result):
-    kinds = ", ".join(f"{kind} {count}" for kind, count in
-                      sorted(result["error_kinds"].items(), key=lambda item: -item[1]))
+    kinds = counts_text(result["error_kinds"])
     auth = f", auth {result['auth_ms']:.1f} ms/login" if result["auth_ms"] is not None else ""
     return (f"{result['rate']:6.0f} commands/s ({result['commands']} in {result['elapsed']:.1f} s, {result['logins']} "
             f"logins)  CPU {result['cpu']:5.2f} s = {result['cpu_ms']:.3f} ms/command{auth}  client "
@@ -87,15 +86,6 @@ def run_all(client, servers, args, mixes, usage_type):
     return points
 
 
-def median(runs, key):
-    values = [run_[key] for run_ in runs if run_.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
-def ratio(top, bottom):
-    return top / bottom if top is not None and bottom else None
-
-
 def print_table(points, servers, mixes, comparisons):
     """`comparisons`: (label, first, second) server names for the ratio rows."""
     log("\nThe mix from the native client, medians of the runs (client: its own CPU time, per command and in cores):")
@@ -113,10 +103,7 @@ def print_table(points, servers, mixes, comparisons):
                 f"{fmt(median(runs, 'bad'), '{:.0f}'):>7} {fmt(median(runs, 'errors'), '{:.0f}'):>10} "
                 f"{fmt(median(runs, 'logins'), '{:.0f}'):>10} {fmt(median(runs, 'p50'), '{:.2f}'):>7} "
                 f"{fmt(median(runs, 'p99'), '{:.1f}'):>7} {fmt(median(runs, 'others'), '{:.2f}'):>12}")
-        for label, first, second in comparisons:
-            one, other = points[mix][first], points[mix][second]
-            log(f"{mix:<10} {label:<17} {fmt(ratio(median(one, 'rate'), median(other, 'rate')), '{:.2f}'):>10} "
-                f"{fmt(ratio(median(one, 'cpu_ms'), median(other, 'cpu_ms')), '{:.2f}'):>14}")
+        log_ratio_rows(mix, points, comparisons)
 
 
 def print_latencies(points, servers, mixes):
