@@ -193,8 +193,7 @@ sdk::Task<bool> ImapSession::list_status(const Command& command, const sdk::Mail
     const std::optional<std::string> unavailable = co_await attempt([&] {
       recent_from = recent_claims_.watermark(store.state(), client_.user, mailbox.name, mailbox.uidvalidity);
       if (!status_needs_list(items, mailbox, recent_from)) return;
-      listed = lists_.get(client_.user, mailbox.name, mailbox.uidvalidity, mailbox.highestmodseq,
-                          [&] { return store.mailboxes().list_messages(client_.user, mailbox.name); });
+      listed = lists_.get(store.mailboxes(), client_.user, mailbox.name, mailbox.uidvalidity, mailbox.highestmodseq);
     });
     if (unavailable) {
       tagged(command, "NO", "[UNAVAILABLE] Mailboxes not available, try again");
@@ -280,8 +279,7 @@ sdk::Task<void> ImapSession::on_status(const Command& command) {
     if (found == mailboxes.end() || !status_needs_store(command.arguments[1])) return;
     recent_from = recent_claims_.watermark(store.state(), client_.user, *name, found->uidvalidity);
     if (status_needs_list(command.arguments[1], *found, recent_from)) {
-      listed = lists_.get(client_.user, *name, found->uidvalidity, found->highestmodseq,
-                          [&] { return store.mailboxes().list_messages(client_.user, *name); });
+      listed = lists_.get(store.mailboxes(), client_.user, *name, found->uidvalidity, found->highestmodseq);
     }
   });
   auto found = std::find_if(mailboxes.begin(), mailboxes.end(),

@@ -49,8 +49,7 @@ ImapSession::Probe ImapSession::probe_mailbox() {
   }
   probe.modseq = current->highestmodseq;
   if (probe.modseq == listed_modseq_) return probe;
-  probe.now = lists_.get(client_.user, mailbox_, uidvalidity_, probe.modseq,
-                         [&] { return store.mailboxes().list_messages(client_.user, mailbox_); });
+  probe.now = lists_.get(store.mailboxes(), client_.user, mailbox_, uidvalidity_, probe.modseq);
   // The messages that arrived since are \\Recent here when no other session saw them first (EXAMINE only looks).
   const std::uint32_t known_uid = messages_.empty() ? 0 : messages_.back().uid;
   if (probe.now->empty() || probe.now->back().uid <= known_uid) return probe;

@@ -59,8 +59,7 @@ sdk::Task<void> ImapSession::on_select(const Command& command) {
     auto found = std::find_if(mailboxes.begin(), mailboxes.end(),
                               [&](const sdk::MailboxInfo& mailbox) { return mailbox.name == name; });
     if (found == mailboxes.end()) return;
-    messages = lists_.get(client_.user, name, found->uidvalidity, found->highestmodseq,
-                          [&] { return store.mailboxes().list_messages(client_.user, name); });
+    messages = lists_.get(store.mailboxes(), client_.user, name, found->uidvalidity, found->highestmodseq);
     if (resync && resync->uidvalidity == found->uidvalidity) {
       vanished = store.mailboxes().expunged_since(client_.user, name, resync->modseq);
     }

@@ -43,9 +43,32 @@ void MessageList::remove(const std::vector<std::size_t>& indexes) {
   messages.resize(kept);
 }
 
+namespace {
+
+// `held` with `changes` applied; both ascend by UID, and so does the result.
+Messages patched(const Messages& held, sdk::MailboxChanges& changes) {
+  Messages result;
+  result.reserve(held.size() + changes.changed.size());
+  auto changed = changes.changed.begin();
+  auto expunged = changes.expunged.begin();
+  for (const sdk::MessageEntry& entry : held) {
+    while (changed != changes.changed.end() && changed->uid < entry.uid) result.push_back(std::move(*changed++));
+    if (changed != changes.changed.end() && changed->uid == entry.uid) {
+      result.push_back(std::move(*changed++));
+      continue;
+    }
+    while (expunged != changes.expunged.end() && *expunged < entry.uid) ++expunged;
+    if (expunged == changes.expunged.end() || *expunged != entry.uid) result.push_back(entry);
+  }
+  std::move(changed, changes.changed.end(), std::back_inserter(result));
+  return result;
+}
+
+}  // namespace
+
 std::shared_ptr<const Messages> MailboxLists::get(const std::string& user, const std::string& mailbox,
                                                   std::uint32_t uidvalidity, std::uint64_t modseq,
-                                                  const std::function<Messages()>& load) {
+                                                  const ListSource& source) {
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard lock(mutex_);
@@ -59,17 +82,31 @@ std::shared_ptr<const Messages> MailboxLists::get(const std::string& user, const
     entry = slot;
   }
   std::lock_guard loading(entry->loading);
-  if (entry->modseq == modseq) {
-    if (auto shared = entry->messages.lock()) return shared;
+  // A list may be newer than the change number asked for, never older: the caller read that number first.
+  const std::shared_ptr<const Messages> held = entry->messages.lock();
+  if (held && entry->modseq >= modseq) return held;
+  std::shared_ptr<const Messages> fresh;
+  std::uint64_t current = modseq;
+  if (held) {
+    if (std::optional<sdk::MailboxChanges> changes = source.changes(entry->modseq)) {
+      fresh = std::make_shared<const Messages>(patched(*held, *changes));
+      current = std::max(modseq, changes->highestmodseq);
+    }
   }
-  std::shared_ptr<const Messages> fresh = std::make_shared<Messages>(load());
-  // A list read after its change number may be newer than it, never older: keeping the newest number seen
-  // means a session never takes an older list for a newer one.
-  if (modseq >= entry->modseq) {
-    entry->modseq = modseq;
+  if (!fresh) fresh = std::make_shared<const Messages>(source.whole());
+  if (current >= entry->modseq) {
+    entry->modseq = current;
     entry->messages = fresh;
   }
   return fresh;
+}
+
+std::shared_ptr<const Messages> MailboxLists::get(sdk::Mailboxes& store, const std::string& user,
+                                                  const std::string& mailbox, std::uint32_t uidvalidity,
+                                                  std::uint64_t modseq) {
+  return get(user, mailbox, uidvalidity, modseq,
+             ListSource{[&] { return store.list_messages(user, mailbox); },
+                        [&](std::uint64_t since) { return store.changes_since(user, mailbox, uidvalidity, since); }});
 }
 
 }  // namespace tern::imap

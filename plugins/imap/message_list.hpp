@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,16 +54,27 @@ class MessageList {
   bool owned_ = false;
 };
 
+// Where MailboxLists reads a mailbox's list from: whole, or what changed since a change number (nullopt when
+// that cannot be said, as sdk::Mailboxes::changes_since()). Both run on the caller's thread and may throw.
+struct ListSource {
+  std::function<Messages()> whole;
+  std::function<std::optional<sdk::MailboxChanges>(std::uint64_t since)> changes;
+};
+
 // The latest list loaded of each mailbox, by user, mailbox and change number (HIGHESTMODSEQ, which moves with
 // every change), held only while some session uses it. Thread-safe: one registry serves every session.
 class MailboxLists {
  public:
   // The list of `mailbox` (the one with this UIDVALIDITY: a mailbox deleted and made again is another) at
-  // change number `modseq`: the one a session holds already, or what `load` reads
-  // from the store (once, while other sessions asking for the same wait for it). `load` runs on the caller's
-  // thread and may throw; the caller is a worker thread, not a loop.
+  // change number `modseq` or later: the one a session holds already, or that one brought up to date with
+  // what changed since, or else the whole list read anew; once, while other sessions asking for the same wait
+  // for it. So after one session's change the others read that change, not the mailbox. Called on a worker
+  // thread, not a loop; throws what `source` throws.
   std::shared_ptr<const Messages> get(const std::string& user, const std::string& mailbox, std::uint32_t uidvalidity,
-                                      std::uint64_t modseq, const std::function<Messages()>& load);
+                                      std::uint64_t modseq, const ListSource& source);
+  // get() reading from the store.
+  std::shared_ptr<const Messages> get(sdk::Mailboxes& store, const std::string& user, const std::string& mailbox,
+                                      std::uint32_t uidvalidity, std::uint64_t modseq);
 
  private:
   struct Entry {

@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS messages (
   flags TEXT NOT NULL DEFAULT '',
   modseq INTEGER NOT NULL DEFAULT 1,
   UNIQUE (mailbox_id, uid));
+CREATE INDEX IF NOT EXISTS messages_by_modseq ON messages (mailbox_id, modseq);
 CREATE TABLE IF NOT EXISTS expunged (
   mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
   uid INTEGER NOT NULL,

@@ -12,6 +12,28 @@
 
 namespace tern::store_sqlite {
 
+namespace {
+
+// A listing of messages: what it selects (in the order entry_of() reads it), then `rest` (FROM, WHERE, ORDER).
+std::string select_entries(std::string_view rest) {
+  return fmt::format("SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob {}", rest);
+}
+
+sdk::MessageEntry entry_of(SQLite::Statement& row) {
+  sdk::MessageEntry entry;
+  entry.id = row.getColumn(0).getInt64();
+  entry.uid = static_cast<std::uint32_t>(row.getColumn(1).getInt64());
+  entry.size = static_cast<std::uint64_t>(row.getColumn(2).getInt64());
+  entry.unique_id = fmt::format("{}.{}", row.getColumn(3).getInt64(), entry.uid);
+  entry.flags = row.getColumn(4).getString();
+  entry.received = row.getColumn(5).getInt64();
+  entry.modseq = static_cast<std::uint64_t>(row.getColumn(6).getInt64());
+  entry.content_id = row.getColumn(7).getString();
+  return entry;
+}
+
+}  // namespace
+
 sdk::QuotaInfo SqliteMailboxes::quota(std::string_view address) {
   const Database::Reader reader = db_.read();
   return guarded("read quota", [&] {
@@ -296,25 +318,50 @@ std::vector<sdk::MessageEntry> SqliteMailboxes::list_messages(std::string_view u
   const Database::Reader reader = db_.read();
   return guarded("list messages", [&] {
     std::vector<sdk::MessageEntry> entries;
-    Connection::Query query = reader->query(
-        "SELECT m.id, m.uid, m.size, b.uidvalidity, m.flags, m.received, m.modseq, m.blob FROM messages m "
-        "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
+    static const std::string sql = select_entries(
+        "FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
         "WHERE u.address = ? AND b.name = ? ORDER BY m.uid");
+    Connection::Query query = reader->query(sql);
     query->bind(1, lower_ascii(user));
     query->bind(2, std::string(mailbox));
-    while (query->executeStep()) {
-      sdk::MessageEntry entry;
-      entry.id = query->getColumn(0).getInt64();
-      entry.uid = static_cast<std::uint32_t>(query->getColumn(1).getInt64());
-      entry.size = static_cast<std::uint64_t>(query->getColumn(2).getInt64());
-      entry.unique_id = fmt::format("{}.{}", query->getColumn(3).getInt64(), entry.uid);
-      entry.flags = query->getColumn(4).getString();
-      entry.received = query->getColumn(5).getInt64();
-      entry.modseq = static_cast<std::uint64_t>(query->getColumn(6).getInt64());
-      entry.content_id = query->getColumn(7).getString();
-      entries.push_back(std::move(entry));
-    }
+    while (query->executeStep()) entries.push_back(entry_of(*query));
     return entries;
+  });
+}
+
+std::optional<sdk::MailboxChanges> SqliteMailboxes::changes_since(std::string_view user, std::string_view mailbox,
+                                                                  std::uint32_t uidvalidity, std::uint64_t modseq) {
+  const Database::Reader reader = db_.read();
+  return guarded("list changes", [&]() -> std::optional<sdk::MailboxChanges> {
+    SQLite::Transaction snapshot(*reader);
+    Connection::Query state = reader->query(
+        "SELECT b.id, b.uidvalidity, b.highestmodseq, b.expunged_floor FROM mailboxes b "
+        "JOIN users u ON b.user_id = u.id WHERE u.address = ? AND b.name = ?");
+    state->bind(1, lower_ascii(user));
+    state->bind(2, std::string(mailbox));
+    // Below the floor some expunges are forgotten: only the whole list can say what is there.
+    if (!state->executeStep() || state->getColumn(1).getInt64() != uidvalidity ||
+        modseq < static_cast<std::uint64_t>(state->getColumn(3).getInt64())) {
+      return std::nullopt;
+    }
+    const std::int64_t id = state->getColumn(0).getInt64();
+    sdk::MailboxChanges changes;
+    changes.highestmodseq = static_cast<std::uint64_t>(state->getColumn(2).getInt64());
+    static const std::string sql = select_entries(
+        "FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE m.mailbox_id = ? AND m.modseq > ? "
+        "ORDER BY m.uid");
+    Connection::Query changed = reader->query(sql);
+    changed->bind(1, id);
+    changed->bind(2, static_cast<std::int64_t>(modseq));
+    while (changed->executeStep()) changes.changed.push_back(entry_of(*changed));
+    Connection::Query expunged =
+        reader->query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+    expunged->bind(1, id);
+    expunged->bind(2, static_cast<std::int64_t>(modseq));
+    while (expunged->executeStep()) {
+      changes.expunged.push_back(static_cast<std::uint32_t>(expunged->getColumn(0).getInt64()));
+    }
+    return changes;
   });
 }
 

@@ -52,6 +52,8 @@ class SqliteMailboxes final : public sdk::Mailboxes {
   std::optional<sdk::MailboxState> mailbox_state(std::string_view user, std::string_view mailbox) override;
   std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                             std::uint64_t modseq) override;
+  std::optional<sdk::MailboxChanges> changes_since(std::string_view user, std::string_view mailbox,
+                                                   std::uint32_t uidvalidity, std::uint64_t modseq) override;
   std::string read_message(std::string_view user, std::int64_t id) override;
   std::vector<std::optional<std::string>> read_messages(std::string_view user,
                                                         const std::vector<std::int64_t>& ids) override;

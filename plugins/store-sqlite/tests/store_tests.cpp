@@ -484,6 +484,60 @@ TEST_CASE("The record of expunges is bounded, and past it every absent UID count
                                                   messages[4].uid});
 }
 
+TEST_CASE("What changed since a change number is told at one moment, or not at all when it cannot be told") {
+  TempDir dir;
+  SqliteStore store(dir.path / "tern.db", dir.path / "blobs", SqliteStore::kDefaultInlineLimit, 2);
+  store.directory().add_domain("example.test");
+  store.directory().add_user("alice@example.test", "hash-a");
+  for (int i = 0; i < 3; ++i)
+    deliver(store, fmt::format("Subject: {}\r\n\r\nx\r\n", i), {"alice@example.test"}, "INBOX");
+  using tern::sdk::FlagChange;
+  auto& mailboxes = store.mailboxes();
+  const auto messages = mailboxes.list_messages("alice@example.test", "INBOX");
+  const tern::sdk::MailboxState start = *mailboxes.mailbox_state("alice@example.test", "INBOX");
+  mailboxes.change_flags("alice@example.test", {messages[1].id}, FlagChange::add, {"\\Seen"}, std::nullopt);
+  mailboxes.remove_messages("alice@example.test", {messages[0].id});
+  deliver(store, "Subject: 3\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+  const std::uint64_t now = mailboxes.mailbox_state("alice@example.test", "INBOX")->highestmodseq;
+
+  auto changes = mailboxes.changes_since("Alice@example.test", "INBOX", start.uidvalidity, start.highestmodseq);
+  REQUIRE(changes);
+  CHECK(changes->highestmodseq == now);
+  REQUIRE(changes->changed.size() == 2);
+  CHECK(changes->changed[0].uid == messages[1].uid);
+  CHECK(changes->changed[0].flags == "\\Seen");
+  CHECK(changes->changed[1].uid == messages[2].uid + 1);
+  CHECK(changes->changed[1].modseq == now);
+  // Each entry is what list_messages() gives for it.
+  const auto listed = mailboxes.list_messages("alice@example.test", "INBOX");
+  CHECK(changes->changed[1].id == listed.back().id);
+  CHECK(changes->changed[1].unique_id == listed.back().unique_id);
+  CHECK(changes->changed[1].content_id == listed.back().content_id);
+  CHECK(changes->expunged == std::vector<std::uint32_t>{messages[0].uid});
+  changes = mailboxes.changes_since("alice@example.test", "INBOX", start.uidvalidity, now);
+  REQUIRE(changes);
+  CHECK(changes->changed.empty());
+  CHECK(changes->expunged.empty());
+
+  // Another UIDVALIDITY (a mailbox made again) or no such mailbox: it cannot be told.
+  CHECK_FALSE(mailboxes.changes_since("alice@example.test", "INBOX", start.uidvalidity + 1, now));
+  CHECK_FALSE(mailboxes.changes_since("alice@example.test", "Nowhere", start.uidvalidity, 0));
+  CHECK_FALSE(mailboxes.changes_since("bob@example.test", "INBOX", start.uidvalidity, 0));
+  // Nor from before what the record of expunges remembers (it keeps 2 here, and forgets past 4).
+  const auto rest = mailboxes.list_messages("alice@example.test", "INBOX");
+  for (const auto& message : rest) mailboxes.remove_messages("alice@example.test", {message.id});
+  for (int i = 0; i < 3; ++i) {
+    deliver(store, "Subject: y\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+    mailboxes.remove_messages("alice@example.test",
+                              {mailboxes.list_messages("alice@example.test", "INBOX").front().id});
+  }
+  CHECK_FALSE(mailboxes.changes_since("alice@example.test", "INBOX", start.uidvalidity, start.highestmodseq));
+  const std::uint64_t last = mailboxes.mailbox_state("alice@example.test", "INBOX")->highestmodseq;
+  changes = mailboxes.changes_since("alice@example.test", "INBOX", start.uidvalidity, last - 1);
+  REQUIRE(changes);
+  CHECK(changes->expunged.size() == 1);
+}
+
 TEST_CASE("Plugins' state is kept by space and key, and an intake's is written with its message or not at all") {
   Store s;
   s.store.state().put({{"fetch:isp", "uidl-1", "seen"}, {"fetch:isp", "uidl-0", "seen"}, {"greylist", "k", "v"}});

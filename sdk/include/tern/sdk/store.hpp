@@ -96,6 +96,14 @@ struct MailboxState {
   std::uint64_t highestmodseq = 0;
 };
 
+// What changes_since() says changed in a mailbox: applied to the mailbox's list as it stood at the change number
+// asked about, it gives the list as it stands at `highestmodseq`.
+struct MailboxChanges {
+  std::uint64_t highestmodseq = 0;      // the change number the answer is current to
+  std::vector<MessageEntry> changed;    // delivered, copied in or given new flags since, ascending by UID
+  std::vector<std::uint32_t> expunged;  // removed since, ascending
+};
+
 // What change_flags() did.
 struct FlagResult {
   std::vector<MessageEntry> changed;   // as they are now (every id given that still exists, but `modified`)
@@ -220,6 +228,15 @@ class Mailboxes {
   // below UIDNEXT that is not in the mailbox now, a superset RFC 7162 allows.
   virtual std::vector<std::uint32_t> expunged_since(std::string_view user, std::string_view mailbox,
                                                     std::uint64_t modseq) = 0;
+  // What changed in the mailbox with this UIDVALIDITY after change number `modseq`, read at one moment: what lets a
+  // session that holds the list bring it up to date without reading it whole (IMAP sessions after each other's
+  // changes). nullopt when the store cannot say exactly: no such mailbox, another UIDVALIDITY, or expunges older
+  // than it remembers; the caller then reads list_messages(). The default always says nullopt: right for any
+  // store, only slower. Arguments: user, mailbox, uidvalidity, modseq.
+  virtual std::optional<MailboxChanges> changes_since(std::string_view, std::string_view, std::uint32_t,
+                                                      std::uint64_t) {
+    return std::nullopt;
+  }
   virtual std::string read_message(std::string_view user, std::int64_t id) = 0;
   // read_message() for many, in order, as one read: what FETCH and SEARCH of a whole mailbox use. A store
   // should keep a removed message readable by its id for a while (the SQLite store: an hour), so that an IMAP

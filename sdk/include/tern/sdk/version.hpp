@@ -8,7 +8,7 @@
 // The SDK version. A plugin is loaded only when its major version equals the core's and its minor version
 // is not newer than the core's: the core keeps every minor addition of its major version.
 #define TERN_SDK_VERSION_MAJOR 0
-#define TERN_SDK_VERSION_MINOR 5
+#define TERN_SDK_VERSION_MINOR 6
 
 // Types whose identity must be one across the plugin boundary (exceptions caught on the other side).
 #define TERN_SDK_VISIBLE __attribute__((visibility("default")))
