@@ -55,6 +55,13 @@ class Database {
   // after the message found it cannot leave a message without its body.
   std::mutex write_mutex;
   std::unique_ptr<Connection> writer;
+  // Begins a transaction on `writer`, with write_mutex held. IMMEDIATE: it takes SQLite's write lock at once,
+  // where SQLite waits (busy timeout) while another process (the tern command line) or a reader checking the
+  // WAL holds it for a moment. A deferred transaction that read first would instead fail at its first write,
+  // at once, with "database is locked".
+  SQLite::Transaction write_transaction() {
+    return SQLite::Transaction(*writer, SQLite::TransactionBehavior::IMMEDIATE);
+  }
   // Lookups read through read-only connections of their own: in WAL mode they never wait for a commit's fsync,
   // and several sessions read at once. A Reader holds one connection for its lifetime: a free one if there is
   // one, else it waits for one.

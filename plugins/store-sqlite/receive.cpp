@@ -15,7 +15,7 @@ std::uint32_t Database::file(std::string_view message, const sdk::Intake& intake
     if (intake.state.empty()) return 0;
     std::lock_guard lock(write_mutex);
     guarded("write state", [&] {
-      SQLite::Transaction transaction(*writer);
+      SQLite::Transaction transaction = write_transaction();
       write_state(*writer, intake.state);
       transaction.commit();
     });
@@ -136,7 +136,7 @@ class BatchWriter {
 void Database::commit_batch(const std::vector<Arrival*>& batch) {
   std::lock_guard lock(write_mutex);
   try {
-    SQLite::Transaction transaction(*writer);
+    SQLite::Transaction transaction = write_transaction();
     BatchWriter write(*writer, now_seconds());
     for (Arrival* arrival : batch) {
       const sdk::Intake& intake = *arrival->intake;

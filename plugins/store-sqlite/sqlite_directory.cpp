@@ -110,7 +110,7 @@ void SqliteDirectory::add_user(std::string_view address, std::string_view passwo
     std::int64_t domain = domain_id(*db_.writer, domain_of(name));
     if (domain == 0) throw sdk::DirectoryError(fmt::format("{} is not a local domain; add it first", domain_of(name)));
     if (user_id(*db_.writer, name)) throw sdk::DirectoryError(fmt::format("user {} exists already", name));
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     Connection::Query insert =
         db_.writer->query("INSERT INTO users (address, domain_id, password_hash) VALUES (?, ?, ?)");
     insert->bind(1, name);
@@ -150,7 +150,7 @@ void SqliteDirectory::remove_user(std::string_view address) {
   std::vector<std::string> unused = guarded("remove user", [&] {
     auto id = user_id(*db_.writer, name);
     if (!id) throw sdk::DirectoryError(fmt::format("user {} does not exist", name));
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     std::vector<std::string> hashes;
     Connection::Query held =
         db_.writer->query("SELECT m.blob FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.user_id = ?");

@@ -98,7 +98,7 @@ std::pair<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> S
     auto target = find_mailbox(*db_.writer, user, mailbox);
     if (!target) throw sdk::StoreError(fmt::format("no mailbox {}", mailbox));
     std::vector<std::pair<std::uint32_t, std::uint32_t>> uids;
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     Connection::Query source = db_.writer->query(
         "SELECT m.uid, m.blob, m.size, m.received, m.flags FROM messages m "
         "JOIN mailboxes b ON m.mailbox_id = b.id JOIN users u ON b.user_id = u.id "
@@ -172,7 +172,7 @@ void SqliteMailboxes::delete_mailbox(std::string_view user, std::string_view mai
     children->bind(3, prefix);
     children->executeStep();
     if (children->getColumn(0).getInt64() > 0) throw sdk::DirectoryError(fmt::format("{} has children", mailbox));
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     std::vector<std::string> hashes;
     Connection::Query held = db_.writer->query("SELECT blob FROM messages WHERE mailbox_id = ?");
     held->bind(1, target->first);
@@ -238,7 +238,7 @@ sdk::FlagResult SqliteMailboxes::change_flags(std::string_view user, const std::
   std::lock_guard lock(db_.write_mutex);
   guarded("change flags", [&] {
     const Database::Unflushed unflushed(db_);
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     // The user's mailboxes and their change numbers, advanced here and written back once at the end.
     std::unordered_map<std::int64_t, std::int64_t> highest;
     Connection::Query mailboxes = db_.writer->query(
@@ -499,7 +499,7 @@ void SqliteMailboxes::remove_messages(std::string_view user, const std::vector<s
   std::vector<std::string> unused = guarded("remove messages", [&] {
     {
       const Database::Unflushed unflushed(db_);
-      SQLite::Transaction transaction(*db_.writer);
+      SQLite::Transaction transaction = db_.write_transaction();
       const std::optional<std::int64_t> owner = user_id(*db_.writer, lower_ascii(user));
       if (!owner) return std::vector<std::string>();
       Connection::Query remove = db_.writer->query(
@@ -556,7 +556,7 @@ std::vector<std::string> SqliteMailboxes::release_removed(std::int64_t now) {
   if (!due->executeStep()) return {};
   // A commit that waits for the disk (the writer's default): bodies are unlinked only once nothing can bring
   // back a reference to them.
-  SQLite::Transaction transaction(*db_.writer);
+  SQLite::Transaction transaction = db_.write_transaction();
   std::vector<std::string> hashes;
   Connection::Query expired = db_.writer->query("DELETE FROM removed WHERE removed <= ? RETURNING blob");
   expired->bind(1, now - db_.removed_readable);

@@ -86,7 +86,7 @@ std::optional<sdk::QueueEntry> SqliteQueue::entry(std::int64_t id) {
 std::vector<sdk::QueueEntry> SqliteQueue::claim(std::int64_t now, std::int64_t lease_until, std::size_t limit) {
   std::lock_guard lock(db_.write_mutex);
   return guarded("claim queue entries", [&] {
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     Connection::Query query = db_.writer->query(std::string(kEntryColumns) +
                                                 "WHERE next_attempt <= ?1 AND leased_until <= ?1 AND held = 0 "
                                                 "ORDER BY next_attempt, id LIMIT ?2");
@@ -130,7 +130,7 @@ void SqliteQueue::update(const std::vector<sdk::QueueEntry>& entries) {
   if (entries.empty()) return;
   std::lock_guard lock(db_.write_mutex);
   std::vector<std::string> unused = guarded("update queue", [&] {
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     Connection::Query rows = db_.writer->query("SELECT rowid FROM queue_recipients WHERE queue_id = ? ORDER BY rowid");
     // A flush while the entry was out (`tern queue flush DOMAIN`) is not undone by what the deliverer writes:
     // its released recipients stay released, and the entry stays due.
@@ -186,7 +186,7 @@ void SqliteQueue::update(const std::vector<sdk::QueueEntry>& entries) {
 bool SqliteQueue::remove(std::int64_t id) {
   std::lock_guard lock(db_.write_mutex);
   std::optional<std::vector<std::string>> unused = guarded("remove queue entry", [&] {
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     Connection::Query remove = db_.writer->query("DELETE FROM queue WHERE id = ? RETURNING blob");
     remove->bind(1, id);
     if (!remove->executeStep()) return std::optional<std::vector<std::string>>();
@@ -218,7 +218,7 @@ bool SqliteQueue::hold(std::int64_t id, bool held) {
 std::size_t SqliteQueue::flush(std::string_view domain, std::int64_t now) {
   std::lock_guard lock(db_.write_mutex);
   return guarded("flush queue", [&] {
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     std::size_t flushed = 0;
     if (domain.empty()) {
       Connection::Query all =

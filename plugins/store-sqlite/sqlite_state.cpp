@@ -36,7 +36,7 @@ std::vector<std::pair<std::string, std::string>> SqliteState::list(std::string_v
 void SqliteState::put(const std::vector<sdk::StateChange>& changes) {
   std::lock_guard lock(db_.write_mutex);
   guarded("write state", [&] {
-    SQLite::Transaction transaction(*db_.writer);
+    SQLite::Transaction transaction = db_.write_transaction();
     write_state(*db_.writer, changes);
     transaction.commit();
   });

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -536,6 +537,33 @@ TEST_CASE("What changed since a change number is told at one moment, or not at a
   changes = mailboxes.changes_since("alice@example.test", "INBOX", start.uidvalidity, last - 1);
   REQUIRE(changes);
   CHECK(changes->expunged.size() == 1);
+}
+
+TEST_CASE("A write waits while another process writes, instead of failing with \"database is locked\"") {
+  Store s;
+  deliver(s.store, "Subject: a\r\n\r\nx\r\n", {"alice@example.test"}, "INBOX");
+  const auto messages = s.store.mailboxes().list_messages("alice@example.test", "INBOX");
+  // Another process (the tern command line adding a user, say) holds the write lock for a moment.
+  SQLite::Database other((s.dir.path / "tern.db").string(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    other.exec("COMMIT");
+  });
+  // A flag change reads before it writes: begun deferred, it would fail at its first write, at once.
+  std::optional<tern::sdk::FlagResult> result;
+  std::string failure;
+  try {
+    result = s.store.mailboxes().change_flags("alice@example.test", {messages[0].id}, tern::sdk::FlagChange::add,
+                                              {"\\Seen"}, std::nullopt);
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  release.join();
+  INFO(failure);
+  REQUIRE(result);
+  REQUIRE(result->changed.size() == 1);
+  CHECK(result->changed[0].flags == "\\Seen");
 }
 
 TEST_CASE("Plugins' state is kept by space and key, and an intake's is written with its message or not at all") {
