@@ -13,6 +13,7 @@
 #include "cli/queue_commands.hpp"
 #include "cli/run_service.hpp"
 #include "cli/store_session.hpp"
+#include "log/logging.hpp"
 #include "server/server.hpp"
 #include "tern/sdk/command.hpp"
 #include "tern/sdk/text.hpp"
@@ -75,6 +76,7 @@ int list_plugins(const std::filesystem::path& file) {
 }  // namespace
 
 int run(int argc, char** argv) {
+  logging::to_standard_error();
   CLI::App app{"Tern: a mail server its users extend"};
   app.require_subcommand(1);
   std::string config_file = "/etc/tern/tern.toml";

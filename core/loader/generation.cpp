@@ -80,6 +80,7 @@ class GenerationRegistrar final : public sdk::Registrar {
 
   const sdk::ConfigSection& config() const override { return section_; }
   sdk::Log& log() override { return *plugin_.log; }
+  const std::filesystem::path& data_dir() const override { return staged_.config->data_dir; }
   void add_hook(sdk::HookSpec hook) override {
     if (!hook.function == !hook.async_hook) {
       failure_ = fmt::format("hook \"{}\" needs a function or an async hook, one of the two", hook.name);

@@ -57,6 +57,11 @@ void configure(const config::LogSettings& settings) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+void to_standard_error() {
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("tern", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+}
+
 void NamedLog::write(sdk::LogLevel level, std::string_view message) {
   spdlog::log(to_spdlog(level), "[{}] {}", name_, message);
 }

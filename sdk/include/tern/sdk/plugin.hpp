@@ -10,6 +10,7 @@
 // Sessions already running keep the generation they started with.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,9 @@ class Registrar {
   virtual const ConfigSection& config() const = 0;
   // The plugin's log; valid for as long as the plugin is loaded.
   virtual Log& log() = 0;
+  // The server's data folder ([server] data_dir), where a plugin keeps files of its own under a folder named
+  // after it (the dkim plugin's keys: data_dir/dkim/). It may not exist yet when the command line runs.
+  virtual const std::filesystem::path& data_dir() const = 0;
   virtual void add_hook(HookSpec hook) = 0;
   // The core keeps the objects for as long as any session of this generation needs them.
   virtual void add_protocol(std::shared_ptr<const Protocol> protocol) = 0;
