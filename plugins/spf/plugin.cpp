@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "ip_address.hpp"
 #include "received_spf.hpp"
 #include "spf_check.hpp"
-#include "spf_record.hpp"
 #include "tern/sdk/async_hook.hpp"
 #include "tern/sdk/plugin.hpp"
 
@@ -35,31 +35,14 @@ struct Settings {
   bool reject_permerror = false;
   bool defer_temperror = true;
   bool authenticated = false;
-  std::vector<std::pair<tern::spf::Address, int>> skipped;  // networks and their prefix lengths
+  std::vector<tern::inet::Network> skipped;
 
   bool skips(const std::string& client) const {
-    const std::optional<tern::spf::Address> address = tern::spf::Address::parse(client);
-    return address && std::any_of(skipped.begin(), skipped.end(), [&](const auto& network) {
-             return address->in_network(network.first, network.second);
-           });
+    const std::optional<tern::inet::Address> address = tern::inet::Address::parse(client);
+    return address && std::any_of(skipped.begin(), skipped.end(),
+                                  [&](const tern::inet::Network& network) { return network.contains(*address); });
   }
 };
-
-// "192.0.2.0/24", "2001:db8::/32" or an address alone.
-std::optional<std::pair<tern::spf::Address, int>> parse_network(const std::string& text) {
-  const std::size_t slash = text.find('/');
-  const std::optional<tern::spf::Address> address = tern::spf::Address::parse(text.substr(0, slash));
-  if (!address) return std::nullopt;
-  const int largest = address->v6 ? 128 : 32;
-  if (slash == std::string::npos) return std::pair{*address, largest};
-  const std::string digits = text.substr(slash + 1);
-  if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  const int length = std::stoi(digits);
-  if (length > largest) return std::nullopt;
-  return std::pair{*address, length};
-}
 
 class ServerDns final : public tern::spf::Dns {
  public:
@@ -123,7 +106,7 @@ TERN_PLUGIN("spf", "0.1.0", "hook:message") {
   const std::vector<std::string> skipped =
       config.get_strings("skip_networks").value_or(std::vector<std::string>{"127.0.0.0/8", "::1"});
   for (const std::string& text : skipped) {
-    if (auto network = parse_network(text)) {
+    if (const std::optional<tern::inet::Network> network = tern::inet::Network::parse(text)) {
       settings.skipped.push_back(*network);
     } else {
       config.error("skip_networks", fmt::format("\"{}\" is not an address or a network (192.0.2.0/24)", text));

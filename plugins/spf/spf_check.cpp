@@ -1,6 +1,5 @@
 #include "spf_check.hpp"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "spf_macro.hpp"
 #include "spf_record.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::spf {
 
@@ -21,29 +21,6 @@ constexpr std::size_t kMaxNames = 10;  // MX exchanges, and PTR names looked at
 
 using sdk::DnsAnswer;
 using sdk::DnsType;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-// Section 4.3: a domain that cannot be asked about (a label empty or over 63 octets, a single label, an address
-// literal) has no SPF record.
-bool checkable_domain(std::string_view domain) {
-  if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
-  if (domain.empty() || domain.size() > 253 || domain.front() == '[') return false;
-  std::size_t labels = 0;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= domain.size(); ++i) {
-    if (i < domain.size() && domain[i] != '.') continue;
-    const std::size_t length = i - start;
-    if (length == 0 || length > 63) return false;
-    ++labels;
-    start = i + 1;
-  }
-  return labels >= 2;
-}
 
 // Whether a DNS query can be made for `name`: labels of 1 to 63 octets, 253 in all. A mechanism's target that
 // cannot (an expansion made it so) is treated as a name that does not exist (sections 4.3 and 4.8).
@@ -59,6 +36,13 @@ bool queryable(std::string_view name) {
   return true;
 }
 
+// Section 4.3: a domain that cannot be asked about (a label empty or over 63 octets, a single label, an address
+// literal) has no SPF record.
+bool checkable_domain(std::string_view domain) {
+  if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
+  return queryable(domain) && domain.front() != '[' && domain.find('.') != std::string_view::npos;
+}
+
 Result result_of(char qualifier) {
   switch (qualifier) {
     case '-': return Result::fail;
@@ -66,33 +50,6 @@ Result result_of(char qualifier) {
     case '?': return Result::neutral;
     default: return Result::pass;
   }
-}
-
-std::string nibbles(const Address& address) {
-  std::string out;
-  for (std::uint8_t byte : address.bytes) {
-    out += fmt::format("{:x}.{:x}.", byte >> 4, byte & 0xf);
-  }
-  out.pop_back();
-  return out;
-}
-
-std::string address_text(const Address& address) {
-  if (!address.v6)
-    return fmt::format("{}.{}.{}.{}", address.bytes[0], address.bytes[1], address.bytes[2], address.bytes[3]);
-  char text[64] = {};
-  inet_ntop(AF_INET6, address.bytes.data(), text, sizeof text);
-  return text;
-}
-
-std::string reverse_name(const Address& address) {
-  if (!address.v6) {
-    return fmt::format("{}.{}.{}.{}.in-addr.arpa", address.bytes[3], address.bytes[2], address.bytes[1],
-                       address.bytes[0]);
-  }
-  std::string forward = nibbles(address);
-  std::reverse(forward.begin(), forward.end());
-  return forward + ".ip6.arpa";
 }
 
 bool is_void(const DnsAnswer& answer) {
@@ -112,11 +69,11 @@ Match error(Result result, std::string problem) {
 
 class Evaluation {
  public:
-  Evaluation(Dns& dns, const Query& query, const Address& ip, std::string default_explanation)
+  Evaluation(Dns& dns, const Query& query, const inet::Address& ip, std::string default_explanation)
       : dns_(dns), ip_(ip), default_explanation_(std::move(default_explanation)) {
     values_.ipv6 = ip.v6;
-    values_.ip = ip.v6 ? nibbles(ip) : address_text(ip);
-    values_.ip_text = address_text(ip);
+    values_.ip = ip.dotted();
+    values_.ip_text = ip.text();
     values_.helo = query.helo;
     values_.receiver = query.receiver;
     values_.timestamp = query.timestamp;
@@ -147,7 +104,7 @@ class Evaluation {
   bool note_void(const DnsAnswer& answer) { return !is_void(answer) || ++voids_ <= kMaxVoidLookups; }
 
   Dns& dns_;
-  Address ip_;
+  inet::Address ip_;
   std::string default_explanation_;
   MacroValues values_;
   int lookups_ = 0;
@@ -245,7 +202,7 @@ sdk::Task<Match> Evaluation::matches(const Mechanism& mechanism, const std::stri
       co_return match;
     }
     case Kind::ptr: {
-      const std::string wanted = lower(*name);
+      const std::string wanted = sdk::lower_ascii(*name);
       const std::vector<std::string> names = co_await validated_names();
       co_return Match{std::any_of(names.begin(), names.end(), [&](const std::string& candidate) {
         return candidate == wanted || (candidate.size() > wanted.size() && candidate.ends_with("." + wanted));
@@ -266,7 +223,7 @@ sdk::Task<Match> Evaluation::matches_address(const std::string& target, int cidr
   if (answer.status == DnsAnswer::Status::failed) co_return error(Result::temperror, answer.error);
   if (!note_void(answer)) co_return error(Result::permerror, "more than 2 lookups found nothing");
   for (const DnsAnswer::Record& record : answer.records) {
-    const std::optional<Address> address = Address::parse(record.value);
+    const std::optional<inet::Address> address = inet::Address::parse(record.value);
     if (address && ip_.in_network(*address, ip_.v6 ? cidr6 : cidr4)) co_return Match{true};
   }
   co_return Match{false};
@@ -313,13 +270,13 @@ sdk::Task<std::string> Evaluation::explain(const Record& record, const std::stri
 sdk::Task<std::vector<std::string>> Evaluation::validated_names() {
   if (validated_) co_return *validated_;
   std::vector<std::string> names;
-  const DnsAnswer pointers = co_await dns_.lookup(reverse_name(ip_), DnsType::ptr);
+  const DnsAnswer pointers = co_await dns_.lookup(ip_.reverse_name(), DnsType::ptr);
   const std::size_t count = std::min(pointers.records.size(), kMaxNames);
   for (std::size_t i = 0; i < count; ++i) {
-    const std::string name = lower(pointers.records[i].value);
+    const std::string name = sdk::lower_ascii(pointers.records[i].value);
     const DnsAnswer addresses = co_await dns_.lookup(name, ip_.v6 ? DnsType::aaaa : DnsType::a);
     for (const DnsAnswer::Record& record : addresses.records) {
-      const std::optional<Address> address = Address::parse(record.value);
+      const std::optional<inet::Address> address = inet::Address::parse(record.value);
       if (address && address->v6 == ip_.v6 && address->bytes == ip_.bytes) {
         names.push_back(name);
         break;
@@ -332,7 +289,7 @@ sdk::Task<std::vector<std::string>> Evaluation::validated_names() {
 
 sdk::Task<std::string> Evaluation::validated_name(const std::string& domain) {
   const std::vector<std::string> names = co_await validated_names();
-  const std::string wanted = lower(domain);
+  const std::string wanted = sdk::lower_ascii(domain);
   for (const std::string& name : names) {
     if (name == wanted || name.ends_with("." + wanted)) co_return name;
   }
@@ -355,7 +312,7 @@ std::string_view result_name(Result result) {
 }
 
 sdk::Task<Outcome> check(Dns& dns, Query query, std::string default_explanation) {
-  const std::optional<Address> ip = Address::parse(query.ip);
+  const std::optional<inet::Address> ip = inet::Address::parse(query.ip);
   const std::string identity = query.sender.empty() ? "postmaster@" + query.helo : query.sender;
   if (!ip) {
     Outcome outcome;

@@ -1,22 +1,15 @@
 #include "spf_record.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 
 #include "spf_macro.hpp"
+#include "tern/sdk/text.hpp"
 
 namespace tern::spf {
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 // A prefix length: "0", or digits without a leading zero, up to `largest`.
 std::optional<int> prefix_length(std::string_view digits, int largest) {
@@ -34,24 +27,22 @@ bool all_digits(std::string_view text) {
          std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
-// Takes "/n" (IPv4) and "//n" (IPv6) off the end of `rest`, as the a and mx mechanisms allow. A slash not
-// followed by digits to the end belongs to the domain-spec ("a:foo:bar/baz.example.com").
-bool take_dual_cidr(std::string_view& rest, Mechanism& mechanism) {
-  const std::size_t six = rest.rfind("//");
-  if (six != std::string_view::npos && all_digits(rest.substr(six + 2))) {
-    const auto length = prefix_length(rest.substr(six + 2), 128);
-    if (!length) return false;
-    mechanism.cidr6 = *length;
-    rest = rest.substr(0, six);
-  }
-  const std::size_t four = rest.rfind('/');
-  if (four != std::string_view::npos && all_digits(rest.substr(four + 1))) {
-    const auto length = prefix_length(rest.substr(four + 1), 32);
-    if (!length) return false;
-    mechanism.cidr4 = *length;
-    rest = rest.substr(0, four);
-  }
+// Takes `separator` and a prefix length off the end of `rest` into `length`. A separator not followed by digits
+// to the end is left where it is: it belongs to the domain-spec ("a:foo:bar/baz.example.com"). False for digits
+// that are no prefix length.
+bool take_prefix_length(std::string_view& rest, std::string_view separator, int largest, int& length) {
+  const std::size_t at = rest.rfind(separator);
+  if (at == std::string_view::npos || !all_digits(rest.substr(at + separator.size()))) return true;
+  const std::optional<int> value = prefix_length(rest.substr(at + separator.size()), largest);
+  if (!value) return false;
+  length = *value;
+  rest = rest.substr(0, at);
   return true;
+}
+
+// "//n" (IPv6) and "/n" (IPv4) off the end of `rest`, as the a and mx mechanisms allow.
+bool take_dual_cidr(std::string_view& rest, Mechanism& mechanism) {
+  return take_prefix_length(rest, "//", 128, mechanism.cidr6) && take_prefix_length(rest, "/", 32, mechanism.cidr4);
 }
 
 // ":domain-spec", required or not; what follows the mechanism's name otherwise must be nothing.
@@ -72,10 +63,10 @@ bool take_network(std::string_view rest, bool v6, Mechanism& mechanism) {
     (v6 ? mechanism.cidr6 : mechanism.cidr4) = *length;
     rest = rest.substr(0, slash);
   }
-  const std::string text(rest);
-  Address& network = mechanism.network;
-  network.v6 = v6;
-  return inet_pton(v6 ? AF_INET6 : AF_INET, text.c_str(), network.bytes.data()) == 1;
+  const std::optional<inet::Address> network = inet::Address::parse(rest, false);
+  if (!network || network->v6 != v6) return false;
+  mechanism.network = *network;
+  return true;
 }
 
 std::optional<Mechanism> parse_mechanism(std::string_view term) {
@@ -86,7 +77,7 @@ std::optional<Mechanism> parse_mechanism(std::string_view term) {
     term.remove_prefix(1);
   }
   const std::size_t end = std::min(term.find_first_of(":/"), term.size());
-  const std::string name = lower(term.substr(0, end));
+  const std::string name = sdk::lower_ascii(term.substr(0, end));
   std::string_view rest = term.substr(end);
   using Kind = Mechanism::Kind;
   bool valid = false;
@@ -123,32 +114,8 @@ std::string_view modifier_name(std::string_view term) {
 
 }  // namespace
 
-std::optional<Address> Address::parse(std::string_view text) {
-  Address address;
-  const std::string copy(text);
-  if (inet_pton(AF_INET, copy.c_str(), address.bytes.data()) == 1) return address;
-  if (inet_pton(AF_INET6, copy.c_str(), address.bytes.data()) != 1) return std::nullopt;
-  address.v6 = true;
-  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(std::begin(kMapped), std::end(kMapped), address.bytes.begin())) {
-    std::rotate(address.bytes.begin(), address.bytes.begin() + 12, address.bytes.end());
-    std::fill(address.bytes.begin() + 4, address.bytes.end(), 0);
-    address.v6 = false;
-  }
-  return address;
-}
-
-bool Address::in_network(const Address& network, int bits) const {
-  if (v6 != network.v6) return false;
-  for (std::size_t i = 0; bits > 0; ++i, bits -= 8) {
-    const int mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((bytes[i] & mask) != (network.bytes[i] & mask)) return false;
-  }
-  return true;
-}
-
 bool is_spf_record(std::string_view text) {
-  return text.size() >= 6 && lower(text.substr(0, 6)) == "v=spf1" && (text.size() == 6 || text[6] == ' ');
+  return text.size() >= 6 && sdk::lower_ascii(text.substr(0, 6)) == "v=spf1" && (text.size() == 6 || text[6] == ' ');
 }
 
 std::optional<Record> parse_record(std::string_view text, std::string& problem) {
@@ -166,7 +133,7 @@ std::optional<Record> parse_record(std::string_view text, std::string& problem) 
     const std::size_t end = std::min(text.find(' ', at), text.size());
     const std::string_view term = text.substr(at, end - at);
     at = end;
-    const std::string name = lower(modifier_name(term));
+    const std::string name = sdk::lower_ascii(modifier_name(term));
     if (name.empty()) {
       std::optional<Mechanism> mechanism = parse_mechanism(term);
       if (!mechanism) {

@@ -2,24 +2,14 @@
 // record with any error anywhere is a permerror before anything is evaluated (section 4.6).
 #pragma once
 
-#include <array>
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "ip_address.hpp"
+
 namespace tern::spf {
-
-// An IPv4 or IPv6 address; an IPv4-mapped IPv6 address is held as the IPv4 one (section 5).
-struct Address {
-  bool v6 = false;
-  std::array<std::uint8_t, 16> bytes{};  // IPv4 uses the first 4
-
-  static std::optional<Address> parse(std::string_view text);
-  // Whether the first `bits` bits agree; addresses of two families never do.
-  bool in_network(const Address& network, int bits) const;
-};
 
 struct Mechanism {
   enum class Kind { all, include, a, mx, ptr, ip4, ip6, exists };
@@ -28,7 +18,7 @@ struct Mechanism {
   std::string domain_spec;  // include, a, mx, ptr, exists: the target, "" for the current domain
   int cidr4 = 32;           // a, mx, ip4: the prefix length for IPv4
   int cidr6 = 128;          // a, mx, ip6: for IPv6
-  Address network;          // ip4, ip6
+  inet::Address network;    // ip4, ip6
   std::string text;         // as written, for logs and Received-SPF
 };
 

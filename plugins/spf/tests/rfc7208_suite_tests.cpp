@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "spf_check.hpp"
+#include "tern/sdk/text.hpp"
 #include "test_server.hpp"
 
 namespace {
@@ -31,14 +32,9 @@ const char* type_name(DnsType type) {
   return "";
 }
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 std::string without_final_dot(std::string name) {
   if (!name.empty() && name.back() == '.') name.pop_back();
-  return lower(name);
+  return tern::sdk::lower_ascii(name);
 }
 
 class ZoneDns final : public tern::spf::Dns {
@@ -61,9 +57,9 @@ class ZoneDns final : public tern::spf::Dns {
       if (label.size() > 63) return out;
       if (!label.empty()) name += (name.empty() ? "" : ".") + label;
     }
-    const auto found = zone_.find(lower(name));
+    const auto found = zone_.find(tern::sdk::lower_ascii(name));
     if (found == zone_.end()) {
-      if (lower(name).starts_with("error.")) return out;
+      if (tern::sdk::lower_ascii(name).starts_with("error.")) return out;
       out.status = DnsAnswer::Status::no_domain;
       return out;
     }
@@ -110,7 +106,7 @@ bool explanation_matches(const std::string& test, const std::string& got, const 
     // The suite wants the nibbles of %{i} in upper case, because the case gives the client's address in upper
     // case (CAFE:BABE::1); RFC 7208's own example (section 7.4) writes them in lower case, as Tern does, and
     // DNS ignores case. Compared without case.
-    return lower(got) == lower(wanted);
+    return tern::sdk::lower_ascii(got) == tern::sdk::lower_ascii(wanted);
   }
   return got == wanted;
 }
