@@ -119,8 +119,10 @@ class Server {
   std::shared_ptr<const loader::Generation> generation_;
   std::unique_ptr<sdk::MailStore> store_;
   std::unique_ptr<tls::ServerContexts> tls_;
-  asio::io_context main_loop_{1};
   net::EventLoops loops_;
+  // After loops_, so destroyed before it: an accept still queued here at the end holds a socket of a loop, which
+  // must outlive it.
+  asio::io_context main_loop_{1};
   net::ConnectionLimits limits_;
   auth::AuthThrottle auth_throttle_;
   auth::LoginCache login_cache_;
