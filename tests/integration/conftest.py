@@ -1,6 +1,7 @@
 """Starts real `tern` processes on free loopback ports for the integration tests, and stops them by PID."""
 
 import contextlib
+import imaplib
 import os
 import signal
 import socket
@@ -194,6 +195,14 @@ class Tern:
 
     def port(self, name):
         return self.ports[name]
+
+    def messages(self, user=ALICE, password=ALICE_PASSWORD, folder="INBOX"):
+        """The messages of a user's folder, whole, as bytes, read over IMAPS without marking them seen."""
+        with imaplib.IMAP4_SSL(self.host, self.port("imaps"), ssl_context=insecure_context()) as client:
+            client.login(user, password)
+            status, data = client.select(f'"{folder}"', readonly=True)
+            assert status == "OK", data
+            return [client.fetch(str(n), "(BODY.PEEK[])")[1][0][1] for n in range(1, int(data[0]) + 1)]
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 the signatures checked by python3-dkim (rsa-sha256 and ed25519-sha256) against the records `tern dkim show`
 prints, as a receiving server would find them in DNS."""
 
-import imaplib
 import re
 import smtplib
 
@@ -24,11 +23,6 @@ def records(shown):
     return found
 
 
-def bobs_inbox(server):
-    with imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context()) as client:
-        client.login(BOB, BOB_PASSWORD)
-        count = int(client.select("INBOX", readonly=True)[1][0])
-        return [client.fetch(str(n), "(BODY.PEEK[])")[1][0][1] for n in range(1, count + 1)]
 
 
 def verify_each(message, published):
@@ -61,7 +55,7 @@ def test_submitted_mail_carries_an_rsa_and_an_ed25519_signature_that_verify(tmp_
         # Mail that came in over port 25, from nobody who logged in, is not this server's to sign.
         with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
             assert client.sendmail("carol@remote.test", [BOB], MESSAGE.replace("signed", "unsigned")) == {}
-        signed, unsigned = bobs_inbox(server)
+        signed, unsigned = server.messages(BOB, BOB_PASSWORD)
     finally:
         server.stop()
     assert sorted(re.findall(rb"a=(rsa-sha256|ed25519-sha256);", signed)) == [b"ed25519-sha256", b"rsa-sha256"]
