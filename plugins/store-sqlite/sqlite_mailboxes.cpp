@@ -32,6 +32,17 @@ sdk::MessageEntry entry_of(SQLite::Statement& row) {
   return entry;
 }
 
+// The UIDs the expunge record holds for mailbox `id` after change number `modseq`, ascending.
+std::vector<std::uint32_t> expunged_after(Connection& connection, std::int64_t id, std::uint64_t modseq) {
+  std::vector<std::uint32_t> uids;
+  Connection::Query query =
+      connection.query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
+  query->bind(1, id);
+  query->bind(2, static_cast<std::int64_t>(modseq));
+  while (query->executeStep()) uids.push_back(static_cast<std::uint32_t>(query->getColumn(0).getInt64()));
+  return uids;
+}
+
 }  // namespace
 
 sdk::QuotaInfo SqliteMailboxes::quota(std::string_view address) {
@@ -354,13 +365,7 @@ std::optional<sdk::MailboxChanges> SqliteMailboxes::changes_since(std::string_vi
     changed->bind(1, id);
     changed->bind(2, static_cast<std::int64_t>(modseq));
     while (changed->executeStep()) changes.changed.push_back(entry_of(*changed));
-    Connection::Query expunged =
-        reader->query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
-    expunged->bind(1, id);
-    expunged->bind(2, static_cast<std::int64_t>(modseq));
-    while (expunged->executeStep()) {
-      changes.expunged.push_back(static_cast<std::uint32_t>(expunged->getColumn(0).getInt64()));
-    }
+    changes.expunged = expunged_after(*reader, id, modseq);
     return changes;
   });
 }
@@ -408,12 +413,7 @@ std::vector<std::uint32_t> SqliteMailboxes::expunged_since(std::string_view user
       for (; next < uidnext; ++next) uids.push_back(next);
       return uids;
     }
-    Connection::Query query =
-        reader->query("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid");
-    query->bind(1, id);
-    query->bind(2, static_cast<std::int64_t>(modseq));
-    while (query->executeStep()) uids.push_back(static_cast<std::uint32_t>(query->getColumn(0).getInt64()));
-    return uids;
+    return expunged_after(*reader, id, modseq);
   });
 }
 
